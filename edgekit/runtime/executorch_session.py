@@ -1,0 +1,57 @@
+"""ExecuTorch wrapper through the `executorch.runtime` Python API.
+
+The Python bindings of executorch import torch; on a phone the same .pte runs
+in the native ExecuTorch runtime. The XNNPACK thread pool is sized before the
+program loads: it cannot be resized safely afterwards (one process per thread count).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.artifact import TensorSpec
+from edgekit.errors import MissingDependency
+from edgekit.runtime.base import Session
+
+_ET_DTYPES = {"Float": "float32", "Half": "float16", "Long": "int64", "Int": "int32", "Bool": "bool",
+              "Byte": "uint8", "Char": "int8"}
+
+
+class ExecuTorchSession(Session):
+    runtime = "executorch"
+
+    @classmethod
+    def probe(cls) -> dict:
+        import importlib.util
+        import importlib.metadata as md
+        if importlib.util.find_spec("executorch") is None:
+            return {"available": False, "version": None, "reason": "executorch not installed (extra: export)"}
+        return {"available": True, "version": md.version("executorch"), "reason": None}
+
+    def __init__(self, model_file, *, manifest=None, threads=None, method: str = "forward"):
+        super().__init__(model_file, manifest=manifest, threads=threads)
+        try:
+            from executorch.extension.pybindings import portable_lib
+            from executorch.runtime import Runtime
+            import torch
+        except ImportError as e:
+            raise MissingDependency("executorch", "export", "running .pte artifacts from Python") from e
+        self._torch = torch
+        if threads:
+            portable_lib._unsafe_reset_threadpool(int(threads))
+        self._program = Runtime.get().load_program(self.model_file)
+        self._method = self._program.load_method(method)
+        self._signature_from_manifest()
+        if not self.inputs:
+            meta = self._method.metadata
+            self.inputs = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
+            self.outputs = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
+
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        outs = self._method.execute([self._torch.from_numpy(a) for a in arrays])
+        return [o.detach().numpy().copy() if hasattr(o, "numpy") else np.asarray(o) for o in outs]
+
+
+def _spec(name: str, info) -> TensorSpec:
+    dtype = str(info.dtype()).split(".")[-1]
+    return TensorSpec(name, tuple(info.sizes()), _ET_DTYPES.get(dtype, dtype.lower()))

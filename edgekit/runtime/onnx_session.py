@@ -1,0 +1,47 @@
+"""ONNX Runtime wrapper (CPU execution provider)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.artifact import TensorSpec
+from edgekit.errors import MissingDependency
+from edgekit.runtime.base import Session
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+               "tensor(int32)": "int32", "tensor(bool)": "bool", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
+
+
+class OnnxSession(Session):
+    runtime = "onnxruntime"
+
+    @classmethod
+    def probe(cls) -> dict:
+        try:
+            import onnxruntime
+        except ImportError:
+            return {"available": False, "version": None, "reason": "onnxruntime not installed (extra: device)"}
+        return {"available": True, "version": onnxruntime.__version__, "reason": None}
+
+    def __init__(self, model_file, *, manifest=None, threads=None):
+        super().__init__(model_file, manifest=manifest, threads=threads)
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise MissingDependency("onnxruntime", "device", "running .onnx artifacts") from e
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self._sess = ort.InferenceSession(str(self.model_file), opts, providers=["CPUExecutionProvider"])
+        self._in_names = [i.name for i in self._sess.get_inputs()]
+        self._signature_from_manifest()
+        if not self.inputs:
+            self.inputs = [TensorSpec(i.name, tuple(i.shape), _ORT_DTYPES.get(i.type, i.type))
+                           for i in self._sess.get_inputs()]
+            self.outputs = [TensorSpec(o.name, tuple(o.shape), _ORT_DTYPES.get(o.type, o.type))
+                            for o in self._sess.get_outputs()]
+
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return list(self._sess.run(None, dict(zip(self._in_names, arrays))))

@@ -1,0 +1,68 @@
+"""TFLite / LiteRT wrapper: ai_edge_litert, or the older tflite_runtime on devices that ship it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.artifact import TensorSpec
+from edgekit.errors import MissingDependency
+from edgekit.runtime.base import Session
+
+
+def _interpreter_module():
+    try:
+        from ai_edge_litert import interpreter
+        return interpreter, "ai_edge_litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter
+        return interpreter, "tflite_runtime"
+    except ImportError:
+        return None, None
+
+
+class TFLiteSession(Session):
+    runtime = "litert"
+
+    @classmethod
+    def probe(cls) -> dict:
+        module, name = _interpreter_module()
+        if module is None:
+            return {"available": False, "version": None,
+                    "reason": "neither ai_edge_litert nor tflite_runtime is installed (extra: device)"}
+        import importlib.metadata as md
+        dist = "ai-edge-litert" if name == "ai_edge_litert" else "tflite-runtime"
+        return {"available": True, "version": f"{name} {md.version(dist)}", "reason": None}
+
+    def __init__(self, model_file, *, manifest=None, threads=None):
+        super().__init__(model_file, manifest=manifest, threads=threads)
+        module, self.runtime = _interpreter_module()
+        if module is None:
+            raise MissingDependency("ai-edge-litert", "device", "running .tflite artifacts")
+        self._interp = module.Interpreter(model_path=str(self.model_file), num_threads=threads or 1)
+        self._interp.allocate_tensors()
+        signatures = self._interp.get_signature_list()
+        # litert-torch writes one signature whose inputs are args_0.. and outputs output_0..
+        if signatures:
+            key = next(iter(signatures))
+            self._runner = self._interp.get_signature_runner(key)
+            self._arg_names = signatures[key]["inputs"]
+            self._out_names = signatures[key]["outputs"]
+        else:
+            self._runner = None
+        self._signature_from_manifest()
+        if not self.inputs:
+            self.inputs = [TensorSpec(d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]).name)
+                           for d in self._interp.get_input_details()]
+            self.outputs = [TensorSpec(d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]).name)
+                            for d in self._interp.get_output_details()]
+
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if self._runner is not None:
+            result = self._runner(**dict(zip(self._arg_names, arrays)))
+            return [np.array(result[name]) for name in self._out_names]
+        for detail, arr in zip(self._interp.get_input_details(), arrays):
+            self._interp.set_tensor(detail["index"], arr)
+        self._interp.invoke()
+        return [np.array(self._interp.get_tensor(d["index"])) for d in self._interp.get_output_details()]

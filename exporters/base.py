@@ -1,0 +1,141 @@
+"""What every target exporter provides, and helpers they share."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+from edgekit.errors import EdgekitError, MissingDependency, UnknownChoice
+
+# Capability of a target for a compressed weight kind (filled in by the compression passes).
+NATIVE, DECOMPRESSED, REJECTED = "native", "decompressed", "rejected"
+
+
+@dataclass
+class ConvertResult:
+    model_file: str            # name inside the artifact directory
+    precision: str             # key into edgekit.parity.TOLERANCES
+    info: dict = field(default_factory=dict)  # target-specific facts for the manifest
+
+
+class Exporter:
+    """One per target. Subclasses set name, suffix, Options, requires and implement convert()."""
+
+    name: str = ""
+    suffix: str = ""
+    runtime: str = ""                       # edgekit.runtime key used for parity
+    requires: tuple[tuple[str, str], ...] = ()  # (import name, pip extra)
+    Options: type = object
+    capabilities: dict[str, str] = {}
+
+    def available(self) -> str | None:
+        """None when usable, else the reason with the extra to install."""
+        for module, extra in self.requires:
+            if importlib.util.find_spec(module) is None:
+                return f"'{module}' is not installed; install the '{extra}' extra: pip install '.[{extra}]'"
+        return None
+
+    def ensure_available(self) -> None:
+        for module, extra in self.requires:
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependency(module, extra, f"exporting to {self.name}")
+
+    def make_options(self, values: dict | None) -> Any:
+        values = dict(values or {})
+        known = {f.name for f in fields(self.Options)}
+        for key in values:
+            if key not in known:
+                raise UnknownChoice(f"{self.name} option", key, sorted(known))
+        return self.Options(**values)
+
+    def convert(self, model, exported_program, example_inputs: tuple, options, out_dir: Path) -> ConvertResult:
+        raise NotImplementedError
+
+
+def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UnknownChoice(what, value, choices)
+
+
+@contextlib.contextmanager
+def captured_native_output() -> Iterator[list[str]]:
+    """Silence converters' own prints (C++ and Python) and keep them for error messages."""
+    log: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        levels = {n: logging.getLogger(n).level for n in ("coremltools", "torch", "root", "absl")}
+        for n in levels:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield log
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            for n, lvl in levels.items():
+                logging.getLogger(n).setLevel(lvl)
+            tmp.seek(0)
+            log.extend(tmp.read().decode(errors="replace").splitlines()[-200:])
+
+
+_OP_RE = re.compile(r"aten[.:]{1,2}([A-Za-z0-9_]+)")
+
+
+def op_name(target: Any) -> str:
+    m = _OP_RE.search(str(target))
+    return f"aten.{m.group(1)}" if m else getattr(target, "__name__", str(target))
+
+
+def layer_of(node) -> str | None:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path = list(stack.values())[-1][0]
+    return re.sub(r"^L\['self'\]\.?|^L__self___?", "", str(path)) or "<top>"
+
+
+def diagnose(exc: BaseException, exported_program, target: str, log: list[str]) -> EdgekitError:
+    """Turn a converter failure into an error naming the op, the layer and the target."""
+    text = f"{type(exc).__name__}: {exc}\n" + "\n".join(log[-40:])
+    graph_ops = {}
+    if exported_program is not None:
+        for node in exported_program.graph.nodes:
+            if node.op == "call_function":
+                graph_ops.setdefault(op_name(node.target).split(".")[-1], node)
+    for m in _OP_RE.finditer(text):
+        node = graph_ops.get(m.group(1))
+        if node is not None:
+            from edgekit.errors import UnsupportedOp
+            return UnsupportedOp(
+                target, f"aten.{m.group(1)}", layer_of(node), _first_line(exc),
+                f"replace or rewrite the layer that calls it for {target}, export only the other targets "
+                f"(drop --target {target}), or move it out of the model into pre/post-processing",
+            )
+    return EdgekitError(
+        "conversion_failed",
+        f"{target} conversion failed: {_first_line(exc)}",
+        fix="see details.log for the converter's output; simplify the model or drop this target",
+        details={"target": target, "log": log[-40:]},
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:400]

@@ -1,0 +1,50 @@
+"""Core ML exporter: torch.export -> coremltools -> .mlpackage (ML program)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.exporters.base import ConvertResult, Exporter, check_choice
+from edgekit.exporters.coreml.structure import describe_mlpackage
+
+DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
+PRECISIONS = ("fp16", "fp32")
+COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
+
+
+@dataclass(frozen=True)
+class CoreMLOptions:
+    minimum_deployment_target: str = "iOS17"
+    compute_precision: str = "fp16"   # Core ML's own default; what the Neural Engine runs
+    compute_units: str = "ALL"
+
+    def __post_init__(self):
+        check_choice("Core ML minimum_deployment_target", self.minimum_deployment_target, DEPLOYMENT_TARGETS)
+        check_choice("Core ML compute_precision", self.compute_precision, PRECISIONS)
+        check_choice("Core ML compute_units", self.compute_units, COMPUTE_UNITS)
+
+
+class CoreMLExporter(Exporter):
+    name = "coreml"
+    suffix = ".mlpackage"
+    runtime = "coreml"
+    requires = (("coremltools", "export"),)
+    Options = CoreMLOptions
+
+    def convert(self, model, exported_program, example_inputs, options: CoreMLOptions, out_dir: Path):
+        import coremltools as ct
+
+        mlmodel = ct.convert(
+            exported_program.run_decompositions({}),
+            minimum_deployment_target=getattr(ct.target, options.minimum_deployment_target),
+            compute_precision=ct.precision.FLOAT16 if options.compute_precision == "fp16" else ct.precision.FLOAT32,
+            compute_units=getattr(ct.ComputeUnit, options.compute_units),
+            skip_model_load=True,
+        )
+        path = out_dir / "model.mlpackage"
+        mlmodel.save(str(path))
+        return ConvertResult("model.mlpackage", options.compute_precision, {"structure": describe_mlpackage(path)})
+
+
+EXPORTER = CoreMLExporter()

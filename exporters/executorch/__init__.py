@@ -1,0 +1,65 @@
+"""ExecuTorch exporter: torch.export -> edge dialect -> XNNPACK delegate -> .pte."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.exporters.base import ConvertResult, Exporter, check_choice, op_name
+
+DELEGATES = ("xnnpack", "none")
+
+
+@dataclass(frozen=True)
+class ExecuTorchOptions:
+    delegate: str = "xnnpack"
+
+    def __post_init__(self):
+        check_choice("ExecuTorch delegate", self.delegate, DELEGATES)
+
+
+class ExecuTorchExporter(Exporter):
+    name = "executorch"
+    suffix = ".pte"
+    runtime = "executorch"
+    requires = (("executorch", "export"),)
+    Options = ExecuTorchOptions
+
+    def convert(self, model, exported_program, example_inputs, options: ExecuTorchOptions, out_dir: Path):
+        from executorch.exir import to_edge_transform_and_lower
+
+        partitioners = []
+        if options.delegate == "xnnpack":
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+            partitioners.append(XnnpackPartitioner())
+        edge = to_edge_transform_and_lower(exported_program, partitioner=partitioners)
+        info = delegation_report(edge.exported_program().graph_module)
+        program = edge.to_executorch()
+        (out_dir / "model.pte").write_bytes(program.buffer)
+        return ConvertResult("model.pte", "fp32", {"delegation": info})
+
+
+def delegation_report(graph_module) -> dict:
+    """Share of compute nodes inside delegates, and the ops left on portable kernels."""
+    delegated = 0
+    for _, child in graph_module.named_children():
+        original = getattr(child, "original_module", None)
+        if original is not None:
+            delegated += sum(1 for n in original.graph.nodes if n.op == "call_function")
+    portable = Counter(
+        op_name(n.target)
+        for n in graph_module.graph.nodes
+        if n.op == "call_function" and "getitem" not in str(n.target) and "call_delegate" not in str(n.target)
+    )
+    total = delegated + sum(portable.values())
+    return {
+        "backend": "XnnpackBackend" if delegated else None,
+        "delegated_nodes": delegated,
+        "portable_nodes": sum(portable.values()),
+        "delegated_share": delegated / total if total else 1.0,
+        "portable_ops": dict(sorted(portable.items())),
+    }
+
+
+EXPORTER = ExecuTorchExporter()

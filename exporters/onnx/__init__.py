@@ -1,0 +1,42 @@
+"""ONNX exporter: the dynamo-based torch.onnx.export at a chosen opset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.exporters.base import ConvertResult, Exporter
+
+MIN_OPSET, MAX_OPSET = 17, 23
+
+
+@dataclass(frozen=True)
+class ONNXOptions:
+    opset: int = 18
+
+    def __post_init__(self):
+        if not (MIN_OPSET <= int(self.opset) <= MAX_OPSET):
+            raise EdgekitError(
+                "bad_option", f"ONNX opset {self.opset} outside the supported range {MIN_OPSET}..{MAX_OPSET}",
+                fix=f"pass --onnx-opset between {MIN_OPSET} and {MAX_OPSET} (default 18)",
+            )
+
+
+class ONNXExporter(Exporter):
+    name = "onnx"
+    suffix = ".onnx"
+    runtime = "onnx"
+    requires = (("onnx", "export"), ("onnxscript", "export"))
+    Options = ONNXOptions
+
+    def convert(self, model, exported_program, example_inputs, options: ONNXOptions, out_dir: Path):
+        import torch
+
+        program = torch.onnx.export(exported_program, example_inputs, dynamo=True,
+                                    opset_version=int(options.opset), verbose=False)
+        program.save(str(out_dir / "model.onnx"))
+        return ConvertResult("model.onnx", "fp32", {"opset": int(options.opset)})
+
+
+EXPORTER = ONNXExporter()

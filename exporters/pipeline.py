@@ -1,0 +1,150 @@
+"""One export: convert, write reference I/O, check parity, write the manifest.
+
+The artifact is built in a staging directory and renamed into place only when
+every step (parity gate included) has passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.metadata as md
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from edgekit import parity
+from edgekit.artifact import Artifact, TensorSpec, load_artifact, staging_dir, write_manifest, write_reference_io
+from edgekit.errors import EdgekitError, ParityError
+from edgekit.exporters import get_exporter
+from edgekit.exporters.base import captured_native_output, diagnose
+from edgekit.progress import progress
+from edgekit.spec import forward_arg_names, random_like
+
+PRODUCERS = ("edgekit-sdk", "torch", "executorch", "coremltools", "litert-torch", "onnx", "onnxscript", "numpy")
+
+
+def producer_versions() -> dict[str, str]:
+    versions = {}
+    for dist in PRODUCERS:
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def run_torch(model, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    with torch.no_grad():
+        out = model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
+    leaves, _ = tree_flatten(out)
+    return [leaf.detach().cpu().numpy() for leaf in leaves if isinstance(leaf, torch.Tensor)]
+
+
+def parity_inputs(example: tuple[np.ndarray, ...], samples: int, dataset=None, seed: int = 0) -> list[tuple]:
+    """Real samples from the spec's dataset when there is one, else seeded random."""
+    if dataset is not None:
+        data = dataset(samples)
+        return [tuple(arr[i] for arr in data) for i in range(min(samples, len(data[0])))]
+    return [random_like(example, seed + i) for i in range(samples)]
+
+
+def export_model(
+    model,
+    example_inputs: tuple[np.ndarray, ...],
+    target: str,
+    out_dir: str | Path,
+    *,
+    name: str = "model",
+    options: dict | None = None,
+    input_names: tuple[str, ...] | None = None,
+    dataset=None,
+    parity_samples: int = 32,
+    parity_gate: bool = True,
+    seed: int = 0,
+    show_progress: bool = True,
+    manifest_extra: dict | None = None,
+) -> Artifact:
+    """Export ``model`` to ``target`` into the artifact directory ``out_dir``."""
+    import torch
+
+    exporter = get_exporter(target)
+    exporter.ensure_available()
+    opts = exporter.make_options(options)
+    model = model.eval()
+    example_inputs = tuple(np.ascontiguousarray(x) for x in example_inputs)
+    names = tuple(input_names or forward_arg_names(model, len(example_inputs)))
+    ref_out = run_torch(model, example_inputs)
+    out_names = tuple(f"output_{i}" for i in range(len(ref_out)))
+    torch_inputs = tuple(torch.from_numpy(x) for x in example_inputs)
+
+    out_dir = Path(out_dir)
+    with staging_dir(out_dir) as stage:
+        with captured_native_output() as log:
+            exported = None
+            try:
+                exported = torch.export.export(model, torch_inputs)
+                result = exporter.convert(model, exported, torch_inputs, opts, stage)
+            except EdgekitError:
+                raise
+            except Exception as exc:  # converter failures become user-facing errors
+                raise diagnose(exc, exported, target, log) from exc
+        write_reference_io(stage, dict(zip(names, example_inputs)), dict(zip(out_names, ref_out)))
+        manifest = {
+            "kind": "edgekit-artifact",
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "producer": producer_versions(),
+            "model": {"name": name, "class": type(model).__name__,
+                      "parameters": int(sum(p.numel() for p in model.parameters()))},
+            "target": target,
+            "options": dataclasses.asdict(opts),
+            "precision": result.precision,
+            "model_file": result.model_file,
+            "signature": {
+                "inputs": [TensorSpec.of(n, x).to_json() for n, x in zip(names, example_inputs)],
+                "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)],
+            },
+            "target_info": result.info,
+            "compression": {"recipe": None, "ledger": []},
+        } | (manifest_extra or {})
+        write_manifest(stage, manifest)
+        manifest["parity"] = check_parity(
+            model, load_artifact(stage), result, example_inputs, ref_out, parity_samples, dataset, seed,
+            show_progress,
+        )
+        manifest["parity"]["gate"] = parity_gate
+        if parity_gate and not manifest["parity"]["ok"]:
+            raise ParityError(target, manifest["parity"]["metrics"], manifest["parity"].get("tolerance", {}))
+        write_manifest(stage, manifest)
+    return load_artifact(out_dir)
+
+
+def check_parity(model, artifact: Artifact, result, example_inputs, ref_out, samples, dataset, seed, show_progress) -> dict:
+    from edgekit import runtime
+
+    target = artifact.target
+    if target == "coreml" and not runtime.available_runtimes_for("coreml")["available"]:
+        from edgekit.exporters.coreml.structure import structural_check
+        ins, outs = artifact.reference_io()
+        return structural_check(result.info["structure"], ins, outs)
+    with captured_native_output():  # runtimes print banners on load
+        session = runtime.load(artifact.path)
+    cases = parity_inputs(example_inputs, samples, dataset, seed)
+    refs: list[list[np.ndarray]] = [[] for _ in ref_out]
+    gots: list[list[np.ndarray]] = [[] for _ in ref_out]
+    for case in progress(cases, desc=f"parity {target}", enabled=show_progress):
+        for i, (r, g) in enumerate(zip(run_torch(model, case), session.run(list(case)))):
+            refs[i].append(r)
+            gots[i].append(np.asarray(g).reshape(r.shape))
+    per_output = [parity.compare(r, g) for r, g in zip(refs, gots)]
+    # The gate looks at the worst output.
+    worst = min(per_output, key=lambda m: m["cosine_min"])
+    ok, tol = parity.passes(worst, result.precision)
+    return {"mode": "numeric", "ok": ok, "precision": result.precision, "tolerance": tol,
+            "input_source": "dataset" if dataset is not None else f"random(seed={seed})",
+            "metrics": worst, "per_output": per_output}
