@@ -14,4 +14,4 @@ def progress(items: Iterable[T], *, desc: str, enabled: bool = True, total: int 
         from tqdm.auto import tqdm
     except ImportError:
         return items
-    return tqdm(items, desc=desc, total=total, leave=False, dynamic_ncols=True)
+    return tqdm(items, desc=desc, total=total, leave=False, dynamic_ncols=True, disable=None)  # off when not a TTY

@@ -41,7 +41,7 @@ def run_torch(model, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
     from torch.utils._pytree import tree_flatten
 
     with torch.no_grad():
-        out = model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
+        out = model(*[torch.from_numpy(np.array(x, order="C", copy=True)) for x in inputs])
     leaves, _ = tree_flatten(out)
     return [leaf.detach().cpu().numpy() for leaf in leaves if isinstance(leaf, torch.Tensor)]
 
@@ -77,7 +77,8 @@ def export_model(
     exporter.ensure_available()
     opts = exporter.make_options(options)
     model = model.eval()
-    example_inputs = tuple(np.ascontiguousarray(x) for x in example_inputs)
+    # A fresh copy: numpy views can carry 0 strides on size-1 axes, which ExecuTorch rejects.
+    example_inputs = tuple(np.array(x, order="C", copy=True) for x in example_inputs)
     names = tuple(input_names or forward_arg_names(model, len(example_inputs)))
     ref_out = run_torch(model, example_inputs)
     out_names = tuple(f"output_{i}" for i in range(len(ref_out)))
@@ -148,3 +149,27 @@ def check_parity(model, artifact: Artifact, result, example_inputs, ref_out, sam
     return {"mode": "numeric", "ok": ok, "precision": result.precision, "tolerance": tol,
             "input_source": "dataset" if dataset is not None else f"random(seed={seed})",
             "metrics": worst, "per_output": per_output}
+
+
+def export_spec(spec, targets, out_root: str | Path, *, options: dict[str, dict] | None = None,
+                parity_samples: int = 32, parity_gate: bool = True, show_progress: bool = True,
+                on_result=None) -> dict[str, Artifact | EdgekitError]:
+    """Export one ModelSpec to several targets under ``out_root/<target>``.
+
+    A target that fails does not stop the others; its error is returned in its place.
+    """
+    model = spec.build().eval()
+    examples = spec.example_inputs(0)
+    results: dict[str, Artifact | EdgekitError] = {}
+    for target in targets:
+        try:
+            results[target] = export_model(
+                model, examples, target, Path(out_root) / target, name=spec.name,
+                options=(options or {}).get(target), input_names=spec.input_names, dataset=spec.dataset,
+                parity_samples=parity_samples, parity_gate=parity_gate, show_progress=show_progress,
+            )
+        except EdgekitError as err:
+            results[target] = err
+        if on_result:
+            on_result(target, results[target])
+    return results

@@ -68,4 +68,5 @@ class Session:
                 raise InputMismatch(spec.name, spec.shape, tuple(arr.shape))
             if str(arr.dtype) != spec.dtype:
                 raise InputMismatch(spec.name, spec.dtype, str(arr.dtype), what="dtype")
-        return [np.ascontiguousarray(a) for a in arrays]
+        # Copy only when needed: runtimes want C order, and ExecuTorch rejects 0 strides (numpy views).
+        return [a if a.flags.c_contiguous and 0 not in a.strides else a.copy(order="C") for a in arrays]

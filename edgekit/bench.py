@@ -1,0 +1,92 @@
+"""Local benchmark of an artifact, run in a fresh child process.
+
+    >>> from edgekit.bench import benchmark
+    >>> result = benchmark("out/resnet18/onnx", runs=100, threads=1)   # doctest: +SKIP
+    >>> result["latency"]["p50_ms"]                                     # doctest: +SKIP
+
+The child measures cold start (import of the runtime plus model load) as a
+fresh process would see it, then the first run, warmup and timed runs. Only
+numpy and the artifact's runtime are imported: torch never is, except through
+ExecuTorch's own Python bindings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    runs: int = 50            # at least this many timed runs ...
+    warmup: int = 10          # ... after at least this many warmup runs ...
+    min_seconds: float = 1.0  # ... and keep timing until this much time has passed
+    warmup_seconds: float = 0.5
+    max_runs: int = 100_000
+    threads: int = 1
+    inputs: str = "reference"  # "reference" (the artifact's reference inputs) or "random"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.runs < 1:
+            raise EdgekitError("bad_option", f"runs must be >= 1, got {self.runs}", fix="pass --runs 50 or more")
+        if self.warmup < 0:
+            raise EdgekitError("bad_option", f"warmup must be >= 0, got {self.warmup}", fix="pass --warmup 10")
+        if self.threads < 1:
+            raise EdgekitError("bad_option", f"threads must be >= 1, got {self.threads}", fix="pass --threads 1")
+        if self.inputs not in ("reference", "random"):
+            raise EdgekitError("bad_option", f"inputs {self.inputs!r} unknown; choose reference or random",
+                               fix="pass inputs='reference' or 'random'")
+
+
+def benchmark(path: str | os.PathLike, *, timeout_s: float = 900, **config) -> dict:
+    """Benchmark ``path`` in a child process and return the result dict."""
+    cfg = BenchConfig(**config)
+    path = Path(path).resolve()
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "edgekit.bench_child", str(path), str(result_file), json.dumps(asdict(cfg))]
+        env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired as e:
+            raise EdgekitError("bench_timed_out", f"benchmark of {path} ran past {timeout_s:.0f} s",
+                               fix="lower --runs / min_seconds, or check that the model runs at all") from e
+        if result_file.exists():
+            result = json.loads(result_file.read_text())
+            if "error" in result:
+                raise EdgekitError(result["error"]["code"], result["error"]["message"],
+                                   fix=result["error"].get("fix"))
+            return result
+        reason = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        raise EdgekitError(
+            "runtime_crashed", f"the benchmark process for {path} died ({reason}) before reporting",
+            fix="the runtime could not run this artifact; see details.stderr",
+            details={"stderr": proc.stderr[-4000:]},
+        )
+
+
+def machine_info() -> dict:
+    """What the numbers depend on: CPU, cores, affinity, load."""
+    info = {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count()}
+    if hasattr(os, "sched_getaffinity"):
+        info["cpu_affinity"] = sorted(os.sched_getaffinity(0))
+    if hasattr(os, "getloadavg"):
+        info["load_average"] = list(os.getloadavg())
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        info["cpu"] = platform.processor()
+    return info

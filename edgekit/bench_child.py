@@ -1,0 +1,88 @@
+"""The benchmark's child process: python -m edgekit.bench_child ARTIFACT RESULT_JSON CONFIG_JSON."""
+
+from __future__ import annotations
+
+import time
+
+_T_PROCESS = time.perf_counter()  # before any import: cold start counts the imports too
+
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+
+
+def main(path: str, result_file: str, config_json: str) -> None:
+    import numpy as np
+
+    from edgekit.bench import machine_info
+    from edgekit.errors import EdgekitError
+    from edgekit.runtime import available_runtimes_for, load, runtime_for
+    from edgekit.artifact import sha256_of
+    from edgekit.stats import summarize
+
+    cfg = json.loads(config_json)
+    try:
+        target, model_file, manifest = runtime_for(path)
+        t0 = time.perf_counter()
+        session = load(path, threads=cfg["threads"])
+        load_s = time.perf_counter() - t0
+        cold_start_s = time.perf_counter() - _T_PROCESS
+        inputs = _inputs(session, path, manifest, cfg, np)
+        t0 = time.perf_counter()
+        session.run(inputs)
+        first_s = time.perf_counter() - t0
+
+        warm_start, warm_runs = time.perf_counter(), 0
+        while warm_runs < cfg["warmup"] or time.perf_counter() - warm_start < cfg["warmup_seconds"]:
+            session.run(inputs)
+            warm_runs += 1
+
+        times: list[float] = []
+        timed_start = time.perf_counter()
+        while (len(times) < cfg["runs"] or time.perf_counter() - timed_start < cfg["min_seconds"]) \
+                and len(times) < cfg["max_runs"]:
+            t0 = time.perf_counter()
+            session.run(inputs)
+            times.append(time.perf_counter() - t0)
+    except EdgekitError as e:
+        _write(result_file, {"error": {"code": e.code, "message": e.message, "fix": e.fix}})
+        return
+
+    result = {
+        "artifact": str(path),
+        "target": target,
+        "runtime": session.runtime,
+        "runtime_version": available_runtimes_for(target)["version"],
+        "sha256": sha256_of(model_file),
+        "model_bytes": model_file.stat().st_size if model_file.is_file() else None,
+        "threads": cfg["threads"],
+        "inputs": cfg["inputs"],
+        "cold_start_ms": cold_start_s * 1e3,  # fresh process: imports + load
+        "load_ms": load_s * 1e3,
+        "first_run_ms": first_s * 1e3,
+        "warmup_runs": warm_runs,
+        "latency": summarize(times),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine_info(),
+        "config": cfg,
+    }
+    _write(result_file, result)
+
+
+def _inputs(session, path, manifest, cfg, np):
+    if cfg["inputs"] == "reference" and manifest is not None:
+        from edgekit.artifact import load_artifact
+        ins, _ = load_artifact(path).reference_io()
+        return [ins[s.name] for s in session.inputs]
+    rng = np.random.default_rng(cfg["seed"])
+    return [rng.standard_normal(s.shape).astype(s.dtype) if "float" in s.dtype
+            else np.zeros(s.shape, dtype=s.dtype) for s in session.inputs]
+
+
+def _write(result_file: str, obj: dict) -> None:
+    with open(result_file, "w") as f:
+        json.dump(obj, f, indent=2)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

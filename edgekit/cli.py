@@ -1,0 +1,204 @@
+"""The `edgekit` command line. User mistakes print a one-paragraph error, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from edgekit import TARGETS
+from edgekit.errors import EdgekitError
+from edgekit.report import human_bytes, latency_cell, parity_cell, table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except EdgekitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgekit", description="Export, verify and benchmark edge models.")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    zoo = sub.add_parser("zoo", help="the model zoo").add_subparsers(metavar="ACTION")
+    zl = zoo.add_parser("list", help="list models: name, params, MACs, paper")
+    zl.add_argument("pattern", nargs="?", default="*")
+    zl.set_defaults(func=cmd_zoo_list)
+
+    ex = sub.add_parser("export", help="export a model to one or more targets")
+    ex.add_argument("model", help="a zoo name (see `edgekit zoo list`) or path/to/file.py:function")
+    ex.add_argument("--target", action="append", choices=TARGETS, help="repeatable; default: all four")
+    ex.add_argument("--out", default="out", help="output root; artifacts go to OUT/<model>/<target>")
+    ex.add_argument("--parity-samples", type=int, default=32)
+    ex.add_argument("--no-parity-gate", action="store_true", help="keep artifacts that fail parity")
+    ex.add_argument("--coreml-target", default="iOS17", help="iOS16, iOS17 or iOS18")
+    ex.add_argument("--coreml-precision", default="fp16", help="fp16 or fp32")
+    ex.add_argument("--coreml-compute-units", default="ALL", help="ALL, CPU_ONLY, CPU_AND_GPU, CPU_AND_NE")
+    ex.add_argument("--onnx-opset", type=int, default=18)
+    ex.add_argument("--executorch-delegate", default="xnnpack", help="xnnpack or none")
+    ex.set_defaults(func=cmd_export)
+
+    ins = sub.add_parser("inspect", help="summarise an artifact's manifest")
+    ins.add_argument("artifact")
+    ins.add_argument("--json", action="store_true", help="print the whole manifest")
+    ins.set_defaults(func=cmd_inspect)
+
+    be = sub.add_parser("bench", help="benchmark an artifact in a fresh process")
+    be.add_argument("artifact", nargs="+")
+    be.add_argument("--runs", type=int, default=50)
+    be.add_argument("--warmup", type=int, default=10)
+    be.add_argument("--threads", type=int, default=1)
+    be.add_argument("--min-seconds", type=float, default=1.0)
+    be.add_argument("--json", help="also write the results to this file")
+    be.set_defaults(func=cmd_bench)
+
+    demo = sub.add_parser("demo", help="the main job: export a zoo model everywhere, check parity, benchmark")
+    demo.add_argument("--model", default="resnet18")
+    demo.add_argument("--out", default="out/demo")
+    demo.add_argument("--runs", type=int, default=50)
+    demo.add_argument("--threads", type=int, default=1)
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def _spec_for(ref: str):
+    from edgekit.userfile import is_user_ref, load_user_spec
+
+    if is_user_ref(ref):
+        return load_user_spec(ref)
+    from edgekit.model_zoo import get_spec
+    return get_spec(ref)
+
+
+def cmd_zoo_list(args) -> int:
+    from edgekit.model_zoo import count_macs, get_spec, list_models
+
+    rows = []
+    for name in list_models(args.pattern):
+        spec = get_spec(name)
+        model = spec.build()
+        params = sum(p.numel() for p in model.parameters())
+        rows.append([name, spec.family, f"{params / 1e6:.2f}M", f"{count_macs(model, spec.example_inputs(0)) / 1e6:.1f}M",
+                     spec.paper])
+    print(table(["name", "family", "params", "MACs", "paper"], rows))
+    return 0
+
+
+def export_options(args) -> dict[str, dict]:
+    return {
+        "coreml": {"minimum_deployment_target": args.coreml_target, "compute_precision": args.coreml_precision,
+                   "compute_units": args.coreml_compute_units},
+        "onnx": {"opset": args.onnx_opset},
+        "executorch": {"delegate": args.executorch_delegate},
+    }
+
+
+def cmd_export(args) -> int:
+    from edgekit.exporters import get_exporter
+    from edgekit.exporters.pipeline import export_spec
+
+    targets = args.target or list(TARGETS)
+    opts = export_options(args)
+    for t in targets:  # validate every option before the slow part starts
+        get_exporter(t).make_options(opts.get(t))
+    spec = _spec_for(args.model)
+    out_root = Path(args.out) / spec.name
+    print(f"exporting {spec.name} to {', '.join(targets)} -> {out_root}", file=sys.stderr)
+    results = export_spec(spec, targets, out_root, options=opts, parity_samples=args.parity_samples,
+                          parity_gate=not args.no_parity_gate, on_result=_report_one)
+    print(export_table(results))
+    return 0 if all(not isinstance(r, EdgekitError) for r in results.values()) else 1
+
+
+def _report_one(target, result) -> None:
+    if isinstance(result, EdgekitError):
+        print(f"  {target}: FAILED\n    {str(result).replace(chr(10), chr(10) + '    ')}", file=sys.stderr)
+    else:
+        print(f"  {target}: {result.path} ({human_bytes(result.model_bytes)})", file=sys.stderr)
+
+
+def export_table(results) -> str:
+    rows = []
+    for target, r in results.items():
+        if isinstance(r, EdgekitError):
+            rows.append([target, "FAILED", "-", r.code])
+        else:
+            rows.append([target, human_bytes(r.model_bytes), parity_cell(r.manifest.get("parity")), str(r.path)])
+    return table(["target", "bytes", "parity", "artifact"], rows)
+
+
+def cmd_inspect(args) -> int:
+    from edgekit.artifact import load_artifact
+
+    art = load_artifact(args.artifact)
+    m = art.manifest
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    print(f"artifact   {art.path}")
+    print(f"model      {m['model']['name']} ({m['model']['class']}, {m['model']['parameters']:,} parameters)")
+    print(f"target     {m['target']}  options {json.dumps(m['options'])}  precision {m['precision']}")
+    print(f"producer   " + ", ".join(f"{k} {v}" for k, v in m["producer"].items()))
+    print("inputs     " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["inputs"]))
+    print("outputs    " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["outputs"]))
+    for f in m["files"]:
+        print(f"file       {f['path']}  {f['bytes']:,} B  sha256 {f['sha256'][:16]}…")
+    print(f"parity     {parity_cell(m.get('parity'))}")
+    info = m.get("target_info", {})
+    if "delegation" in info:
+        d = info["delegation"]
+        print(f"delegation {d['delegated_share'] * 100:.1f}% of nodes in {d['backend']}; "
+              f"portable ops: {d['portable_ops'] or 'none'}")
+    if "structure" in info:
+        s = info["structure"]
+        print(f"coreml     {sum(s['ops'].values())} ops, weights {s['weight_encodings']}")
+    ledger = m.get("compression", {}).get("ledger") or []
+    print(f"compression {m['compression'].get('recipe') or 'none'} ({len(ledger)} ledger rows)")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from edgekit.bench import benchmark
+    from edgekit.progress import progress
+
+    results = []
+    for path in progress(args.artifact, desc="benchmark", enabled=len(args.artifact) > 1):
+        results.append(benchmark(path, runs=args.runs, warmup=args.warmup, threads=args.threads,
+                                 min_seconds=args.min_seconds))
+    print(bench_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def bench_table(results: list[dict]) -> str:
+    rows = [[r["target"], r["runtime"], r["threads"], human_bytes(r["model_bytes"]), r["latency"]["runs"],
+             latency_cell(r, "min_ms"), latency_cell(r, "p50_ms"), latency_cell(r, "p90_ms"),
+             latency_cell(r, "p99_ms"), f"{r['latency']['cv']:.3f}", f"{r['cold_start_ms']:.0f}",
+             f"{r['peak_rss_mb']:.0f}"] for r in results]
+    note = "\n(~ marks a percentile estimated from too few runs: p90 needs >= 64, p99 >= 662)"
+    return table(["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
+                  "cold start ms", "peak RSS MB"], rows) + note
+
+
+def cmd_demo(args) -> int:
+    from edgekit.demo import run_demo
+
+    return run_demo(args.model, Path(args.out), runs=args.runs, threads=args.threads)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
