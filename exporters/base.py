@@ -112,30 +112,59 @@ def layer_of(node) -> str | None:
 
 
 def diagnose(exc: BaseException, exported_program, target: str, log: list[str]) -> EdgekitError:
-    """Turn a converter failure into an error naming the op, the layer and the target."""
-    text = f"{type(exc).__name__}: {exc}\n" + "\n".join(log[-40:])
-    graph_ops = {}
-    if exported_program is not None:
-        for node in exported_program.graph.nodes:
-            if node.op == "call_function":
-                graph_ops.setdefault(op_name(node.target).split(".")[-1], node)
-    for m in _OP_RE.finditer(text):
-        node = graph_ops.get(m.group(1))
-        if node is not None:
-            from edgekit.errors import UnsupportedOp
-            return UnsupportedOp(
-                target, f"aten.{m.group(1)}", layer_of(node), _first_line(exc),
-                f"replace or rewrite the layer that calls it for {target}, export only the other targets "
-                f"(drop --target {target}), or move it out of the model into pre/post-processing",
-            )
+    """Turn a converter failure into an error naming the op, the layer and the target.
+
+    Converters name the failing op in different spellings (``aten.linalg_inv_ex.default``,
+    ``linalg_inv``, ``fft_rfft``); match them against the ops of the exported graph.
+    """
+    from edgekit.errors import UnsupportedOp
+
+    text = "\n".join(_exception_chain(exc)) + "\n" + "\n".join(log[-60:])
+    nodes = [n for n in exported_program.graph.nodes if n.op == "call_function"] if exported_program else []
+    suggestion = (f"rewrite the layer that calls it with ops {target} supports, export only the other targets "
+                  f"(drop --target {target}), or move it out of the model into pre/post-processing")
+    best = None
+    for node in nodes:
+        for variant in _spellings(op_name(node.target)):
+            if re.search(rf"(?<![A-Za-z0-9]){re.escape(variant)}(?![A-Za-z0-9])", text):
+                if best is None or len(variant) > best[1]:
+                    best = (node, len(variant))
+    # Complex tensors are a common root cause that converters report on the op downstream.
+    complex_node = next((n for n in nodes if "complex" in str(getattr(n.meta.get("val"), "dtype", ""))), None)
+    if complex_node is not None and (best is None or best[0] is not complex_node):
+        return UnsupportedOp(target, op_name(complex_node.target), layer_of(complex_node),
+                             f"it produces complex tensors, which {target} cannot hold ({_first_line(exc)})",
+                             suggestion)
+    if best is not None:
+        return UnsupportedOp(target, op_name(best[0].target), layer_of(best[0]), _first_line(exc), suggestion)
+    ops = sorted({op_name(n.target) for n in nodes})
+    named = f"; the graph's ops are {', '.join(ops)}" if 0 < len(ops) <= 12 else ""
     return EdgekitError(
         "conversion_failed",
-        f"{target} conversion failed: {_first_line(exc)}",
+        f"{target} conversion failed: {_first_line(exc)}{named}",
         fix="see details.log for the converter's output; simplify the model or drop this target",
-        details={"target": target, "log": log[-40:]},
+        details={"target": target, "log": log[-40:], "ops": ops},
     )
 
 
+def _exception_chain(exc: BaseException) -> list[str]:
+    seen, out = set(), []
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        out.append(f"{type(exc).__name__}: {exc}")
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _spellings(op: str) -> set[str]:
+    """aten.linalg_inv_ex -> {aten.linalg_inv_ex, linalg_inv_ex, linalg_inv}."""
+    base = op.split(".", 1)[1] if op.startswith("aten.") else op
+    variants = {op, base, base.lstrip("_")}
+    if base.endswith("_ex"):
+        variants.add(base[:-3])
+    return {v for v in variants if len(v) > 2}
+
+
 def _first_line(exc: BaseException) -> str:
-    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    lines = [ln for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if ln.strip()]
     return (lines[0] if lines else type(exc).__name__)[:400]

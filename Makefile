@@ -1,0 +1,30 @@
+# Two commands on a fresh machine with Python 3.11 and pip:
+#   make demo   set up .venv, export a zoo model to all four targets, check parity, benchmark, report
+#   make test   set up .venv, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.edgekit-installed
+
+.PHONY: demo test test-all setup clean
+
+setup: $(STAMP)
+
+# Installs this checkout (never the unrelated `edgekit` on PyPI) with the versions in constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[device,export,test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/edgekit demo --model resnet18 --out out/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ""
+
+clean:
+	rm -rf $(VENV) .venv-device out
