@@ -120,6 +120,15 @@ def diagnose(exc: BaseException, exported_program, target: str, log: list[str]) 
     from edgekit.errors import UnsupportedOp
 
     text = "\n".join(_exception_chain(exc)) + "\n" + "\n".join(log[-60:])
+    clash = re.search(r"target (\S+) references nonexistent attribute (\S+) of (\S+)", text)
+    if clash:  # a submodule named like a GraphModule attribute (e.g. `meta`) breaks torch.export's unlifting
+        return EdgekitError(
+            "reserved_module_name",
+            f"{target} conversion failed: submodule '{clash.group(3)}' (parameter {clash.group(1)}) is shadowed "
+            "by an attribute of torch's GraphModule with the same name",
+            fix=f"rename the submodule '{clash.group(3)}' in your model (e.g. '{clash.group(3)}_layer')",
+            details={"target": target, "module": clash.group(3)},
+        )
     nodes = [n for n in exported_program.graph.nodes if n.op == "call_function"] if exported_program else []
     suggestion = (f"rewrite the layer that calls it with ops {target} supports, export only the other targets "
                   f"(drop --target {target}), or move it out of the model into pre/post-processing")

@@ -1,0 +1,27 @@
+"""Shared fixtures: one tiny model exported once per session to every target."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+HAS_EXPORT = all(importlib.util.find_spec(m) for m in ("torch", "executorch", "coremltools", "litert_torch", "onnx"))
+needs_export = pytest.mark.skipif(not HAS_EXPORT, reason="needs the export extra (torch, executorch, ...)")
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tmp_path_factory) -> dict[str, Path]:
+    """resnet_tiny exported to all four targets with parity on 16 real digits samples."""
+    if not HAS_EXPORT:
+        pytest.skip("needs the export extra")
+    from edgekit.exporters.pipeline import export_spec
+    from edgekit.model_zoo import get_spec
+
+    out = tmp_path_factory.mktemp("tiny")
+    results = export_spec(get_spec("resnet_tiny"), ("coreml", "executorch", "tflite", "onnx"), out,
+                          parity_samples=16, show_progress=False)
+    failed = {t: str(r) for t, r in results.items() if not hasattr(r, "path")}
+    assert not failed, failed
+    return {t: r.path for t, r in results.items()}

@@ -1,0 +1,62 @@
+"""The `device` extra alone (no torch) installs and runs .tflite and .onnx artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import needs_export
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv-device"
+
+
+def _device_venv() -> Path:
+    """A venv with only `.[device]` installed; rebuilt when pyproject or constraints change."""
+    stamp_value = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()).hexdigest()
+    stamp = VENV / ".stamp"
+    python = VENV / "bin" / "python"
+    if stamp.exists() and stamp.read_text() == stamp_value and python.exists():
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"),
+                           "-e", f"{ROOT}[device]"], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"installing the device extra failed:\n{proc.stderr[-3000:]}")
+    stamp.write_text(stamp_value)
+    return python
+
+
+@needs_export
+def test_device_extra_runs_tflite_and_onnx_without_torch(tiny_artifacts):
+    python = _device_venv()
+    code = (
+        "import importlib.util, json, numpy as np\n"
+        "from edgekit import runtime\nfrom edgekit.artifact import load_artifact\n"
+        "assert importlib.util.find_spec('torch') is None, 'torch is installed in the device venv'\n"
+        "res = {'probe': {k: v['available'] for k, v in runtime.available_runtimes().items()}}\n"
+        f"for path in {json.dumps([str(tiny_artifacts['tflite']), str(tiny_artifacts['onnx'])])}:\n"
+        "    art = load_artifact(path); ins, outs = art.reference_io()\n"
+        "    res[art.target] = float(np.abs(runtime.load(path).run(ins)[0] - outs['output_0']).max())\n"
+        "print(json.dumps(res))\n"
+    )
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["probe"] == {"onnx": True, "tflite": True, "executorch": False, "coreml": False}
+    assert res["tflite"] < 1e-4 and res["onnx"] < 1e-4
+
+
+@needs_export
+def test_device_extra_benchmarks_without_torch(tiny_artifacts):
+    python = _device_venv()
+    proc = subprocess.run([str(VENV / "bin" / "edgekit"), "bench", str(tiny_artifacts["onnx"]), "--runs", "20",
+                           "--min-seconds", "0.2"], capture_output=True, text=True, timeout=300, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "onnxruntime" in proc.stdout and "p50 ms" in proc.stdout
+    assert python.exists()
