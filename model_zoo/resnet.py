@@ -68,7 +68,11 @@ cfgs = {
 
 def _build_spec(name: str, img_size: int, num_classes: int, **model_kwargs) -> ModelSpec:
     def build():
-        model = ResNet(num_classes=num_classes, **model_kwargs)
+        import torch
+
+        with torch.random.fork_rng():  # the same weights on every build, without touching the caller's RNG
+            torch.manual_seed(0)
+            model = ResNet(num_classes=num_classes, **model_kwargs)
         _init_bn_stats(model)
         return model.eval()
 
