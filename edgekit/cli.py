@@ -118,7 +118,9 @@ def cmd_export(args) -> int:
     out_root = Path(args.out) / spec.name
     print(f"exporting {spec.name} to {', '.join(targets)} -> {out_root}", file=sys.stderr)
     results = export_spec(spec, targets, out_root, options=opts, parity_samples=args.parity_samples,
-                          parity_gate=not args.no_parity_gate, on_result=_report_one)
+                          parity_gate=not args.no_parity_gate, on_result=_report_one,
+                          on_start=lambda t: print(f"  {t}: converting and checking parity ...", file=sys.stderr,
+                                                   flush=True))
     print(export_table(results))
     return 0 if all(not isinstance(r, EdgekitError) for r in results.values()) else 1
 

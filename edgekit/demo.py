@@ -21,7 +21,8 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1) -> int:
     spec = get_spec(model)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     say(f"[1/3] exporting {spec.name} to {', '.join(TARGETS)} (parity on {32} real digits samples)")
-    exports = export_spec(spec, TARGETS, out, on_result=lambda t, r: say(f"      {t}: {_status(r)}"))
+    exports = export_spec(spec, TARGETS, out, on_start=lambda t: say(f"      {t}: converting ..."),
+                          on_result=lambda t, r: say(f"      {t}: {_status(r)}"))
 
     say(f"[2/3] benchmarking every artifact this machine can run ({threads} thread(s), >= {runs} runs each)")
     benches: dict[str, dict | str] = {}

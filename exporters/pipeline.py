@@ -153,7 +153,7 @@ def check_parity(model, artifact: Artifact, result, example_inputs, ref_out, sam
 
 def export_spec(spec, targets, out_root: str | Path, *, options: dict[str, dict] | None = None,
                 parity_samples: int = 32, parity_gate: bool = True, show_progress: bool = True,
-                on_result=None) -> dict[str, Artifact | EdgekitError]:
+                on_start=None, on_result=None) -> dict[str, Artifact | EdgekitError]:
     """Export one ModelSpec to several targets under ``out_root/<target>``.
 
     A target that fails does not stop the others; its error is returned in its place.
@@ -162,6 +162,8 @@ def export_spec(spec, targets, out_root: str | Path, *, options: dict[str, dict]
     examples = spec.example_inputs(0)
     results: dict[str, Artifact | EdgekitError] = {}
     for target in targets:
+        if on_start:
+            on_start(target)
         try:
             results[target] = export_model(
                 model, examples, target, Path(out_root) / target, name=spec.name,
