@@ -49,6 +49,9 @@ class TFLiteSession(Session):
             self._runner = self._interp.get_signature_runner(key)
             self._arg_names = signatures[key]["inputs"]
             self._out_names = signatures[key]["outputs"]
+            # litert-torch narrows int64 inputs to int32: cast at the boundary, keep the model's signature
+            details = self._runner.get_input_details()
+            self._arg_dtypes = [details[n]["dtype"] for n in self._arg_names]
         else:
             self._runner = None
         self._signature_from_manifest()
@@ -60,7 +63,8 @@ class TFLiteSession(Session):
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self._runner is not None:
-            result = self._runner(**dict(zip(self._arg_names, arrays)))
+            result = self._runner(**{n: a.astype(d, copy=False)
+                                     for n, a, d in zip(self._arg_names, arrays, self._arg_dtypes)})
             return [np.array(result[name]) for name in self._out_names]
         for detail, arr in zip(self._interp.get_input_details(), arrays):
             self._interp.set_tensor(detail["index"], arr)

@@ -1,0 +1,168 @@
+"""Torch-free text generation driving an exported LLM artifact (prefill + decode methods).
+
+    >>> from edgekit.generate import LLMSession
+    >>> llm = LLMSession("out/pydoc-llama/executorch")                # doctest: +SKIP
+    >>> result = llm.generate("The for statement", max_new_tokens=40)  # doctest: +SKIP
+    >>> result.text, result.decode_tokens_per_s                        # doctest: +SKIP
+
+The KV cache lives in numpy arrays passed to each call and returned updated.
+Prompts longer than the prefill chunk are fed chunk by chunk; the last chunk
+is padded, and the padding is harmless because later positions are masked
+until a decode step overwrites them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.artifact import load_artifact
+from edgekit.errors import EdgekitError
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    new_tokens: list[int] = field(default_factory=list)
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    stop_reason: str = "length"
+
+    @property
+    def prefill_tokens_per_s(self) -> float:
+        return self.prompt_tokens / self.prefill_s if self.prefill_s else 0.0
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        return len(self.new_tokens) / self.decode_s if self.decode_s else 0.0
+
+
+class LLMSession:
+    def __init__(self, path: str | Path, threads: int | None = None):
+        art = load_artifact(path)
+        if art.manifest.get("kind") != "edgekit-llm":
+            raise EdgekitError("not_an_llm", f"{path} is a {art.manifest.get('kind')} artifact, not an LLM",
+                               fix="use edgekit.runtime.load for non-LLM artifacts")
+        self.manifest, self.path = art.manifest, art.path
+        self.prefill_len = int(self.manifest["options"]["prefill_len"])
+        cfg = self.manifest["model"]["config"]
+        self.cache_shape = (cfg["n_layers"], 1, cfg["n_kv_heads"], cfg["max_seq_len"], cfg["dim"] // cfg["n_heads"])
+        self.max_seq_len = cfg["max_seq_len"]
+        self._methods = _open_methods(art.path, self.manifest, threads)
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from edgekit.model_zoo.text import load_tokenizer
+            self._tokenizer = load_tokenizer(self.path / self.manifest["tokenizer"])
+        return self._tokenizer
+
+    def empty_cache(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(self.cache_shape, np.float32), np.zeros(self.cache_shape, np.float32)
+
+    def prefill_chunk(self, tokens: np.ndarray, start: int, k, v):
+        """Up to prefill_len tokens at positions start.. -> (logits (n, vocab), k, v)."""
+        n = len(tokens)
+        padded = np.zeros((1, self.prefill_len), np.int64)
+        padded[0, :n] = tokens
+        logits, k, v = self._methods["prefill"]([padded, np.array([start], np.int64), k, v])
+        return logits[0, :n], k, v
+
+    def decode(self, token: int, pos: int, k, v):
+        logits, k, v = self._methods["decode"]([np.array([[token]], np.int64), np.array([pos], np.int64), k, v])
+        return logits[0, -1], k, v
+
+    def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 40,
+                 seed: int = 0, stop_tokens: tuple[int, ...] | None = None) -> GenerationResult:
+        ids = np.array(self.tokenizer.encode(prompt).ids, np.int64)
+        if len(ids) == 0:
+            raise EdgekitError("empty_prompt", "the prompt encodes to no tokens", fix="pass a non-empty prompt")
+        if len(ids) + max_new_tokens > self.max_seq_len:
+            raise EdgekitError("too_long", f"prompt ({len(ids)} tokens) + max_new_tokens ({max_new_tokens}) "
+                               f"exceeds the model's context of {self.max_seq_len}",
+                               fix="shorten the prompt or lower --max-new-tokens")
+        stop = set(stop_tokens if stop_tokens is not None else [self.tokenizer.token_to_id("<|endoftext|>")])
+        rng = np.random.default_rng(seed)
+        k, v = self.empty_cache()
+        result = GenerationResult(text="", prompt_tokens=len(ids))
+        t0 = time.perf_counter()
+        for start in range(0, len(ids), self.prefill_len):
+            logits, k, v = self.prefill_chunk(ids[start: start + self.prefill_len], start, k, v)
+        result.prefill_s = time.perf_counter() - t0
+        token, pos = sample(logits[-1], temperature, top_k, rng), len(ids)
+        t0 = time.perf_counter()
+        while True:
+            if token in stop:
+                result.stop_reason = "stop_token"
+                break
+            result.new_tokens.append(token)
+            if len(result.new_tokens) >= max_new_tokens:
+                break
+            logits, k, v = self.decode(token, pos, k, v)
+            token, pos = sample(logits, temperature, top_k, rng), pos + 1
+        result.decode_s = time.perf_counter() - t0
+        result.text = self.tokenizer.decode(result.new_tokens)
+        return result
+
+
+def sample(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64) / temperature
+    if 0 < top_k < len(z):
+        cut = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= cut, z, -np.inf)
+    p = np.exp(z - z.max())
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
+def _open_methods(path: Path, manifest: dict, threads: int | None) -> dict:
+    target = manifest["target"]
+    methods = manifest["methods"]
+    if target == "executorch":
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
+        import torch
+
+        if threads:
+            portable_lib._unsafe_reset_threadpool(int(threads))
+        program = Runtime.get().load_program(path / methods["decode"]["file"])
+        loaded = {m: program.load_method(m) for m in ("prefill", "decode")}
+        return {m: (lambda arrays, meth=meth: [o.numpy() for o in meth.execute([torch.from_numpy(a) for a in arrays])])
+                for m, meth in loaded.items()}
+    if target == "onnx":
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        out = {}
+        for m in ("prefill", "decode"):
+            sess = ort.InferenceSession(str(path / methods[m]["file"]), opts, providers=["CPUExecutionProvider"])
+            names = [i.name for i in sess.get_inputs()]
+            out[m] = lambda arrays, sess=sess, names=names: sess.run(None, dict(zip(names, arrays)))
+        return out
+    if target == "tflite":
+        from edgekit.runtime.tflite_session import _interpreter_module
+
+        module, _ = _interpreter_module()
+        interp = module.Interpreter(model_path=str(path / methods["decode"]["file"]), num_threads=threads or 1)
+        out = {}
+        for m in ("prefill", "decode"):
+            runner = interp.get_signature_runner(m)
+            sig = interp.get_signature_list()[m]
+            # litert-torch narrows int64 inputs to int32
+            dtypes = [runner.get_input_details()[n]["dtype"] for n in sig["inputs"]]
+
+            def call(arrays, runner=runner, sig=sig, dtypes=dtypes):
+                res = runner(**{n: a.astype(d, copy=False) for n, a, d in zip(sig["inputs"], arrays, dtypes)})
+                return [res[n] for n in sig["outputs"]]
+            out[m] = call
+        return out
+    raise EdgekitError("unsupported_llm_target", f"no LLM runtime for target {target!r}",
+                       fix="export the LLM to executorch, onnx or tflite")

@@ -1,0 +1,246 @@
+"""Llama-style decoder (Touvron et al. 2023, arXiv 2302.13971): RMSNorm, RoPE, SwiGLU, grouped-query attention.
+
+Built for export: one ``step(tokens, start_pos, k_cache, v_cache)`` with static
+shapes serves both prefill (T tokens) and decode (T = 1). The KV cache is an
+explicit input and output — a (layers, batch, kv_heads, max_seq, head_dim) tensor per
+K and V — and is updated with a one-hot matmul instead of an indexed write, so
+every target (ExecuTorch, Core ML, TFLite, ONNX) takes the same graph. Positions
+past the current one are masked, so the padding of a short prefill chunk never
+leaks into attention. RoPE uses the rotate-half layout of Hugging Face's Llama,
+so its checkpoints load unchanged (``load_hf_checkpoint``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgekit.errors import EdgekitError
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    vocab_size: int = 1024
+    dim: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    hidden_dim: int = 384
+    max_seq_len: int = 256
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = False
+
+    def __post_init__(self):
+        if self.dim % self.n_heads:
+            raise EdgekitError("bad_config", f"dim {self.dim} is not divisible by n_heads {self.n_heads}",
+                               fix="choose n_heads dividing dim")
+        if self.n_heads % self.n_kv_heads:
+            raise EdgekitError("bad_config", f"n_heads {self.n_heads} is not a multiple of n_kv_heads "
+                               f"{self.n_kv_heads}", fix="choose n_kv_heads dividing n_heads")
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    def cache_shape(self, batch: int = 1) -> tuple[int, ...]:
+        return (self.n_layers, batch, self.n_kv_heads, self.max_seq_len, self.head_dim)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
+def rotate_half(x):
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat((-b, a), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        hd = cfg.head_dim
+        self.q_proj = nn.Linear(cfg.dim, cfg.n_heads * hd, bias=False)
+        self.k_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=False)
+        self.v_proj = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=False)
+        self.o_proj = nn.Linear(cfg.n_heads * hd, cfg.dim, bias=False)
+
+    def forward(self, x, cos, sin, write, mask, k_cache, v_cache):
+        """x (1, T, dim); write (T, S) one-hot of the positions written; mask (T, S) additive."""
+        cfg, (b, t, _) = self.cfg, x.shape
+        hd = cfg.head_dim
+        q = self.q_proj(x).view(b, t, cfg.n_heads, hd).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        # Write the T new rows into the cache: keep the old rows, add the new ones at their positions.
+        keep = 1.0 - write.sum(0)[:, None]                                  # (S, 1)
+        k_cache = k_cache * keep + write.transpose(0, 1) @ k                 # (B, kv, S, hd)
+        v_cache = v_cache * keep + write.transpose(0, 1) @ v
+        rep = cfg.n_heads // cfg.n_kv_heads
+        keys = k_cache.repeat_interleave(rep, dim=1)                         # (B, H, S, hd)
+        values = v_cache.repeat_interleave(rep, dim=1)
+        att = (q @ keys.transpose(-1, -2)) / math.sqrt(hd) + mask
+        out = torch.softmax(att, dim=-1) @ values                            # (1, H, T, hd)
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, cfg.n_heads * hd)), k_cache, v_cache
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
+        self.up_proj = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
+        self.down_proj = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.mlp = FeedForward(cfg)
+
+    def forward(self, x, cos, sin, write, mask, k_cache, v_cache):
+        h, k_cache, v_cache = self.self_attn(self.input_layernorm(x), cos, sin, write, mask, k_cache, v_cache)
+        x = x + h
+        return x + self.mlp(self.post_attention_layernorm(x)), k_cache, v_cache
+
+
+class Llama(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        inv_freq = 1.0 / cfg.rope_theta ** (torch.arange(0, cfg.head_dim, 2).float() / cfg.head_dim)
+        freqs = torch.outer(torch.arange(cfg.max_seq_len).float(), inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("rope_cos", emb.cos(), persistent=False)
+        self.register_buffer("rope_sin", emb.sin(), persistent=False)
+        self.register_buffer("positions", torch.arange(cfg.max_seq_len), persistent=False)
+        # Layers listed here are skipped (FiRST); empty = the full model.
+        self.skip: frozenset[int] = frozenset()
+
+    def empty_cache(self, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(self.cfg.cache_shape(batch)), torch.zeros(self.cfg.cache_shape(batch))
+
+    def forward(self, tokens, start_pos, k_cache, v_cache):
+        """tokens (B, T) int64; start_pos (1,) int64; caches (layers, B, kv, S, hd) -> logits (B, T, vocab), caches."""
+        t = tokens.shape[1]
+        pos = start_pos + torch.arange(t)                                    # (T,)
+        cos, sin = self.rope_cos[pos][None, None], self.rope_sin[pos][None, None]
+        write = (pos[:, None] == self.positions[None, :]).float()            # (T, S)
+        mask = torch.where(self.positions[None, :] <= pos[:, None], 0.0, float("-inf"))
+        x = self.embed_tokens(tokens)
+        new_k, new_v = [], []
+        for i, layer in enumerate(self.layers):
+            if i in self.skip:  # a skipped layer passes x and its cache through untouched
+                new_k.append(k_cache[i])
+                new_v.append(v_cache[i])
+                continue
+            x, k, v = layer(x, cos, sin, write, mask, k_cache[i], v_cache[i])
+            new_k.append(k)
+            new_v.append(v)
+        return self.lm_head(self.norm(x)), torch.stack(new_k), torch.stack(new_v)
+
+    def logits_full(self, tokens):
+        """Reference: the whole sequence at once, no cache (for tests and training)."""
+        k, v = self.empty_cache(tokens.shape[0])
+        logits, _, _ = self(tokens, torch.zeros(1, dtype=torch.long), k, v)
+        return logits
+
+
+class LlamaStep(nn.Module):
+    """A method view of the model for export: prefill (T = chunk) or decode (T = 1)."""
+
+    def __init__(self, model: Llama):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, start_pos, k_cache, v_cache):
+        return self.model(tokens, start_pos, k_cache, v_cache)
+
+
+def hf_config(cfg: LlamaConfig) -> dict:
+    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": cfg.vocab_size,
+            "hidden_size": cfg.dim, "intermediate_size": cfg.hidden_dim, "num_hidden_layers": cfg.n_layers,
+            "num_attention_heads": cfg.n_heads, "num_key_value_heads": cfg.n_kv_heads,
+            "max_position_embeddings": cfg.max_seq_len, "rms_norm_eps": cfg.norm_eps, "rope_theta": cfg.rope_theta,
+            "tie_word_embeddings": cfg.tie_embeddings, "hidden_act": "silu", "attention_bias": False,
+            "mlp_bias": False, "torch_dtype": "float32"}
+
+
+def save_hf_checkpoint(model: Llama, directory: str | Path) -> None:
+    """config.json + model.safetensors in Hugging Face's Llama layout."""
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "config.json").write_text(json.dumps(hf_config(model.cfg), indent=2))
+    state = {f"model.{k}" if not k.startswith("lm_head") else k: v.contiguous()
+             for k, v in model.state_dict().items()}
+    if model.cfg.tie_embeddings:
+        state.pop("lm_head.weight", None)
+    save_file(state, str(d / "model.safetensors"))
+
+
+def load_hf_checkpoint(directory: str | Path, max_seq_len: int | None = None) -> Llama:
+    """Load a Hugging Face Llama checkpoint (config.json + *.safetensors) from a local directory."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    if not (d / "config.json").is_file():
+        raise EdgekitError("not_a_checkpoint", f"{d} has no config.json",
+                           fix="pass a directory holding a Hugging Face Llama config.json and *.safetensors")
+    hf = json.loads((d / "config.json").read_text())
+    if hf.get("model_type") != "llama":
+        raise EdgekitError("unsupported_checkpoint", f"model_type {hf.get('model_type')!r} is not 'llama'",
+                           fix="load a Llama-architecture checkpoint")
+    cfg = LlamaConfig(
+        vocab_size=hf["vocab_size"], dim=hf["hidden_size"], n_layers=hf["num_hidden_layers"],
+        n_heads=hf["num_attention_heads"], n_kv_heads=hf.get("num_key_value_heads", hf["num_attention_heads"]),
+        hidden_dim=hf["intermediate_size"], max_seq_len=max_seq_len or hf.get("max_position_embeddings", 2048),
+        rope_theta=hf.get("rope_theta", 10000.0), norm_eps=hf.get("rms_norm_eps", 1e-6),
+        tie_embeddings=hf.get("tie_word_embeddings", False),
+    )
+    state = {}
+    files = sorted(d.glob("*.safetensors"))
+    if not files:
+        raise EdgekitError("not_a_checkpoint", f"{d} has no .safetensors files",
+                           fix="save the weights as safetensors (pickle .bin files are refused)")
+    for f in files:
+        state.update(load_file(str(f)))
+    state = {k.removeprefix("model."): v for k, v in state.items()}
+    model = Llama(cfg)
+    if cfg.tie_embeddings:
+        state.setdefault("lm_head.weight", state["embed_tokens.weight"])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    unexpected = [k for k in unexpected if "rotary_emb" not in k]
+    if missing or unexpected:
+        raise EdgekitError("checkpoint_mismatch", f"checkpoint keys do not match: missing {missing[:5]}, "
+                           f"unexpected {unexpected[:5]}", fix="check that the checkpoint is a Llama model")
+    return model.eval()
+
+
+def config_dict(cfg: LlamaConfig) -> dict:
+    return asdict(cfg)

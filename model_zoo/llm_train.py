@@ -1,0 +1,79 @@
+"""Train the Llama-style decoder on pydoc text: fixed seed, progress bar, held-out perplexity, safetensors."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgekit.model_zoo.llama import Llama, LlamaConfig, save_hf_checkpoint
+from edgekit.model_zoo.text import encode_split, train_tokenizer
+from edgekit.progress import progress
+
+
+def batches(ids: np.ndarray, seq_len: int, batch: int, rng: np.random.Generator):
+    while True:
+        starts = rng.integers(0, len(ids) - seq_len - 1, size=batch)
+        x = np.stack([ids[s: s + seq_len + 1] for s in starts])
+        yield torch.from_numpy(x[:, :-1]), torch.from_numpy(x[:, 1:])
+
+
+def perplexity(model: Llama, ids: np.ndarray, seq_len: int, max_windows: int = 64) -> float:
+    """exp(mean next-token loss) over non-overlapping windows of the held-out text."""
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for w in range(min(max_windows, (len(ids) - 1) // seq_len)):
+            chunk = torch.from_numpy(ids[w * seq_len: (w + 1) * seq_len + 1])[None]
+            logits = full_logits(model, chunk[:, :-1])
+            losses.append(torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:]).item())
+    return float(math.exp(np.mean(losses)))
+
+
+def full_logits(model: Llama, tokens: torch.Tensor) -> torch.Tensor:
+    """Training forward: the same cached step the artifact runs, from position 0, whole batch at once."""
+    return model.logits_full(tokens)
+
+
+def train_llm(cfg: LlamaConfig, out_dir: str | Path, *, steps: int = 600, batch: int = 16, seq_len: int = 128,
+              lr: float = 3e-3, seed: int = 0, show_progress: bool = True) -> dict:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = train_tokenizer(cfg.vocab_size)
+    tok.save(str(out / "tokenizer.json"))
+    train_ids, val_ids = encode_split(tok, "train"), encode_split(tok, "val")
+    model = Llama(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+    warm = max(1, steps // 20)  # linear warmup, then cosine decay to 10%
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
+        0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
+    data = batches(train_ids, seq_len, batch, rng)
+    start = time.time()
+    model.train()
+    bar = progress(range(steps), desc="train llm", enabled=show_progress)
+    for step in bar:
+        x, y = next(data)
+        logits = full_logits(model, x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab_size), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if hasattr(bar, "set_postfix") and step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    train_s = time.time() - start
+    model.eval()
+    result = {"config": cfg.__dict__, "steps": steps, "batch": batch, "seq_len": seq_len, "train_seconds": train_s,
+              "train_tokens": int(len(train_ids)), "val_tokens": int(len(val_ids)),
+              "val_perplexity": perplexity(model, val_ids, seq_len),
+              "parameters": int(sum(p.numel() for p in model.parameters()))}
+    save_hf_checkpoint(model, out)
+    (out / "train_result.json").write_text(json.dumps(result, indent=2))
+    return result
