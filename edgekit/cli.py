@@ -65,6 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", help="also write the results to this file")
     be.set_defaults(func=cmd_bench)
 
+    gen = sub.add_parser("generate", help="generate text with an exported LLM artifact (torch-free)")
+    gen.add_argument("artifact")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--max-new-tokens", type=int, default=64)
+    gen.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    gen.add_argument("--top-k", type=int, default=40)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--threads", type=int, default=1)
+    gen.set_defaults(func=cmd_generate)
+
+    el = sub.add_parser("export-llm", help="export a Hugging Face-format Llama checkpoint (prefill + decode)")
+    el.add_argument("checkpoint", help="directory with config.json, *.safetensors and tokenizer.json")
+    el.add_argument("--target", action="append", choices=("executorch", "onnx", "tflite"),
+                    help="repeatable; default: executorch")
+    el.add_argument("--out", default="out")
+    el.add_argument("--prefill-len", type=int, default=16)
+    el.set_defaults(func=cmd_export_llm)
+
     demo = sub.add_parser("demo", help="the main job: export a zoo model everywhere, check parity, benchmark")
     demo.add_argument("--model", default="resnet18")
     demo.add_argument("--out", default="out/demo")
@@ -194,6 +212,42 @@ def bench_table(results: list[dict]) -> str:
     note = "\n(~ marks a percentile estimated from too few runs: p90 needs >= 64, p99 >= 662)"
     return table(["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
                   "cold start ms", "peak RSS MB"], rows) + note
+
+
+def cmd_generate(args) -> int:
+    from edgekit.generate import LLMSession
+
+    llm = LLMSession(args.artifact, threads=args.threads)
+    r = llm.generate(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                     top_k=args.top_k, seed=args.seed)
+    print(args.prompt + r.text)
+    print(f"\n[{r.prompt_tokens} prompt tokens: {r.prefill_tokens_per_s:.1f} tok/s prefill; "
+          f"{len(r.new_tokens)} new tokens: {r.decode_tokens_per_s:.1f} tok/s decode; "
+          f"stopped on {r.stop_reason}; {llm.manifest['target']}, {args.threads} thread(s)]", file=sys.stderr)
+    return 0
+
+
+def cmd_export_llm(args) -> int:
+    from edgekit.exporters.llm import export_llm
+    from edgekit.model_zoo.llama import load_hf_checkpoint
+    from edgekit.model_zoo.text import encode_split, load_tokenizer
+
+    ckpt = Path(args.checkpoint)
+    tokenizer_file = ckpt / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        raise EdgekitError("no_tokenizer", f"{ckpt} has no tokenizer.json",
+                           fix="save the tokenizer (tokenizers' Tokenizer.save) next to the checkpoint")
+    model = load_hf_checkpoint(ckpt)
+    tokens = encode_split(load_tokenizer(tokenizer_file), "val")
+    rows = []
+    for target in args.target or ["executorch"]:
+        print(f"  {target}: converting and checking parity ...", file=sys.stderr, flush=True)
+        art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
+                         prefill_len=args.prefill_len, parity_tokens=tokens)
+        rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
+                     parity_cell(art.manifest["parity"]), str(art.path)])
+    print(table(["target", "bytes", "parity", "artifact"], rows))
+    return 0
 
 
 def cmd_demo(args) -> int:
