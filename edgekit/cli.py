@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", help="also write the results to this file")
     be.set_defaults(func=cmd_bench)
 
+    add_train_parser(sub)
+
     demo = sub.add_parser("demo", help="the main job: export a zoo model everywhere, check parity, benchmark")
     demo.add_argument("--model", default="resnet18")
     demo.add_argument("--out", default="out/demo")
@@ -192,6 +194,27 @@ def bench_table(results: list[dict]) -> str:
     note = "\n(~ marks a percentile estimated from too few runs: p90 needs >= 64, p99 >= 662)"
     return table(["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
                   "cold start ms", "peak RSS MB"], rows) + note
+
+
+def add_train_parser(sub) -> None:
+    tr = sub.add_parser("train", help="train a zoo classifier on digits; safetensors checkpoint, held-out accuracy")
+    tr.add_argument("model", help="a zoo name (see `edgekit zoo list`)")
+    tr.add_argument("--epochs", type=int, default=15)
+    tr.add_argument("--batch-size", type=int, default=64)
+    tr.add_argument("--lr", type=float, default=2e-3)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", default="out/train", help="checkpoint folder: OUT/<model>.safetensors")
+    tr.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from edgekit.model_zoo.train import TrainConfig, train
+
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    result = train(args.model, config, out_dir=args.out)
+    print(f"{result.model_name}: held-out accuracy {result.accuracy * 100:.2f}% "
+          f"({result.params:,} parameters, {result.seconds:.0f} s) -> {result.checkpoint}")
+    return 0
 
 
 def cmd_demo(args) -> int:
