@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     el.add_argument("--prefill-len", type=int, default=16)
     el.set_defaults(func=cmd_export_llm)
 
+    add_train_parser(sub)
+
     demo = sub.add_parser("demo", help="the main job: export a zoo model everywhere, check parity, benchmark")
     demo.add_argument("--model", default="resnet18")
     demo.add_argument("--out", default="out/demo")
@@ -247,6 +249,27 @@ def cmd_export_llm(args) -> int:
         rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
                      parity_cell(art.manifest["parity"]), str(art.path)])
     print(table(["target", "bytes", "parity", "artifact"], rows))
+    return 0
+
+
+def add_train_parser(sub) -> None:
+    tr = sub.add_parser("train", help="train a zoo classifier on digits; safetensors checkpoint, held-out accuracy")
+    tr.add_argument("model", help="a zoo name (see `edgekit zoo list`)")
+    tr.add_argument("--epochs", type=int, default=15)
+    tr.add_argument("--batch-size", type=int, default=64)
+    tr.add_argument("--lr", type=float, default=2e-3)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", default="out/train", help="checkpoint folder: OUT/<model>.safetensors")
+    tr.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from edgekit.model_zoo.train import TrainConfig, train
+
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    result = train(args.model, config, out_dir=args.out)
+    print(f"{result.model_name}: held-out accuracy {result.accuracy * 100:.2f}% "
+          f"({result.params:,} parameters, {result.seconds:.0f} s) -> {result.checkpoint}")
     return 0
 
 
