@@ -8,5 +8,6 @@ from edgekit.model_zoo import vovnet  # noqa: F401,E402
 from edgekit.model_zoo import phnn  # noqa: F401,E402
 from edgekit.model_zoo import denseshift  # noqa: F401,E402
 from edgekit.model_zoo import hourglass  # noqa: F401,E402
+from edgekit.model_zoo import llama  # noqa: F401,E402
 
 __all__ = ["list_models", "get_spec", "create_model", "register_model", "count_macs"]

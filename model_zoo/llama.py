@@ -244,3 +244,55 @@ def load_hf_checkpoint(directory: str | Path, max_seq_len: int | None = None) ->
 
 def config_dict(cfg: LlamaConfig) -> dict:
     return asdict(cfg)
+
+
+cfgs = {
+    # ~1M parameters: for tests.
+    "llama_tiny": LlamaConfig(vocab_size=1024, dim=128, n_layers=4, n_heads=4, n_kv_heads=2, hidden_dim=384,
+                              max_seq_len=256),
+    # ~2M parameters: trained on pydoc text in benchmarks/llm_train_export.py (val perplexity in docs/llm.md).
+    "llama_pydoc": LlamaConfig(vocab_size=1024, dim=192, n_layers=4, n_heads=6, n_kv_heads=2, hidden_dim=512,
+                               max_seq_len=256),
+    # ~30M parameters: the size class the speed figures in docs/llm.md target.
+    "llama_30m": LlamaConfig(vocab_size=4096, dim=512, n_layers=8, n_heads=8, n_kv_heads=4, hidden_dim=1408,
+                             max_seq_len=512),
+}
+
+
+def _build_spec(name: str) -> "ModelSpec":
+    from edgekit.spec import ModelSpec
+
+    cfg = cfgs[name]
+
+    def build():
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return Llama(cfg).eval()
+
+    def example_inputs(seed: int = 0):
+        shape = cfg.cache_shape(1)
+        import numpy as np
+        return (np.array([[seed % cfg.vocab_size]], np.int64), np.array([0], np.int64),
+                np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+
+    return ModelSpec(name=name, family="llama", task="causal-lm", paper="Touvron et al. 2023, arXiv 2302.13971",
+                     build=build, example_inputs=example_inputs,
+                     input_names=("tokens", "start_pos", "k_cache", "v_cache"))
+
+
+from edgekit.model_zoo.registry import register_model  # noqa: E402
+
+
+@register_model
+def llama_tiny(**overrides):
+    return _build_spec("llama_tiny")
+
+
+@register_model
+def llama_pydoc(**overrides):
+    return _build_spec("llama_pydoc")
+
+
+@register_model
+def llama_30m(**overrides):
+    return _build_spec("llama_30m")

@@ -38,25 +38,12 @@ def create_model(name: str, **overrides):
 
 
 def count_macs(model, inputs) -> int:
-    """Multiply-accumulates of conv and linear layers for one forward pass."""
+    """Multiply-accumulates of one forward pass, counted on the aten ops (conv, mm, bmm, ...),
+    so functional and custom layers (PHC, shift convs) count too."""
     import torch
-    from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
 
-    total = 0
-
-    def hook(mod, args, out):
-        nonlocal total
-        if isinstance(mod, nn.Conv2d | nn.Conv1d):
-            k = mod.weight[0].numel()  # in/groups * kernel
-            total += out.numel() * k
-        elif isinstance(mod, nn.Linear):
-            total += out.numel() * mod.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d | nn.Conv1d | nn.Linear)]
-    try:
-        with torch.no_grad():
-            model(*[torch.from_numpy(x) for x in inputs])
-    finally:
-        for h in handles:
-            h.remove()
-    return total
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(*[torch.from_numpy(x) for x in inputs])
+    return counter.get_total_flops() // 2
