@@ -119,5 +119,5 @@ def test_coreml_options_reach_the_package(tmp_path):
                          show_progress=False)
     s = art.manifest["target_info"]["structure"]
     assert s["spec_version"] >= 9  # iOS18 = Core ML spec 9
-    assert "const:float16" not in s["weight_encodings"] and s["weight_encodings"]["const:fp32"] >= 1
+    assert "const:float16" not in s["weight_encodings"] and s["weight_encodings"]["const:float32"] >= 1
     assert json.loads((art.path / "manifest.json").read_text())["precision"] == "fp32"

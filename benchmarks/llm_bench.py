@@ -1,0 +1,108 @@
+"""Train the pydoc Llama, export it, and measure decode speed: torch eager vs the ExecuTorch .pte.
+
+    python benchmarks/llm_bench.py --steps 500 --out docs/llm_results.json
+
+Speed is measured in one process, 1 thread each, interleaved rounds (torch, pte,
+torch, pte, ...): each round decodes ``--tokens`` tokens after a 16-token prefill,
+teacher-forced with the same tokens in both. We report tokens/s medians and the
+ratio within rounds. ``--speed-model llama_30m`` adds a ~28M-parameter model
+(random weights: speed does not depend on the values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def decode_rate_torch(model, tokens: np.ndarray, prefill: int) -> float:
+    k, v = model.empty_cache(1)
+    with torch.inference_mode():
+        _, k, v = model(torch.from_numpy(tokens[None, :prefill]), torch.tensor([0]), k, v)
+        t0 = time.perf_counter()
+        for i, tok in enumerate(tokens[prefill:]):
+            _, k, v = model(torch.tensor([[int(tok)]]), torch.tensor([prefill + i]), k, v)
+    return (len(tokens) - prefill) / (time.perf_counter() - t0)
+
+
+def decode_rate_artifact(session, tokens: np.ndarray, prefill: int) -> float:
+    k, v = session.empty_cache()
+    _, k, v = session.prefill_chunk(tokens[:prefill], 0, k, v)
+    t0 = time.perf_counter()
+    for i, tok in enumerate(tokens[prefill:]):
+        _, k, v = session.decode(int(tok), prefill + i, k, v)
+    return (len(tokens) - prefill) / (time.perf_counter() - t0)
+
+
+def compare(model, art_path: Path, tokens: np.ndarray, rounds: int) -> dict:
+    from edgekit.generate import LLMSession
+
+    torch.set_num_threads(1)
+    session = LLMSession(art_path, threads=1)
+    decode_rate_torch(model, tokens[:32], 16), decode_rate_artifact(session, tokens[:32], 16)  # warm up
+    eager, pte = [], []
+    for _ in range(rounds):
+        eager.append(decode_rate_torch(model, tokens, 16))
+        pte.append(decode_rate_artifact(session, tokens, 16))
+    ratios = [p / e for p, e in zip(pte, eager)]
+    return {"eager_tok_s": statistics.median(eager), "pte_tok_s": statistics.median(pte),
+            "speedup": statistics.median(ratios), "speedup_range": [min(ratios), max(ratios)], "rounds": rounds,
+            "decode_tokens": int(len(tokens) - 16), "pte_bytes": (art_path / "model.pte").stat().st_size}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--work", default="out/llm")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--tokens", type=int, default=144, help="prefill 16 + decode the rest")
+    ap.add_argument("--speed-model", default=None, help="also time an untrained zoo LLM, e.g. llama_30m")
+    ap.add_argument("--out", default="docs/llm_results.json")
+    args = ap.parse_args()
+
+    from edgekit.exporters.llm import export_llm
+    from edgekit.generate import LLMSession
+    from edgekit.model_zoo import get_spec
+    from edgekit.model_zoo.llama import cfgs, load_hf_checkpoint
+    from edgekit.model_zoo.llm_train import train_llm
+    from edgekit.model_zoo.text import encode_split, load_tokenizer
+
+    work = Path(args.work)
+    ckpt = work / "llama_pydoc"
+    if not (ckpt / "train_result.json").exists():
+        torch.set_num_threads(1)
+        train_llm(cfgs["llama_pydoc"], ckpt, steps=args.steps, batch=args.batch, seq_len=128)
+    trained = json.loads((ckpt / "train_result.json").read_text())
+    model = load_hf_checkpoint(ckpt, max_seq_len=cfgs["llama_pydoc"].max_seq_len)
+    tok = load_tokenizer(ckpt / "tokenizer.json")
+    val = encode_split(tok, "val")
+    art = export_llm(model, ckpt / "tokenizer.json", "executorch", work / "llama_pydoc_pte", name="llama_pydoc",
+                     parity_tokens=val)
+    results = {"train": trained, "parity": art.manifest["parity"]["metrics"],
+               "llama_pydoc": compare(model, art.path, val[: args.tokens], args.rounds)}
+    sample = LLMSession(art.path).generate("The for statement", max_new_tokens=60, temperature=0.8, seed=0)
+    results["sample"] = {"prompt": "The for statement", "text": sample.text,
+                         "decode_tok_s": sample.decode_tokens_per_s}
+    if args.speed_model:
+        spec = get_spec(args.speed_model)
+        big = spec.build()
+        big_art = export_llm(big, ckpt / "tokenizer.json", "executorch", work / f"{args.speed_model}_pte",
+                             name=args.speed_model)
+        rng = np.random.default_rng(0)
+        toks = rng.integers(0, big.cfg.vocab_size, size=args.tokens)
+        results[args.speed_model] = compare(big, big_art.path, toks, args.rounds) | {
+            "parameters": int(sum(p.numel() for p in big.parameters()))}
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
