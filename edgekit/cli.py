@@ -65,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", help="also write the results to this file")
     be.set_defaults(func=cmd_bench)
 
+    srv = sub.add_parser("serve", help="run the benchmark server on this device (needs the server extra)")
+    srv.add_argument("--host", help="bind address (default 127.0.0.1; any other needs --token)")
+    srv.add_argument("--port", type=int)
+    srv.add_argument("--data-dir", help="SQLite DB and artifact store (default ~/.edgekit/server)")
+    srv.add_argument("--token", help="bearer token required on every route but /v1/health")
+    srv.add_argument("--allowed-host", action="append", help="extra Host header to accept (repeatable)")
+    srv.add_argument("--max-upload-mb", type=int)
+    srv.set_defaults(func=cmd_serve)
+
     demo = sub.add_parser("demo", help="the main job: export a zoo model everywhere, check parity, benchmark")
     demo.add_argument("--model", default="resnet18")
     demo.add_argument("--out", default="out/demo")
@@ -192,6 +201,12 @@ def bench_table(results: list[dict]) -> str:
     note = "\n(~ marks a percentile estimated from too few runs: p90 needs >= 64, p99 >= 662)"
     return table(["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
                   "cold start ms", "peak RSS MB"], rows) + note
+
+
+def cmd_serve(args) -> int:
+    from edgekit.server.cli import serve_from_args
+
+    return serve_from_args(args)
 
 
 def cmd_demo(args) -> int:

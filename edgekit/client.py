@@ -1,0 +1,1 @@
+"""Placeholder: the HTTP client lands in the next commit."""
