@@ -58,7 +58,7 @@ class Outcome:
 
 def run(cmd: list[str], *, env: dict[str, str], limits: Limits, timeout_s: float, stderr_bytes: int,
         cancel: threading.Event | None = None, on_start: Callable[[int], None] | None = None,
-        cwd: str | None = None) -> Outcome:
+        on_tick: Callable[[], None] | None = None, cwd: str | None = None) -> Outcome:
     """Run ``cmd`` to completion, timeout or cancel; the process group is always killed at the end."""
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -82,6 +82,8 @@ def run(cmd: list[str], *, env: dict[str, str], limits: Limits, timeout_s: float
             kill_group(pid)
             _, status, rusage = os.wait4(pid, 0)
             break
+        if on_tick:
+            on_tick()
         time.sleep(_POLL_S)
     proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from reaping or warning later
     kill_group(pid)  # grandchildren that outlived the child (e.g. ignoring SIGTERM) go too

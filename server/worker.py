@@ -124,7 +124,8 @@ class Worker:
                    json.dumps(child_cfg)]
             outcome = sandbox.run(cmd, env=child_env(cfg.get("threads", 1)), limits=child_limits(self.settings),
                                   timeout_s=timeout_s, stderr_bytes=self.settings.stderr_bytes,
-                                  cancel=self._cancel, on_start=lambda pid: self._started(job, pid))
+                                  cancel=self._cancel, on_start=lambda pid: self._started(job, pid),
+                                  on_tick=_PhaseWatcher(self.db, job["id"], status_file))
             phase = status_file.read_text().strip() if status_file.exists() else "starting"
             report = json.loads(result_file.read_text()) if result_file.exists() else None
         self._classify(job, outcome, phase, report, timeout_s)
@@ -179,6 +180,27 @@ class Worker:
         error = {"code": reason, "message": message, "details": details or {}} if reason else None
         self.db.finish_job(job["id"], status, reason=reason, error=error, result=result)
         self.metrics.job_finished(status, reason, time.time() - (job.get("started_at") or time.time()))
+
+
+class _PhaseWatcher:
+    """Copy the child's phase into the job row when it changes, so clients see where a job is."""
+
+    def __init__(self, db: Database, job_id: str, status_file: Path):
+        self.db, self.job_id, self.file = db, job_id, status_file
+        self.phase, self.next_read = "starting", 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now < self.next_read:
+            return
+        self.next_read = now + 0.2
+        try:
+            phase = self.file.read_text().strip()
+        except OSError:
+            return
+        if phase and phase != self.phase:
+            self.phase = phase
+            self.db.update_job(self.job_id, phase=phase)
 
 
 def _looks_oom(out: sandbox.Outcome) -> bool:
