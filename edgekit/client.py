@@ -23,8 +23,8 @@ import urllib.parse
 import urllib.request
 import uuid
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from edgekit.errors import EdgekitError
 

@@ -72,8 +72,7 @@ def cdf_svg(series: list[tuple[str, list[float]]], w: int = 640, h: int = 320) -
     hi = max(s[int(0.995 * (len(s) - 1))] for _, s in data)  # clip the far tail so the body stays readable
     hi = hi if hi > lo else lo + 1e-6
     pad = 40
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' "
-             f"aria-label='latency CDF'>",
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' aria-label='latency CDF'>",
              f"<line x1='{pad}' y1='{h - pad}' x2='{w - 10}' y2='{h - pad}' stroke='#888'/>",
              f"<line x1='{pad}' y1='10' x2='{pad}' y2='{h - pad}' stroke='#888'/>",
              f"<text x='{pad}' y='{h - 12}' font-size='11'>{lo:.3f} ms</text>",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
-
 from edgekit.server.db import Database
 from edgekit.server.settings import Settings
 from edgekit.server.state import AppState
 from edgekit.server.store import Store
 from edgekit.server.worker import Worker
+from fastapi import Depends, Request
 
 
 def get_state(request: Request) -> AppState:

@@ -56,7 +56,7 @@ class ApiError(Exception):
         self.headers = headers
 
     @classmethod
-    def from_edgekit(cls, status: int, err: EdgekitError) -> "ApiError":
+    def from_edgekit(cls, status: int, err: EdgekitError) -> ApiError:
         details = dict(err.details)
         if err.fix:
             details["fix"] = err.fix

@@ -15,8 +15,6 @@ import threading
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from edgekit.artifact import MANIFEST_NAME, REFERENCE_IO_NAME, sha256_of
-from edgekit.errors import EdgekitError
 from edgekit.server import sandbox
 from edgekit.server.archive import extract
 from edgekit.server.db import Database, new_id
@@ -25,6 +23,9 @@ from edgekit.server.settings import Settings
 from edgekit.server.sniff import FORMATS, SUFFIX_FORMATS, claimed_format, sniff_file
 from edgekit.server.store import Store
 from edgekit.server.upload import Upload
+
+from edgekit.artifact import MANIFEST_NAME, REFERENCE_IO_NAME, sha256_of
+from edgekit.errors import EdgekitError
 
 EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte"}
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt")
@@ -182,4 +183,4 @@ def child_limits(settings: Settings) -> sandbox.Limits:
                           fsize_mb=settings.child_fsize_mb, nofile=settings.child_nofile)
 
 
-__all__ = ["ingest", "child_env", "child_limits", "SUFFIX_FORMATS"]
+__all__ = ["SUFFIX_FORMATS", "child_env", "child_limits", "ingest"]

@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
-import edgekit
 from edgekit.server import errors, security
 from edgekit.server.routers import artifacts, benchmarks, dashboard, system
 from edgekit.server.settings import Settings
 from edgekit.server.state import AppState
+from fastapi import FastAPI
+
+import edgekit
 
 log = logging.getLogger("edgekit.server")
 

@@ -7,14 +7,16 @@ group can be killed at once, and rlimits so it cannot take the machine down.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 _POLL_S = 0.05
 
@@ -26,14 +28,26 @@ class Limits:
     fsize_mb: int
     nofile: int
 
-    def apply(self) -> None:
-        """Runs in the child between fork and exec."""
+    def rlimits(self) -> list[tuple[int, int, int]]:
         mb = 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (self.mem_mb * mb, self.mem_mb * mb))
-        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_s, self.cpu_s + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (self.fsize_mb * mb, self.fsize_mb * mb))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core dumps of user models on disk
+        return [(resource.RLIMIT_AS, self.mem_mb * mb, self.mem_mb * mb),
+                (resource.RLIMIT_CPU, self.cpu_s, self.cpu_s + 5),
+                (resource.RLIMIT_FSIZE, self.fsize_mb * mb, self.fsize_mb * mb),
+                (resource.RLIMIT_NOFILE, self.nofile, self.nofile),
+                (resource.RLIMIT_CORE, 0, 0)]  # no core dumps of user models on disk
+
+    def wrap(self, cmd: list[str]) -> list[str]:
+        """``cmd`` behind a tiny launcher that sets the limits and execs it.
+
+        Not preexec_fn: the server is multi-threaded, and Python code between fork and exec can deadlock
+        on a lock another thread held at fork time.
+        """
+        return [sys.executable, "-S", "-c", _LAUNCHER, json.dumps(self.rlimits()), *cmd]
+
+
+_LAUNCHER = ("import json, os, resource, sys\n"
+             "for what, soft, hard in json.loads(sys.argv[1]): resource.setrlimit(what, (soft, hard))\n"
+             "os.execv(sys.argv[2], sys.argv[2:])")
 
 
 @dataclass
@@ -61,9 +75,8 @@ def run(cmd: list[str], *, env: dict[str, str], limits: Limits, timeout_s: float
         on_tick: Callable[[], None] | None = None, cwd: str | None = None) -> Outcome:
     """Run ``cmd`` to completion, timeout or cancel; the process group is always killed at the end."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=limits.apply,
-                            close_fds=True)
+    proc = subprocess.Popen(limits.wrap(cmd), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
     pid = proc.pid
     if on_start:
         on_start(pid)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hmac
 import time
 
-from fastapi import FastAPI, Request
-from starlette.responses import Response
-
 from edgekit.server.errors import envelope
 from edgekit.server.settings import Settings
+from fastapi import FastAPI, Request
+from starlette.responses import Response
 
 OPEN_PATHS = ("/v1/health",)
 COOKIE = "edgekit_token"

@@ -30,7 +30,7 @@ class AppState:
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings) -> "AppState":
+    def build(cls, settings: Settings) -> AppState:
         db = Database(settings.db_path)
         store = Store(settings.store_dir, settings.tmp_dir)
         store.sweep({r["sha256"] for r in db.query("SELECT sha256 FROM artifacts")})

@@ -11,11 +11,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import Request
-from python_multipart.multipart import MultipartParser, parse_options_header
-
 from edgekit.server.errors import ApiError
 from edgekit.server.store import Store
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 FILE_FIELD = "file"
 _MAX_FIELD_BYTES = 1024

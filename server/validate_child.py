@@ -28,7 +28,7 @@ def main(path: str, fmt: str, result_file: str) -> None:
                                  "outputs": [s.to_json() for s in session.outputs]}}
         except EdgekitError as e:
             out = {"error": {"code": e.code, "message": e.message}}
-        except Exception as e:  # the runtime's own parse error: the file is not a valid model
+        except Exception as e:  # noqa: BLE001 -- the runtime's own parse error: the file is not a valid model
             out = {"error": {"code": "artifact_invalid", "message": f"{type(e).__name__}: {e}"[:2000]}}
     with open(result_file, "w") as f:
         json.dump(out, f)

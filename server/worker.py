@@ -16,13 +16,14 @@ import threading
 import time
 from pathlib import Path
 
-from edgekit.artifact import sha256_of
 from edgekit.server import sandbox
 from edgekit.server.db import Database
 from edgekit.server.ingest import child_env, child_limits
 from edgekit.server.metrics import Metrics
 from edgekit.server.settings import Settings
 from edgekit.server.store import Store
+
+from edgekit.artifact import sha256_of
 
 log = logging.getLogger("edgekit.server")
 KEEP_SAMPLES = 2000  # run times kept per job, for the dashboard's CDF

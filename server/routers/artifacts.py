@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
-
 from edgekit.server import upload as upload_mod
 from edgekit.server.deps import DbDep, SettingsDep, StateDep, StoreDep
 from edgekit.server.errors import ApiError, responses
 from edgekit.server.ingest import ingest
 from edgekit.server.schemas import ArtifactList, ArtifactPublic, artifact_public
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
 _SHA = re.compile(r"^[0-9a-f]{64}$")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Query
-
 from edgekit.server.deps import DbDep, SettingsDep, StateDep, WorkerDep
 from edgekit.server.errors import ApiError, responses
 from edgekit.server.schemas import RUNTIMES, JobCreate, JobList, JobPublic, JobStatus, job_public
+from fastapi import APIRouter, Query
 
 router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
 

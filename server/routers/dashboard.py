@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
-
 from edgekit.server import dashboard as views
 from edgekit.server.deps import DbDep
 from edgekit.server.errors import ApiError, responses
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import platform
 
+from edgekit.server.deps import StateDep
+from edgekit.server.errors import responses
+from edgekit.server.schemas import DeviceInfo, Health, RuntimeInfo
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 import edgekit
-from edgekit.server.deps import StateDep
-from edgekit.server.errors import responses
-from edgekit.server.schemas import DeviceInfo, Health, RuntimeInfo
 
 router = APIRouter(prefix="/v1", tags=["system"])
 
@@ -57,4 +56,4 @@ def _memory_bytes() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return None if platform.system() != "Linux" else None
+        return None

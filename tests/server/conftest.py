@@ -54,10 +54,9 @@ def zips(artifacts) -> dict[str, bytes]:
 
 
 def make_client(data_dir: Path, **settings):
-    from fastapi.testclient import TestClient
-
     from edgekit.server.main import create_app
     from edgekit.server.settings import Settings
+    from fastapi.testclient import TestClient
 
     app = create_app(Settings(data_dir=data_dir, **settings))
     return TestClient(app, base_url=BASE, raise_server_exceptions=False)
@@ -105,12 +104,12 @@ class ServerProcess:
                         EDGEKIT_SERVER_JOB_TIMEOUT_S="4", **(env or {}))
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         cmd = [sys.executable, "-m", "edgekit.cli", "serve", "--port", str(self.port), "--data-dir",
                str(self.data_dir)]
         if self.token:
             cmd += ["--token", self.token]
-        self.log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
+        self.log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")  # noqa: SIM115 -- lives with the process
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         import httpx
 

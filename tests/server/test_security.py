@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from edgekit.server.settings import Settings
 
 from edgekit.errors import EdgekitError
-from edgekit.server.settings import Settings
 from tests.server.conftest import make_client
 
 
