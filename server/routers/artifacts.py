@@ -61,7 +61,7 @@ async def upload_artifact(request: Request, response: Response, state: StateDep,
 @router.get("", response_model=ArtifactList, responses=responses(422))
 def list_artifacts(db: DbDep, sha256: str | None = Query(None, description="find an artifact by its sha256"),
                    format: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                   offset: int = Query(0, ge=0)) -> ArtifactList:
+                   offset: int = Query(0, ge=0, le=1_000_000_000)) -> ArtifactList:
     where, params = [], []
     if sha256 is not None:
         if not _SHA.match(sha256):

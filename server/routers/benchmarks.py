@@ -39,7 +39,7 @@ def submit(body: JobCreate, state: StateDep, db: DbDep, settings: SettingsDep, w
 
 @router.get("", response_model=JobList, responses=responses(422))
 def list_jobs(db: DbDep, status: JobStatus | None = None, artifact_id: str | None = None,
-              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> JobList:
+              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000)) -> JobList:
     where, params = [], []
     if status is not None:
         where.append("status = ?")
