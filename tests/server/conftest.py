@@ -145,6 +145,22 @@ class ServerProcess:
         self.log.close()
 
 
+def _check_data_dir(data: Path) -> None:
+    """After a test: the DB passes integrity_check and the store holds exactly the DB's artifacts."""
+    import sqlite3
+
+    if not (data / "edgekit.db").exists():
+        return
+    conn = sqlite3.connect(data / "edgekit.db")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = {r[0] for r in conn.execute("SELECT sha256 FROM artifacts")}
+    finally:
+        conn.close()
+    on_disk = {p.name for p in (data / "store").glob("*/*") if p.is_dir()}
+    assert on_disk == rows, "the store must hold exactly the DB's artifacts"
+
+
 def processes_mentioning(text: str) -> list:
     import psutil
 
@@ -163,7 +179,11 @@ def server(tmp_path):
     srv = ServerProcess(tmp_path / "data")
     (tmp_path / "data").mkdir()
     yield srv
+    if srv.proc and srv.proc.poll() is None:
+        with srv.client() as c:
+            assert c.get("/v1/health").status_code == 200, "the server must still answer after the test"
     srv.stop()
+    _check_data_dir(tmp_path / "data")
     leftovers = processes_mentioning(str(tmp_path / "data"))
     for p in leftovers:
         p.kill()

@@ -180,3 +180,19 @@ def test_queue_full_is_429_with_retry_after(tmp_path, zips):
         r = c.post("/v1/benchmarks", json={"artifact_id": art["id"]})
         assert r.status_code == 429 and r.headers["retry-after"] == "10"
         assert r.json()["error"]["details"]["max_queue"] == 0
+
+
+def test_storage_full_is_507(tmp_path, zips):
+    with make_client(tmp_path / "data", min_free_bytes=1 << 62) as c:
+        r = upload(c, zips["onnx"])
+        assert r.status_code == 507 and r.json()["error"]["code"] == "storage_full"
+        _nothing_stored(c)
+
+
+def test_draining_server_refuses_new_jobs_with_503(client, zips):
+    art = upload(client, zips["onnx"]).json()
+    client.app.state.edgekit.draining = True
+    r = client.post("/v1/benchmarks", json={"artifact_id": art["id"]})
+    assert r.status_code == 503 and r.headers["retry-after"] == "30"
+    assert client.get("/v1/health").json()["status"] == "draining"
+    client.app.state.edgekit.draining = False

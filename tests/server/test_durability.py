@@ -69,3 +69,25 @@ def test_restart_fails_a_job_out_of_attempts_as_interrupted(tmp_path, zips):
         srv.stop()
     finally:
         srv.kill()
+
+
+def test_sigterm_requeues_the_running_job_and_exits(tmp_path, zips):
+    data = tmp_path / "data"
+    data.mkdir()
+    srv = ServerProcess(data).start()
+    try:
+        with srv.client() as c:
+            art = c.post("/v1/artifacts", files={"file": ("onnx.zip", zips["onnx"])}).json()
+            job_id = c.post("/v1/benchmarks", json={"artifact_id": art["id"], "seed": fc.HANG,
+                                                    "timeout_s": 60}).json()["id"]
+            while c.get(f"/v1/benchmarks/{job_id}").json()["phase"] != "warmup":
+                time.sleep(0.05)
+        t0 = time.monotonic()
+        srv.stop()  # SIGTERM
+        # uvicorn re-raises the SIGTERM it handled after a clean shutdown, hence -15.
+        assert srv.proc.returncode in (0, -15) and time.monotonic() - t0 < 10
+        row = sqlite3.connect(data / "edgekit.db").execute(
+            "SELECT status, attempts, pgid FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        assert row == ("queued", 1, None)
+    finally:
+        srv.kill()
