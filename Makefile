@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/edgekit demo --model resnet18 --out out/demo
 
+# tests/server/test_dashboard_browser.py needs headless Chromium and skips without it. Not installed here:
+# it is ~80 MB of Debian packages; on a dev box: apt-get install -y --no-install-recommends chromium
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
