@@ -37,6 +37,7 @@ class Worker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._cancel = threading.Event()
+        self._cancel_ids: set[str] = set()  # cancels that may land between claim and start
         self._thread: threading.Thread | None = None
         self.current: str | None = None
 
@@ -74,12 +75,11 @@ class Worker:
                 self._finish(job, "failed", "interrupted", "the server stopped while this job ran, "
                              f"{job['attempts']} time(s); no attempts left", {"attempts": job["attempts"]})
 
-    def cancel(self, job_id: str) -> bool:
-        """Cancel the running job if it is ``job_id``; True when it was running."""
+    def cancel(self, job_id: str) -> None:
+        """Cancel ``job_id`` if it is running or about to run (claimed but not started)."""
+        self._cancel_ids.add(job_id)
         if self.current == job_id:
             self._cancel.set()
-            return True
-        return False
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -91,10 +91,8 @@ class Worker:
                 continue
             self.current = job["id"]
             self._cancel.clear()
-            # Cancel may have landed between claim and now.
-            if self.db.job(job["id"])["status"] != "running":
-                self.current = None
-                continue
+            if job["id"] in self._cancel_ids:  # canceled between claim and now
+                self._cancel.set()
             try:
                 self._run(job)
             except Exception as e:  # a bug in the worker must not kill the loop or leave the job running
@@ -102,6 +100,7 @@ class Worker:
                 self._finish(job, "failed", "internal_error", f"{type(e).__name__}: {e}", {})
             finally:
                 self.current = None
+                self._cancel_ids.discard(job["id"])
 
     def _run(self, job: dict) -> None:
         art = self.db.artifact(job["artifact_id"])

@@ -22,6 +22,10 @@ def submit(body: JobCreate, state: StateDep, db: DbDep, settings: SettingsDep, w
     if art is None:
         raise ApiError(404, "artifact_not_found", f"no artifact with id {body.artifact_id!r}",
                        {"id": body.artifact_id, "fix": "upload it first: POST /v1/artifacts"})
+    if body.timeout_s is not None and body.timeout_s > settings.job_timeout_s:
+        raise ApiError(422, "timeout_too_long", f"timeout_s {body.timeout_s:g} is above this server's limit of "
+                       f"{settings.job_timeout_s:g} s", {"field": "body.timeout_s", "max": settings.job_timeout_s,
+                                                         "fix": "ask for less, or raise EDGEKIT_SERVER_JOB_TIMEOUT_S"})
     _check_runtime(body, art, state)
     _check_inputs(body, art)
     queued = db.count_jobs("queued")

@@ -101,7 +101,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, EDGEKIT_SERVER_BENCH_MODULE="fault_child",
                         PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-                        EDGEKIT_SERVER_JOB_TIMEOUT_S="4", **(env or {}))
+                        EDGEKIT_SERVER_JOB_TIMEOUT_S="60", **(env or {}))
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServerProcess:

@@ -151,6 +151,8 @@ def test_malformed_job_json(client, zips):
     assert r.status_code == 422 and "body.artifact_id" in r.json()["error"]["message"]
     r = client.post("/v1/benchmarks", json={"artifact_id": "art_nope"})
     assert r.status_code == 404
+    r = client.post("/v1/benchmarks", json={"artifact_id": art["id"], "timeout_s": 10_000})
+    assert r.status_code == 422 and r.json()["error"]["details"]["max"] == 600
     r = client.post("/v1/benchmarks", json={"artifact_id": art["id"], "runtime": "tensorrt"})
     assert r.status_code == 422 and r.json()["error"]["details"]["choices"] == ["onnxruntime"]
 
