@@ -198,3 +198,27 @@ def test_draining_server_refuses_new_jobs_with_503(client, zips):
     assert r.status_code == 503 and r.headers["retry-after"] == "30"
     assert client.get("/v1/health").json()["status"] == "draining"
     client.app.state.edgekit.draining = False
+
+
+@pytest.mark.parametrize("filename", ["model.onnx", "model.tflite", "model.pte", "art.zip", "model.mlpackage.zip"])
+@pytest.mark.parametrize("kind", ["empty", "random"])
+def test_empty_and_random_bytes_under_every_name(client, filename, kind):
+    data = b"" if kind == "empty" else os.urandom(2048)
+    r = upload(client, data, filename=filename)
+    assert r.status_code == (422 if kind == "empty" else 415), r.text
+    _nothing_stored(client)
+
+
+@pytest.mark.parametrize("magic, filename", [
+    pytest.param(b"\x1c\x00\x00\x00TFL3", "model.tflite", id="tflite"),
+    # ~20 s on 2 cores: the ExecuTorch runtime imports torch in the validation child.
+    pytest.param(b"\x3c\x00\x00\x00ET12", "model.pte", id="executorch", marks=pytest.mark.slow),
+])
+def test_right_magic_with_garbage_is_422_from_the_sandboxed_loader(client, magic, filename):
+    # The loader may raise or crash on these; either way only the validation child suffers.
+    data = magic + os.urandom(4096)
+    r = upload(client, data, filename=filename)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "artifact_invalid"
+    _nothing_stored(client)
+    assert client.get("/v1/health").status_code == 200
