@@ -71,7 +71,7 @@ async def receive(request: Request, store: Store, max_bytes: int) -> Upload:
         if state.size == 0:
             raise ApiError(422, "artifact_empty", "the uploaded file is empty", {"filename": state.filename})
         ok = True
-    except ApiError:
+    except (ApiError, OSError):  # OSError: the disk, not the client (ENOSPC -> 507 in the router)
         raise
     except Exception as e:  # the multipart parser's own errors: a malformed body
         raise ApiError(400, "malformed_multipart", f"cannot parse the multipart body: {e}") from e

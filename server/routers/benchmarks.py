@@ -64,13 +64,14 @@ def get_job(job_id: str, db: DbDep) -> JobPublic:
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=responses(404, 409))
-def cancel(job_id: str, db: DbDep, worker: WorkerDep) -> JobPublic:
+def cancel(job_id: str, state: StateDep, db: DbDep, worker: WorkerDep) -> JobPublic:
     """Cancel a queued job at once, or kill a running one's process group."""
     job = _get(db, job_id)
     if job["status"] == "queued":
         changed = db.execute("UPDATE jobs SET status = 'canceled', reason = 'canceled', finished_at = ? "
                              "WHERE id = ? AND status = 'queued'", (time.time(), job_id))
         if changed:
+            state.metrics.job_finished("canceled", "canceled", 0.0)
             return job_public(db.job(job_id))
         job = db.job(job_id)
     if job["status"] == "running":

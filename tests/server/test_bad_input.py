@@ -222,3 +222,16 @@ def test_right_magic_with_garbage_is_422_from_the_sandboxed_loader(client, magic
     assert r.json()["error"]["code"] == "artifact_invalid"
     _nothing_stored(client)
     assert client.get("/v1/health").status_code == 200
+
+
+def test_disk_full_during_upload_is_507(client, monkeypatch, zips):
+    import errno
+
+    from edgekit.server import upload as upload_mod
+
+    def full(self, data, start, end):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(upload_mod._PartState, "_data", full)
+    r = upload(client, zips["onnx"])
+    assert r.status_code == 507 and r.json()["error"]["code"] == "storage_full"
+    _nothing_stored(client)
