@@ -42,8 +42,10 @@ def ingest(upload: Upload, settings: Settings, db: Database, store: Store) -> tu
         fmt = _check_format(upload)
         staged = store.staging()
         fmt, model_rel, has_ref = _stage(upload, fmt, staged, settings)
-        validation = _validate(staged / model_rel, fmt, settings)
+        # Hashed before the validator (user code) runs: if it writes into the tree, every job will refuse it.
         tree_sha = sha256_of(staged / model_rel)
+        layout = "dir" if (staged / model_rel).is_dir() else "file"
+        validation = _validate(staged / model_rel, fmt, settings)
         with _commit_lock:
             existing = db.artifact_by_sha(upload.sha256)
             if existing:
@@ -51,7 +53,7 @@ def ingest(upload: Upload, settings: Settings, db: Database, store: Store) -> tu
             store.commit(staged, upload.sha256)
             staged = None
             row = {"id": new_id("art"), "sha256": upload.sha256, "format": fmt,
-                   "layout": "dir" if (store.dir_for(upload.sha256) / model_rel).is_dir() or has_ref else "file",
+                   "layout": layout,
                    "filename": upload.filename, "bytes": upload.size, "tree_sha256": tree_sha,
                    "model_path": model_rel, "signature": validation.pop("signature"),
                    "has_reference": int(has_ref), "validation": validation}
