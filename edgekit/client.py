@@ -186,12 +186,22 @@ def bench_remote(servers: list[str], artifacts: list[str], *, token: str | None 
     total = len(servers) * len(artifacts)
     bar = progress(iter(()), desc="remote benchmark", total=total, enabled=show_progress)
 
+    status: dict[str, str] = {}
+
+    def show(url: str, job: dict) -> None:
+        where = job["phase"] if job["status"] == "running" else job["status"]
+        if job.get("queue_position"):
+            where += f" #{job['queue_position']}"
+        status[url] = where
+        if hasattr(bar, "set_postfix_str"):
+            bar.set_postfix_str("  ".join(f"{urllib.parse.urlsplit(u).netloc}: {s}" for u, s in status.items()))
+
     def one_server(url: str) -> list[tuple[str, dict]]:
         client = Client(url, token=token)
         out = []
         for path in artifacts:
             art, _ = client.upload(path)
-            job = client.wait(client.submit(art["id"], **config)["id"])
+            job = client.wait(client.submit(art["id"], **config)["id"], on_update=lambda j: show(url, j))
             if hasattr(bar, "update"):
                 bar.update(1)
             if job["status"] != "succeeded":

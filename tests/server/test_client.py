@@ -49,3 +49,9 @@ def test_unreachable_server_is_a_clear_error(artifacts, capsys):
     rc = main(["bench", "--server", "http://127.0.0.1:9", str(artifacts["onnx"])])
     assert rc == 2
     assert "server_unreachable" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_public_host_without_token(capsys):
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "token_required" in err and "--token" in err
