@@ -1,4 +1,8 @@
-"""Annotated dependency aliases for the routers."""
+"""Annotated dependency aliases for the routers.
+
+The providers are ``async def`` although they do no I/O: FastAPI runs a plain ``def`` dependency in the
+thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +16,23 @@ from edgekit.server.worker import Worker
 from fastapi import Depends, Request
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.edgekit
 
 
-def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
     return state.settings
 
 
-def get_db(state: Annotated[AppState, Depends(get_state)]) -> Database:
+async def get_db(state: Annotated[AppState, Depends(get_state)]) -> Database:
     return state.db
 
 
-def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
+async def get_store(state: Annotated[AppState, Depends(get_state)]) -> Store:
     return state.store
 
 
-def get_worker(state: Annotated[AppState, Depends(get_state)]) -> Worker:
+async def get_worker(state: Annotated[AppState, Depends(get_state)]) -> Worker:
     return state.worker
 
 
