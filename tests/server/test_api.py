@@ -6,7 +6,7 @@ import hashlib
 import subprocess
 import sys
 
-from tests.server.conftest import upload, wait_job
+from .conftest import upload, wait_job
 
 
 def test_upload_get_list_delete(client, zips):

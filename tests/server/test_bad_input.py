@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from tests.server.conftest import make_client, upload
+from .conftest import make_client, upload
 
 
 def _zip(entries: dict[str, bytes], symlink: str | None = None) -> bytes:

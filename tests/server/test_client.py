@@ -6,7 +6,7 @@ import pytest
 
 from edgekit.cli import main
 from edgekit.client import Client, ServerError, packed, sha256_file
-from tests.server.conftest import ServerProcess
+from .conftest import ServerProcess
 
 
 @pytest.fixture

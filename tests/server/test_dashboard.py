@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.server.conftest import make_client, upload, wait_job
+from .conftest import make_client, upload, wait_job
 
 
 def test_dashboard_pages(client, zips):

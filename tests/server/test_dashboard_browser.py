@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from tests.server.conftest import wait_job
+from .conftest import wait_job
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "

@@ -7,8 +7,8 @@ import time
 
 import psutil
 
-from tests.server import fault_child as fc
-from tests.server.conftest import ServerProcess, wait_job
+from . import fault_child as fc
+from .conftest import ServerProcess, wait_job
 
 
 def test_sigkill_with_running_and_queued_jobs(tmp_path, zips):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tests.server import fault_child as fc
-from tests.server.conftest import processes_mentioning, wait_job
+from . import fault_child as fc
+from .conftest import processes_mentioning, wait_job
 
 
 def _submit(c, art_id: str, seed: int, **kw) -> str:

@@ -7,7 +7,7 @@ import threading
 
 from edgekit.server import sandbox
 
-from tests.server.conftest import processes_mentioning
+from .conftest import processes_mentioning
 
 LIMITS = sandbox.Limits(mem_mb=1024, cpu_s=30, fsize_mb=1, nofile=64)
 

@@ -6,7 +6,7 @@ import pytest
 from edgekit.server.settings import Settings
 
 from edgekit.errors import EdgekitError
-from tests.server.conftest import make_client
+from .conftest import make_client
 
 
 @pytest.fixture
