@@ -147,6 +147,10 @@ class Worker:
             self._finish(job, "timed_out", "timed_out", f"used its CPU-time limit of {self.settings.child_cpu_s} s "
                          f"in phase {phase!r}", {**base, "signal": "SIGXCPU"})
         elif report is not None and "error" not in report:
+            # The server's own paths are not the client's business.
+            report["artifact"] = job["artifact_id"]
+            for key in ("status_file", "keep_samples"):
+                report.get("config", {}).pop(key, None)
             report["server"] = {"peak_rss_mb_rusage": round(out.peak_rss_mb, 1), "wall_s": round(out.wall_s, 3),
                                 "attempt": job["attempts"]}
             self._finish(job, "succeeded", None, None, None, result=report)

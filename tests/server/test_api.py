@@ -52,6 +52,7 @@ def test_benchmark_job_succeeds_with_reference_inputs(client, zips):
     assert res["latency"]["runs"] >= 20 and res["runtime"] == "ai_edge_litert"
     assert res["sha256"] and res["server"]["peak_rss_mb_rusage"] > 0
     assert len(res["samples_ms"]) > 0
+    assert res["artifact"] == art["id"] and "status_file" not in res["config"]
 
     listed = client.get("/v1/benchmarks", params={"status": "succeeded", "artifact_id": art["id"]}).json()
     assert [j["id"] for j in listed["items"]] == [job["id"]]
