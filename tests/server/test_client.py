@@ -6,6 +6,7 @@ import pytest
 
 from edgekit.cli import main
 from edgekit.client import Client, ServerError, packed, sha256_file
+
 from .conftest import ServerProcess
 
 

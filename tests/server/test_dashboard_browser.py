@@ -20,7 +20,7 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
         cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={profile}", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+        return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=90)
 
 
 def test_dashboard_renders_in_chromium(server, zips, tmp_path):

@@ -8,15 +8,14 @@ from __future__ import annotations
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from fastapi.testclient import TestClient  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from edgekit.server.main import create_app
+from edgekit.server.settings import Settings
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
-from edgekit.server.main import create_app  # noqa: E402
-from edgekit.server.settings import Settings  # noqa: E402
 
 
 def test_every_operation_conforms(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from edgekit.server.settings import Settings
 
 from edgekit.errors import EdgekitError
+
 from .conftest import make_client
 
 
