@@ -14,12 +14,14 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[device,export,test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[device,server,export,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/edgekit demo --model resnet18 --out out/demo
 
+# tests/server/test_dashboard_browser.py needs headless Chromium and skips without it. Not installed here:
+# it is ~80 MB of Debian packages; on a dev box: apt-get install -y --no-install-recommends chromium
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

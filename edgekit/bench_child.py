@@ -1,4 +1,10 @@
-"""The benchmark's child process: python -m edgekit.bench_child ARTIFACT RESULT_JSON CONFIG_JSON."""
+"""The benchmark's child process: python -m edgekit.bench_child ARTIFACT RESULT_JSON CONFIG_JSON.
+
+Optional config keys, used by the benchmark server: ``status_file`` (the child
+writes the phase it is in there, so a timeout can say where it hung),
+``input_spec`` (a list of {name, shape, dtype} to generate random inputs from,
+checked against the model) and ``keep_samples`` (how many run times to return).
+"""
 
 from __future__ import annotations
 
@@ -21,22 +27,28 @@ def main(path: str, result_file: str, config_json: str) -> None:
     from edgekit.stats import summarize
 
     cfg = json.loads(config_json)
+    phase = _phase_writer(cfg.get("status_file"))
     try:
+        phase("load")
         target, model_file, manifest = runtime_for(path)
         t0 = time.perf_counter()
         session = load(path, threads=cfg["threads"])
         load_s = time.perf_counter() - t0
         cold_start_s = time.perf_counter() - _T_PROCESS
+        phase("inputs")
         inputs = _inputs(session, path, manifest, cfg, np)
+        phase("first_run")
         t0 = time.perf_counter()
         session.run(inputs)
         first_s = time.perf_counter() - t0
 
+        phase("warmup")
         warm_start, warm_runs = time.perf_counter(), 0
         while warm_runs < cfg["warmup"] or time.perf_counter() - warm_start < cfg["warmup_seconds"]:
             session.run(inputs)
             warm_runs += 1
 
+        phase("timed_runs")
         times: list[float] = []
         timed_start = time.perf_counter()
         while (len(times) < cfg["runs"] or time.perf_counter() - timed_start < cfg["min_seconds"]) \
@@ -45,8 +57,14 @@ def main(path: str, result_file: str, config_json: str) -> None:
             session.run(inputs)
             times.append(time.perf_counter() - t0)
     except EdgekitError as e:
-        _write(result_file, {"error": {"code": e.code, "message": e.message, "fix": e.fix}})
+        _write(result_file, {"error": {"code": e.code, "message": e.message, "fix": e.fix,
+                                       "details": _jsonable(e.details)}})
         return
+    except MemoryError:
+        _write(result_file, {"error": {"code": "out_of_memory", "message": "the runtime ran out of memory",
+                                       "fix": "benchmark a smaller model or raise the memory limit"}})
+        return
+    phase("report")
 
     result = {
         "artifact": str(path),
@@ -66,10 +84,15 @@ def main(path: str, result_file: str, config_json: str) -> None:
         "machine": machine_info(),
         "config": cfg,
     }
+    if cfg.get("keep_samples"):
+        step = max(1, len(times) // int(cfg["keep_samples"]))
+        result["samples_ms"] = [t * 1e3 for t in times[::step]]
     _write(result_file, result)
 
 
 def _inputs(session, path, manifest, cfg, np):
+    if cfg.get("input_spec") is not None:
+        return _inputs_from_spec(session, cfg["input_spec"], cfg.get("seed", 0), np)
     if cfg["inputs"] == "reference" and manifest is not None:
         from edgekit.artifact import load_artifact
         ins, _ = load_artifact(path).reference_io()
@@ -77,6 +100,32 @@ def _inputs(session, path, manifest, cfg, np):
     rng = np.random.default_rng(cfg["seed"])
     return [rng.standard_normal(s.shape).astype(s.dtype) if "float" in s.dtype
             else np.zeros(s.shape, dtype=s.dtype) for s in session.inputs]
+
+
+def _inputs_from_spec(session, spec: list[dict], seed: int, np):
+    from edgekit.errors import EdgekitError
+
+    expected = [s.to_json() for s in session.inputs]
+    given = [{"name": t.get("name"), "shape": list(t.get("shape", [])), "dtype": t.get("dtype")} for t in spec]
+    if [(e["shape"], e["dtype"]) for e in expected] != [(g["shape"], g["dtype"]) for g in given]:
+        raise EdgekitError("invalid_input", "the input spec does not match the model's inputs",
+                           fix="send one {name, shape, dtype} per model input, in order, as listed in expected",
+                           details={"expected": expected, "given": given})
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s.shape).astype(s.dtype) if "float" in s.dtype
+            else np.zeros(s.shape, dtype=s.dtype) for s in session.inputs]
+
+
+def _phase_writer(status_file: str | None):
+    def write(phase: str) -> None:
+        if status_file:
+            with open(status_file, "w") as f:
+                f.write(phase)
+    return write
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=str))
 
 
 def _write(result_file: str, obj: dict) -> None:

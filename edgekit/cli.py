@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--threads", type=int, default=1)
     be.add_argument("--min-seconds", type=float, default=1.0)
     be.add_argument("--json", help="also write the results to this file")
+    be.add_argument("--server", action="append", metavar="URL",
+                    help="benchmark on an `edgekit serve` server instead (repeatable: side by side)")
+    be.add_argument("--token", default=os.environ.get("EDGEKIT_SERVER_TOKEN"), help="the servers' bearer token")
     be.set_defaults(func=cmd_bench)
 
     gen = sub.add_parser("generate", help="generate text with an exported LLM artifact (torch-free)")
@@ -84,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     el.set_defaults(func=cmd_export_llm)
 
     add_train_parser(sub)
+
+    srv = sub.add_parser("serve", help="run the benchmark server on this device (needs the server extra)")
+    srv.add_argument("--host", help="bind address (default 127.0.0.1; any other needs --token)")
+    srv.add_argument("--port", type=int)
+    srv.add_argument("--data-dir", help="SQLite DB and artifact store (default ~/.edgekit/server)")
+    srv.add_argument("--token", help="bearer token required on every route but /v1/health")
+    srv.add_argument("--allowed-host", action="append", help="extra Host header to accept (repeatable)")
+    srv.add_argument("--max-upload-mb", type=int)
+    srv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="the main job: export a zoo model everywhere, check parity, benchmark")
     demo.add_argument("--model", default="resnet18")
@@ -193,6 +205,15 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.server:
+        from edgekit.client import bench_remote
+
+        pairs = bench_remote(args.server, args.artifact, token=args.token, runs=args.runs, warmup=args.warmup,
+                             threads=args.threads, min_seconds=args.min_seconds)
+        print(bench_table([r for _, r in pairs], servers=[s for s, _ in pairs]))
+        if args.json:
+            Path(args.json).write_text(json.dumps([{"server": s, **r} for s, r in pairs], indent=2))
+        return 0
     from edgekit.bench import benchmark
     from edgekit.progress import progress
 
@@ -206,14 +227,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def bench_table(results: list[dict]) -> str:
+def bench_table(results: list[dict], servers: list[str] | None = None) -> str:
     rows = [[r["target"], r["runtime"], r["threads"], human_bytes(r["model_bytes"]), r["latency"]["runs"],
              latency_cell(r, "min_ms"), latency_cell(r, "p50_ms"), latency_cell(r, "p90_ms"),
              latency_cell(r, "p99_ms"), f"{r['latency']['cv']:.3f}", f"{r['cold_start_ms']:.0f}",
              f"{r['peak_rss_mb']:.0f}"] for r in results]
     note = "\n(~ marks a percentile estimated from too few runs: p90 needs >= 64, p99 >= 662)"
-    return table(["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
-                  "cold start ms", "peak RSS MB"], rows) + note
+    headers = ["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
+               "cold start ms", "peak RSS MB"]
+    if servers:
+        return table(["server", *headers], [[s, *row] for s, row in zip(servers, rows)]) + note
+    return table(headers, rows) + note
+
+
+def cmd_serve(args) -> int:
+    from edgekit.server.cli import serve_from_args
+
+    return serve_from_args(args)
 
 
 def cmd_generate(args) -> int:
