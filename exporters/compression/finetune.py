@@ -74,3 +74,15 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
         for i in range(0, len(x), batch):
             hits += int((model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy() == y[i:i + batch]).sum())
     return 100.0 * hits / len(x)
+
+
+def data_for_spec(spec, batch_size: int = 64) -> TrainData:
+    """Digits at the input size and channels of an image model's example input (N, C, H, W)."""
+    from edgekit.errors import EdgekitError
+
+    x = spec.example_inputs(0)[0]
+    if x.ndim != 4 or x.shape[2] != x.shape[3]:
+        raise EdgekitError("no_training_data", f"model '{spec.name}' takes {tuple(x.shape)}, not square images",
+                           fix="training-time recipes from the CLI need an image model; call compress(model, "
+                               "recipe, data=TrainData(...)) from Python with your own data")
+    return digits_data(int(x.shape[2]), int(x.shape[1]), batch_size)

@@ -91,3 +91,19 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
     if written >= dense and not allow_decompressed:
         raise CompressionLost(exporter.name, written, dense, decompressed)
     return section
+
+
+def ledger_table(section: dict) -> str:
+    """The ledger as a text table (for `edgekit inspect`)."""
+    from edgekit.report import table
+
+    rows = [[r["layer"], f"{r['requested']['kind']}/{r['requested']['bits'] or '-'}", r["capability"],
+             r["encoded"]["kind"], r["encoded"]["format"], r["expected_bytes"], r["bytes_written"], r["dense_bytes"]]
+            for r in section["ledger"]]
+    text = table(["layer", "requested", "capability", "encoded", "format", "expected B", "written B", "dense B"],
+                 rows)
+    s = section.get("summary")
+    if s:
+        text += (f"\ntotal: {s['bytes_written']:,} B written vs {s['dense_bytes']:,} B dense "
+                 f"({s['ratio_to_dense']:.3f}); decompressed layers: {len(s['decompressed_layers'])}")
+    return text
