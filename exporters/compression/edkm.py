@@ -104,8 +104,9 @@ class SavedTensorPacker:
     def _pack_new(self, t) -> _Stored:
         scope = self._scope
         dev = t.device
+        # (N, 1) columns too: the row index is shared, so x itself costs nothing extra
         if (scope is not None and scope.first is not None and t.dim() == 2 and t.shape[0] == scope.rows
-                and t.shape[1] > 1):
+                and t.shape[1] >= 1):
             rows = t.detach()[scope.first]
             inverse = self._gather(scope.inverse, scope.rows).long() + INDEX_OFFSET if self.shard \
                 else scope.inverse.long() + INDEX_OFFSET
@@ -149,9 +150,11 @@ class SavedTensorPacker:
         size = -(-rows // world)
         padded = torch.zeros((size, *part.shape[1:]), dtype=part.dtype)
         padded[:part.shape[0]] = part
-        bufs = [torch.empty_like(padded) for _ in range(world)]
-        dist.all_gather(bufs, padded)
-        return torch.cat(bufs)[:rows]
+        # gloo has no int16/bf16 collectives: move the bytes
+        raw = padded.reshape(size, -1).view(torch.uint8)
+        bufs = [torch.empty_like(raw) for _ in range(world)]
+        dist.all_gather(bufs, raw)
+        return torch.cat(bufs).view(part.dtype).reshape(world * size, *part.shape[1:])[:rows]
 
     def reset(self) -> None:
         self._seen.clear()

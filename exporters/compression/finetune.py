@@ -55,7 +55,7 @@ def train(model, data: TrainData, epochs: float, lr: float = 1e-3, *, weight_dec
             opt.step()
             sched.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if on_step is not None:
                 on_step(step)
             if step >= total:
