@@ -79,13 +79,16 @@ class SavedTensorPacker:
 
     # -- hooks ---------------------------------------------------------------------------
     def pack(self, t):
+        import weakref
+
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
-        if key in self._seen:              # the same tensor saved twice: store it once
-            stored = self._seen[key]
-            stored.refs += 1
-            return stored
+        hit = self._seen.get(key)
+        # the same live tensor saved twice: store it once (a freed tensor's address can be reused)
+        if hit is not None and hit[0]() is t:
+            hit[1].refs += 1
+            return hit[1]
         stored = self._pack_new(t)
-        self._seen[key] = stored
+        self._seen[key] = (weakref.ref(t), stored)
         return stored
 
     def unpack(self, stored: _Stored):
