@@ -49,7 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--coreml-compute-units", default="ALL", help="ALL, CPU_ONLY, CPU_AND_GPU, CPU_AND_NE")
     ex.add_argument("--onnx-opset", type=int, default=18)
     ex.add_argument("--executorch-delegate", default="xnnpack", help="xnnpack or none")
+    ex.add_argument("--recipe", help="compress first: a preset (see `edgekit compress --list`) or a .json/.yaml")
+    ex.add_argument("--allow-decompressed", action="store_true",
+                    help="keep artifacts of targets that store compressed weights dense")
     ex.set_defaults(func=cmd_export)
+
+    co = sub.add_parser("compress", help="compress a model with a recipe and print the per-layer report")
+    co.add_argument("model", nargs="?", help="a zoo name or path/to/file.py:function")
+    co.add_argument("--recipe", help="a preset or a .json/.yaml recipe file")
+    co.add_argument("--out", help="write recipe.json, report.json and model.pt (state dict) here")
+    co.add_argument("--list", action="store_true", help="list the preset recipes")
+    co.set_defaults(func=cmd_compress)
 
     ins = sub.add_parser("inspect", help="summarise an artifact's manifest")
     ins.add_argument("artifact")
@@ -149,8 +159,10 @@ def cmd_export(args) -> int:
     spec = _spec_for(args.model)
     out_root = Path(args.out) / spec.name
     print(f"exporting {spec.name} to {', '.join(targets)} -> {out_root}", file=sys.stderr)
+    recipe, data = _recipe_and_data(args.recipe, spec) if args.recipe else (None, None)
     results = export_spec(spec, targets, out_root, options=opts, parity_samples=args.parity_samples,
-                          parity_gate=not args.no_parity_gate, on_result=_report_one,
+                          parity_gate=not args.no_parity_gate, on_result=_report_one, recipe=recipe,
+                          train_data=data, allow_decompressed=args.allow_decompressed,
                           on_start=lambda t: print(f"  {t}: converting and checking parity ...", file=sys.stderr,
                                                    flush=True))
     print(export_table(results))
@@ -199,8 +211,48 @@ def cmd_inspect(args) -> int:
     if "structure" in info:
         s = info["structure"]
         print(f"coreml     {sum(s['ops'].values())} ops, weights {s['weight_encodings']}")
-    ledger = m.get("compression", {}).get("ledger") or []
-    print(f"compression {m['compression'].get('recipe') or 'none'} ({len(ledger)} ledger rows)")
+    comp = m.get("compression", {})
+    ledger = comp.get("ledger") or []
+    recipe = comp.get("recipe")
+    print(f"compression {recipe['name'] + ' ' + recipe['hash'] if recipe else 'none'} ({len(ledger)} ledger rows)")
+    if ledger:
+        from edgekit.exporters.compression.ledger import ledger_table
+        print(ledger_table(comp))
+    return 0
+
+
+def _recipe_and_data(ref: str, spec):
+    from edgekit.exporters.compression import load_recipe
+    from edgekit.exporters.compression.finetune import data_for_spec
+
+    recipe = load_recipe(ref)
+    return recipe, (data_for_spec(spec) if recipe.training else None)
+
+
+def cmd_compress(args) -> int:
+    from edgekit.exporters.compression import PRESETS, compress
+
+    if args.list or not args.model:
+        print(table(["preset", "steps"], [[n, " -> ".join(s.default.type_tag if s.default else "-" for s in r.steps)]
+                                          for n, r in sorted(PRESETS.items())]))
+        return 0 if args.list else 2
+    if not args.recipe:
+        raise EdgekitError("missing_recipe", "edgekit compress needs --recipe",
+                           fix=f"pass --recipe with one of {', '.join(sorted(PRESETS))} or a .json/.yaml file")
+    spec = _spec_for(args.model)
+    recipe, data = _recipe_and_data(args.recipe, spec)
+    model, report = compress(spec.build(), recipe, data)
+    print(report.table())
+    print(f"weight bytes (expected) / fp32: {report.ratio():.3f}")
+    if args.out:
+        import torch
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "recipe.json").write_text(recipe.to_json())
+        (out / "report.json").write_text(json.dumps(report.to_json(), indent=2))
+        torch.save(model.state_dict(), out / "model.pt")
+        print(f"wrote {out}/recipe.json, report.json, model.pt", file=sys.stderr)
     return 0
 
 

@@ -69,13 +69,18 @@ def export_model(
     seed: int = 0,
     show_progress: bool = True,
     manifest_extra: dict | None = None,
+    recipe=None,
+    allow_decompressed: bool = False,
 ) -> Artifact:
     """Export ``model`` to ``target`` into the artifact directory ``out_dir``."""
     import torch
 
+    from edgekit.exporters.compression.ledger import check_capabilities, compression_section
+
     exporter = get_exporter(target)
     exporter.ensure_available()
     opts = exporter.make_options(options)
+    check_capabilities(model, exporter)
     model = model.eval()
     # A fresh copy: numpy views can carry 0 strides on size-1 axes, which ExecuTorch rejects.
     example_inputs = tuple(np.array(x, order="C", copy=True) for x in example_inputs)
@@ -111,7 +116,8 @@ def export_model(
                 "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)],
             },
             "target_info": result.info,
-            "compression": {"recipe": None, "ledger": []},
+            "compression": compression_section(model, exporter, result, recipe,
+                                               allow_decompressed=allow_decompressed),
         } | (manifest_extra or {})
         write_manifest(stage, manifest)
         manifest["parity"] = check_parity(
@@ -153,12 +159,19 @@ def check_parity(model, artifact: Artifact, result, example_inputs, ref_out, sam
 
 def export_spec(spec, targets, out_root: str | Path, *, options: dict[str, dict] | None = None,
                 parity_samples: int = 32, parity_gate: bool = True, show_progress: bool = True,
-                on_start=None, on_result=None) -> dict[str, Artifact | EdgekitError]:
+                on_start=None, on_result=None, recipe=None, train_data=None,
+                allow_decompressed: bool = False) -> dict[str, Artifact | EdgekitError]:
     """Export one ModelSpec to several targets under ``out_root/<target>``.
 
     A target that fails does not stop the others; its error is returned in its place.
+    With ``recipe``, the model is compressed once (``compress``) before every export.
     """
     model = spec.build().eval()
+    if recipe is not None:
+        from edgekit.exporters.compression import compress, load_recipe
+
+        recipe = load_recipe(recipe)
+        model, _ = compress(model, recipe, train_data)
     examples = spec.example_inputs(0)
     results: dict[str, Artifact | EdgekitError] = {}
     for target in targets:
@@ -169,6 +182,7 @@ def export_spec(spec, targets, out_root: str | Path, *, options: dict[str, dict]
                 model, examples, target, Path(out_root) / target, name=spec.name,
                 options=(options or {}).get(target), input_names=spec.input_names, dataset=spec.dataset,
                 parity_samples=parity_samples, parity_gate=parity_gate, show_progress=show_progress,
+                recipe=recipe, allow_decompressed=allow_decompressed,
             )
         except EdgekitError as err:
             results[target] = err

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.exporters.base import ConvertResult, Exporter, check_choice
+from edgekit.exporters.base import NATIVE, ConvertResult, Exporter, check_choice
 from edgekit.exporters.coreml.structure import describe_mlpackage
 
 DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
@@ -31,20 +31,35 @@ class CoreMLExporter(Exporter):
     runtime = "coreml"
     requires = (("coremltools", "export"),)
     Options = CoreMLOptions
+    # compressed weight kind -> how the .mlpackage stores it (see exporters/compression/coreml_encode.py)
+    capabilities = {"lut": NATIVE, "shift": NATIVE, "sparse": NATIVE, "lut+sparse": NATIVE, "shift+sparse": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: CoreMLOptions, out_dir: Path):
         import coremltools as ct
 
+        from edgekit.exporters.compression import coreml_encode
+        from edgekit.exporters.compression.record import compressed_layers
+
+        compressed = bool(compressed_layers(model))
+        if compressed:
+            coreml_encode.check_target(model, options.minimum_deployment_target)
         mlmodel = ct.convert(
             exported_program.run_decompositions({}),
             minimum_deployment_target=getattr(ct.target, options.minimum_deployment_target),
             compute_precision=ct.precision.FLOAT16 if options.compute_precision == "fp16" else ct.precision.FLOAT32,
             compute_units=getattr(ct.ComputeUnit, options.compute_units),
             skip_model_load=True,
+            # compressed weights: keep BN unfused so each weight const holds the recorded values
+            **({"pass_pipeline": coreml_encode.pass_pipeline()} if compressed else {}),
         )
+        info = {}
+        if compressed:
+            mlmodel, names = coreml_encode.encode(mlmodel, model, options.compute_precision)
+            info["weights"] = coreml_encode.layer_encodings(mlmodel, names)
         path = out_dir / "model.mlpackage"
         mlmodel.save(str(path))
-        return ConvertResult("model.mlpackage", options.compute_precision, {"structure": describe_mlpackage(path)})
+        info["structure"] = describe_mlpackage(path)
+        return ConvertResult("model.mlpackage", options.compute_precision, info)
 
 
 EXPORTER = CoreMLExporter()

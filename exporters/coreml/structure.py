@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 _ARRAY_TYPES = {65568: "fp32", 65552: "fp16", 131080: "int8", 262152: "uint8", 131104: "int32"}
-_CONSTEXPR = ("constexpr_lut_to_dense", "constexpr_affine_dequantize", "constexpr_sparse_to_dense",
+_CONSTEXPR = ("constexpr_lut_to_dense", "constexpr_lut_to_sparse", "constexpr_affine_dequantize", "constexpr_sparse_to_dense",
               "constexpr_blockwise_shift_scale", "constexpr_cast")
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.exporters.base import ConvertResult, Exporter, check_choice, op_name
+from edgekit.exporters.base import DECOMPRESSED, ConvertResult, Exporter, check_choice, op_name
 
 DELEGATES = ("xnnpack", "none")
 
@@ -25,6 +25,9 @@ class ExecuTorchExporter(Exporter):
     runtime = "executorch"
     requires = (("executorch", "export"),)
     Options = ExecuTorchOptions
+    # compressed weight kind -> storage; see docs/compression.md (export matrix)
+    capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
+                    "shift+sparse": DECOMPRESSED}
 
     def convert(self, model, exported_program, example_inputs, options: ExecuTorchOptions, out_dir: Path):
         from executorch.exir import to_edge_transform_and_lower

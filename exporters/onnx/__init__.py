@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.base import ConvertResult, Exporter
+from edgekit.exporters.base import DECOMPRESSED, ConvertResult, Exporter
 
 MIN_OPSET, MAX_OPSET = 17, 23
 
@@ -29,6 +29,9 @@ class ONNXExporter(Exporter):
     runtime = "onnx"
     requires = (("onnx", "export"), ("onnxscript", "export"))
     Options = ONNXOptions
+    # compressed weight kind -> storage; see docs/compression.md (export matrix)
+    capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
+                    "shift+sparse": DECOMPRESSED}
 
     def convert(self, model, exported_program, example_inputs, options: ONNXOptions, out_dir: Path):
         import torch

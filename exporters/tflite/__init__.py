@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.exporters.base import ConvertResult, Exporter
+from edgekit.exporters.base import DECOMPRESSED, ConvertResult, Exporter
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class TFLiteExporter(Exporter):
     runtime = "tflite"
     requires = (("litert_torch", "export"),)
     Options = TFLiteOptions
+    # compressed weight kind -> storage; see docs/compression.md (export matrix)
+    capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
+                    "shift+sparse": DECOMPRESSED}
 
     def convert(self, model, exported_program, example_inputs, options: TFLiteOptions, out_dir: Path):
         import litert_torch

@@ -1,0 +1,109 @@
+"""The manifest's compression ledger: per layer, what was asked for and what the artifact stores.
+
+Each exporter declares ``capabilities`` (record kind -> native | decompressed |
+rejected). The ledger row says the requested kind, the encoded kind, the bytes a
+faithful encoding needs and the bytes written. An export whose compressed layers
+take no fewer bytes than dense ones fails unless ``allow_decompressed``: the
+compression would have been lost silently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.exporters.base import DECOMPRESSED, NATIVE, REJECTED
+from edgekit.exporters.compression.record import compressed_layers
+
+DENSE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
+
+
+class CompressionLost(EdgekitError):
+    def __init__(self, target: str, written: int, dense: int, layers: list[str]):
+        shown = ", ".join(layers[:6]) + (f" and {len(layers) - 6} more" if len(layers) > 6 else "")
+        super().__init__(
+            "compression_lost",
+            f"{target} stores the compressed layers in {written:,} B, no fewer than dense ({dense:,} B): "
+            f"it decompressed {shown}",
+            fix="export to a target that stores this kind natively (see the capability table in "
+                "docs/compression.md; Core ML stores LUT, shift and sparse weights), or pass "
+                "--allow-decompressed (export(..., allow_decompressed=True)) to keep a dense artifact",
+            details={"target": target, "bytes_written": written, "dense_bytes": dense, "layers": layers},
+        )
+
+
+def check_capabilities(model, exporter) -> None:
+    """Refuse before converting when the target rejects a recorded kind."""
+    for name, (_, rec) in compressed_layers(model).items():
+        if exporter.capabilities.get(rec.kind, REJECTED) == REJECTED:
+            supported = [k for k, v in exporter.capabilities.items() if v != REJECTED]
+            raise EdgekitError(
+                "compression_rejected", f"target '{exporter.name}' cannot store '{rec.kind}' weights (layer '{name}')",
+                fix=f"{exporter.name} takes: {', '.join(supported) or 'no compressed kinds'}; pick another target "
+                    "or recipe",
+                details={"target": exporter.name, "kind": rec.kind, "layer": name})
+
+
+def build_ledger(model, exporter, result) -> list[dict]:
+    """One row per compressed layer. Targets report per-layer encodings in ``result.info['weights']``."""
+    encoded = result.info.get("weights", {})
+    dense_width = DENSE_BYTES.get(result.precision, 4)
+    rows = []
+    for name, (module, rec) in compressed_layers(model).items():
+        shape = tuple(module.weight.shape)
+        numel = int(np.prod(shape))
+        enc = encoded.get(name)
+        if enc is not None and enc.get("ops") != ["const"]:
+            kind = enc.get("encoded", NATIVE)
+            row_enc = {"kind": kind, "format": "+".join(enc["ops"]), "index_bits": enc.get("index_bits")}
+            if "error" in enc:
+                row_enc["max_abs_error"] = enc["error"]
+            written = int(enc["bytes"])
+        else:
+            row_enc = {"kind": DECOMPRESSED, "format": f"dense {result.precision}"}
+            written = numel * dense_width
+        rows.append({
+            "layer": name, "shape": list(shape),
+            "requested": rec.to_json(),
+            "capability": exporter.capabilities.get(rec.kind, REJECTED),
+            "encoded": row_enc,
+            "expected_bytes": rec.expected_bytes(shape),
+            "dense_bytes": numel * dense_width,
+            "bytes_written": written,
+        })
+    return rows
+
+
+def compression_section(model, exporter, result, recipe=None, report=None, *, allow_decompressed: bool = False) -> dict:
+    ledger = build_ledger(model, exporter, result)
+    section = {"recipe": None, "ledger": ledger}
+    if recipe is not None:
+        section["recipe"] = {"name": recipe.name, "hash": recipe.hash(), "document": recipe.to_dict()}
+    if not ledger:
+        return section
+    written = sum(r["bytes_written"] for r in ledger)
+    dense = sum(r["dense_bytes"] for r in ledger)
+    decompressed = [r["layer"] for r in ledger if r["encoded"]["kind"] == DECOMPRESSED]
+    section["summary"] = {"layers": len(ledger), "bytes_written": written, "dense_bytes": dense,
+                          "expected_bytes": sum(r["expected_bytes"] for r in ledger),
+                          "ratio_to_dense": written / dense if dense else 1.0,
+                          "decompressed_layers": decompressed, "allowed_decompressed": allow_decompressed}
+    if written >= dense and not allow_decompressed:
+        raise CompressionLost(exporter.name, written, dense, decompressed)
+    return section
+
+
+def ledger_table(section: dict) -> str:
+    """The ledger as a text table (for `edgekit inspect`)."""
+    from edgekit.report import table
+
+    rows = [[r["layer"], f"{r['requested']['kind']}/{r['requested']['bits'] or '-'}", r["capability"],
+             r["encoded"]["kind"], r["encoded"]["format"], r["expected_bytes"], r["bytes_written"], r["dense_bytes"]]
+            for r in section["ledger"]]
+    text = table(["layer", "requested", "capability", "encoded", "format", "expected B", "written B", "dense B"],
+                 rows)
+    s = section.get("summary")
+    if s:
+        text += (f"\ntotal: {s['bytes_written']:,} B written vs {s['dense_bytes']:,} B dense "
+                 f"({s['ratio_to_dense']:.3f}); decompressed layers: {len(s['decompressed_layers'])}")
+    return text

@@ -1,0 +1,47 @@
+"""Capability tables and the manifest ledger: no silent decompression."""
+
+import pytest
+
+from edgekit.exporters import TARGETS, get_exporter
+from edgekit.exporters.base import DECOMPRESSED, NATIVE, REJECTED
+from edgekit.exporters.compression import compress
+from edgekit.exporters.compression.ledger import CompressionLost
+from edgekit.exporters.compression.record import KINDS
+from edgekit.exporters.pipeline import export_model
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_exporter_declares_every_kind(target):
+    caps = get_exporter(target).capabilities
+    assert set(caps) == set(KINDS)
+    assert set(caps.values()) <= {NATIVE, DECOMPRESSED, REJECTED}
+
+
+def test_decompressing_target_fails_with_an_explanation(tmp_path, tiny_spec, tiny_model):
+    new, _ = compress(tiny_model, "palettize4")
+    with pytest.raises(CompressionLost, match="allow-decompressed") as err:
+        export_model(new, tiny_spec.example_inputs(0), "onnx", tmp_path / "a", show_progress=False)
+    assert "layers.0.conv1" in err.value.details["layers"]
+    assert not (tmp_path / "a").exists()
+
+
+def test_allowed_decompression_is_written_in_the_ledger(tmp_path, tiny_spec, tiny_model):
+    from edgekit.exporters.compression import load_recipe
+
+    new, rep = compress(tiny_model, "palettize4")
+    art = export_model(new, tiny_spec.example_inputs(0), "onnx", tmp_path / "a", show_progress=False,
+                       recipe=load_recipe("palettize4"), allow_decompressed=True, dataset=tiny_spec.dataset)
+    comp = art.manifest["compression"]
+    assert comp["recipe"]["name"] == "palettize4" and len(comp["recipe"]["hash"]) == 16
+    assert len(comp["ledger"]) == 13
+    row = comp["ledger"][0]
+    assert row["requested"]["kind"] == "lut" and row["requested"]["bits"] == 4
+    assert row["capability"] == DECOMPRESSED and row["encoded"]["kind"] == DECOMPRESSED
+    assert row["bytes_written"] == row["dense_bytes"] > row["expected_bytes"]
+    assert comp["summary"]["decompressed_layers"][0] == row["layer"]
+    assert art.manifest["parity"]["ok"]  # parity is against the compressed PyTorch model
+
+
+def test_uncompressed_model_has_empty_ledger(tmp_path, tiny_spec, tiny_model):
+    art = export_model(tiny_model, tiny_spec.example_inputs(0), "onnx", tmp_path / "a", show_progress=False)
+    assert art.manifest["compression"] == {"recipe": None, "ledger": []}
