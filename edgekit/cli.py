@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out/demo")
     demo.add_argument("--runs", type=int, default=50)
     demo.add_argument("--threads", type=int, default=1)
+    demo.add_argument("--no-server", action="store_true", help="benchmark in a child process, not via `serve`")
     demo.set_defaults(func=cmd_demo)
     return p
 
@@ -358,7 +359,7 @@ def cmd_train(args) -> int:
 def cmd_demo(args) -> int:
     from edgekit.demo import run_demo
 
-    return run_demo(args.model, Path(args.out), runs=args.runs, threads=args.threads)
+    return run_demo(args.model, Path(args.out), runs=args.runs, threads=args.threads, via_server=not args.no_server)
 
 
 if __name__ == "__main__":

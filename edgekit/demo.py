@@ -12,8 +12,11 @@ from edgekit.errors import EdgekitError
 from edgekit.report import human_bytes, latency_cell, markdown_table, parity_cell, table
 
 
-def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1) -> int:
-    from edgekit.bench import benchmark, machine_info
+def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_server: bool = True) -> int:
+    """Export ``model`` everywhere, then benchmark through a local `edgekit serve` (or in-process)."""
+    import contextlib
+
+    from edgekit.bench import machine_info
     from edgekit.exporters.pipeline import export_spec
     from edgekit.model_zoo import get_spec
     from edgekit.runtime import available_runtimes_for
@@ -24,22 +27,11 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1) -> int:
     exports = export_spec(spec, TARGETS, out, on_start=lambda t: say(f"      {t}: converting ..."),
                           on_result=lambda t, r: say(f"      {t}: {_status(r)}"))
 
-    say(f"[2/3] benchmarking every artifact this machine can run ({threads} thread(s), >= {runs} runs each)")
-    benches: dict[str, dict | str] = {}
-    for target, art in exports.items():
-        if isinstance(art, EdgekitError):
-            benches[target] = "export failed"
-            continue
-        probe = available_runtimes_for(target)
-        if not probe["available"]:
-            benches[target] = probe["reason"]
-            say(f"      {target}: skipped ({probe['reason']})")
-            continue
-        try:
-            benches[target] = benchmark(art.path, runs=runs, threads=threads)
-            say(f"      {target}: p50 {benches[target]['latency']['p50_ms']:.3f} ms")
-        except EdgekitError as err:
-            benches[target] = f"failed: {err.message}"
+    where = "through a local benchmark server" if via_server else "in a child process"
+    say(f"[2/3] benchmarking every artifact this machine can run {where} ({threads} thread(s), >= {runs} runs)")
+    with contextlib.ExitStack() as stack:
+        bench = _server_bench(stack, say) if via_server else _local_bench
+        benches = _bench_all(exports, bench, runs, threads, say, available_runtimes_for)
 
     say("[3/3] writing the report")
     headers = ["target", "bytes", "parity", "p50 ms", "p90 ms", "note"]
@@ -66,6 +58,49 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1) -> int:
     return 1 if failed else 0
 
 
+def _local_bench(path, runs: int, threads: int) -> dict:
+    from edgekit.bench import benchmark
+
+    return benchmark(path, runs=runs, threads=threads)
+
+
+def _server_bench(stack, say):
+    from edgekit.client import Client
+    from edgekit.local_server import local_server
+
+    url = stack.enter_context(local_server())
+    say(f"      local server: {url} (dashboard: {url}/)")
+    client = Client(url)
+
+    def bench(path, runs: int, threads: int) -> dict:
+        art, _ = client.upload(path)
+        job = client.wait(client.submit(art["id"], runs=runs, threads=threads)["id"])
+        if job["status"] != "succeeded":
+            raise EdgekitError(job.get("reason") or job["status"], f"server job {job['status']}: "
+                               f"{(job.get('error') or {}).get('message')}")
+        return job["result"]
+
+    return bench
+
+
+def _bench_all(exports, bench, runs, threads, say, available_runtimes_for) -> dict:
+    for target, art in exports.items():
+        if isinstance(art, EdgekitError):
+            benches[target] = "export failed"
+            continue
+        probe = available_runtimes_for(target)
+        if not probe["available"]:
+            benches[target] = probe["reason"]
+            say(f"      {target}: skipped ({probe['reason']})")
+            continue
+        try:
+            benches[target] = bench(art.path, runs, threads)
+            say(f"      {target}: p50 {benches[target]['latency']['p50_ms']:.3f} ms")
+        except EdgekitError as err:
+            benches[target] = f"failed: {err.message}"
+    return benches
+
+
 def _status(result) -> str:
     if isinstance(result, EdgekitError):
         return f"FAILED {result}"
@@ -84,7 +119,7 @@ def _markdown(spec, rows, headers, exports, benches, machine) -> str:
         "Parity: the worst sample's cosine similarity and the top-1 agreement against PyTorch on held-out "
         "digits images; Core ML cannot run on Linux, so its package is checked structurally "
         "(I/O names and shapes, op list, weight encodings).",
-        "Latency: batch 1, measured in a fresh process per artifact after warmup; "
+        "Latency: batch 1, measured by the local benchmark server (one job at a time, a fresh sandboxed process per job) after warmup; "
         "`~` marks a percentile estimated from fewer runs than it needs.",
         "",
         "## Benchmarks in full",
