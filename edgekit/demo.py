@@ -84,6 +84,7 @@ def _server_bench(stack, say):
 
 
 def _bench_all(exports, bench, runs, threads, say, available_runtimes_for) -> dict:
+    benches: dict[str, dict | str] = {}
     for target, art in exports.items():
         if isinstance(art, EdgekitError):
             benches[target] = "export failed"

@@ -33,7 +33,7 @@ class TFLiteSession(Session):
                     "reason": "neither ai_edge_litert nor tflite_runtime is installed (extra: device)"}
         import importlib.metadata as md
         dist = "ai-edge-litert" if name == "ai_edge_litert" else "tflite-runtime"
-        return {"available": True, "version": f"{name} {md.version(dist)}", "reason": None}
+        return {"available": True, "version": md.version(dist), "reason": None}
 
     def __init__(self, model_file, *, manifest=None, threads=None):
         super().__init__(model_file, manifest=manifest, threads=threads)
