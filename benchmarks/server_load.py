@@ -37,6 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pollers", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=3.0, help="min_seconds of each benchmark")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="out/server_load.json")
     args = ap.parse_args()
     from edgekit.bench import benchmark
@@ -47,57 +48,74 @@ def main() -> None:
     subprocess.run([sys.executable, "-c", _EXPORT, str(art)], check=True)
     cfg = {"runs": 200, "warmup": 20, "min_seconds": args.seconds, "threads": 1}
 
-    local = benchmark(art, **cfg)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "edgekit.cli", "serve", "--port", str(port), "--data-dir",
                                str(tmp / "data")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Rounds of (local, server quiet, server under 16 pollers), interleaved so machine noise hits all three
+    # alike; we report the median over rounds of the within-round ratios.
+    rows, lat = [], []
     try:
         _wait_up(url)
         c = Client(url)
         a, _ = c.upload(art)
-        quiet = c.wait(c.submit(a["id"], **cfg)["id"], poll_s=1.0)["result"]
-        job_id = c.submit(a["id"], **cfg)["id"]
         before = _histogram(url)
-        lat, stop = [], threading.Event()
-
-        def poll() -> None:
-            with httpx.Client(base_url=url, timeout=30) as h:
-                while not stop.is_set():
-                    t0 = time.perf_counter()
-                    h.get(f"/v1/benchmarks/{job_id}").raise_for_status()
-                    lat.append(time.perf_counter() - t0)
-
-        threads = [threading.Thread(target=poll) for _ in range(args.pollers)]
-        for t in threads:
-            t.start()
-        loaded = c.wait(job_id, poll_s=0.5)["result"]
-        stop.set()
-        for t in threads:
-            t.join()
+        for _ in range(args.rounds):
+            local = benchmark(art, **cfg)["latency"]["p50_ms"]
+            quiet = c.wait(c.submit(a["id"], **cfg)["id"], poll_s=1.0)["result"]["latency"]["p50_ms"]
+            loaded = _loaded_run(c, url, a["id"], cfg, args.pollers, lat)["latency"]["p50_ms"]
+            rows.append((local, quiet, loaded))
         after = _histogram(url)
     finally:
         server.terminate()
         server.wait(20)
     ms = np.asarray(lat) * 1e3
     delta = [(le, after[le] - before.get(le, 0)) for le in after]
+    drift = [100 * (ld / q - 1) for _, q, ld in rows]
+    vs_local = [100 * (q / lo - 1) for lo, q, _ in rows]
     figures = {
-        "pollers": args.pollers, "api_requests": int(ms.size), "api_p50_ms": float(np.percentile(ms, 50)),
-        "api_p99_ms": float(np.percentile(ms, 99)), "api_max_ms": float(ms.max()),
+        "pollers": args.pollers, "rounds": args.rounds, "api_requests": int(ms.size),
+        "api_p50_ms": float(np.percentile(ms, 50)), "api_p99_ms": float(np.percentile(ms, 99)),
+        "api_max_ms": float(ms.max()),
         # Server side (from /v1/metrics): time inside the app, without client-side queueing on the GIL.
         "server_side_p50_ms": _quantile(delta, 0.5) * 1e3, "server_side_p99_ms": _quantile(delta, 0.99) * 1e3,
-        "local_p50_ms": local["latency"]["p50_ms"], "server_quiet_p50_ms": quiet["latency"]["p50_ms"],
-        "server_loaded_p50_ms": loaded["latency"]["p50_ms"],
-        "drift_loaded_vs_quiet_pct": 100 * (loaded["latency"]["p50_ms"] / quiet["latency"]["p50_ms"] - 1),
-        "server_vs_local_pct": 100 * (quiet["latency"]["p50_ms"] / local["latency"]["p50_ms"] - 1),
-        "runs": [local["latency"]["runs"], quiet["latency"]["runs"], loaded["latency"]["runs"]],
-        "cpu_count": os.cpu_count(), "load_average_before": local["machine"].get("load_average"),
+        "local_p50_ms": float(np.median([r[0] for r in rows])),
+        "server_quiet_p50_ms": float(np.median([r[1] for r in rows])),
+        "server_loaded_p50_ms": float(np.median([r[2] for r in rows])),
+        "drift_loaded_vs_quiet_pct": float(np.median(drift)),
+        "drift_range_pct": [round(min(drift), 2), round(max(drift), 2)],
+        "server_vs_local_pct": float(np.median(vs_local)),
+        "server_vs_local_range_pct": [round(min(vs_local), 2), round(max(vs_local), 2)],
+        "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(figures, indent=2))
     print("| figure | value |\n|---|---|")
     for k, v in figures.items():
         print(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |")
+
+
+def _loaded_run(c, url: str, artifact_id: str, cfg: dict, pollers: int, lat: list[float]) -> dict:
+    """One benchmark job while ``pollers`` threads poll it as fast as they can."""
+    job_id = c.submit(artifact_id, **cfg)["id"]
+    stop = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=url, timeout=30) as h:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                h.get(f"/v1/benchmarks/{job_id}").raise_for_status()
+                lat.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=poll) for _ in range(pollers)]
+    for t in threads:
+        t.start()
+    try:
+        return c.wait(job_id, poll_s=0.5)["result"]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
 
 
 def _histogram(url: str) -> dict[float, int]:

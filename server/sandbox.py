@@ -27,6 +27,7 @@ class Limits:
     cpu_s: int
     fsize_mb: int
     nofile: int
+    cpus: tuple[int, ...] = ()  # cores the child is pinned to; () = inherit
 
     def rlimits(self) -> list[tuple[int, int, int]]:
         mb = 1024 * 1024
@@ -42,11 +43,13 @@ class Limits:
         Not preexec_fn: the server is multi-threaded, and Python code between fork and exec can deadlock
         on a lock another thread held at fork time.
         """
-        return [sys.executable, "-S", "-c", _LAUNCHER, json.dumps(self.rlimits()), *cmd]
+        return [sys.executable, "-S", "-c", _LAUNCHER, json.dumps([self.rlimits(), list(self.cpus)]), *cmd]
 
 
 _LAUNCHER = ("import json, os, resource, sys\n"
-             "for what, soft, hard in json.loads(sys.argv[1]): resource.setrlimit(what, (soft, hard))\n"
+             "limits, cpus = json.loads(sys.argv[1])\n"
+             "for what, soft, hard in limits: resource.setrlimit(what, (soft, hard))\n"
+             "if cpus: os.sched_setaffinity(0, cpus)\n"
              "os.execv(sys.argv[2], sys.argv[2:])")
 
 

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     job_timeout_s: float = 600.0
     validate_timeout_s: float = 60.0
     # Child resource limits (R1). Address space is generous: runtimes map large virtual areas.
+    isolate_cpus: bool = True  # pin benchmarks to their own cores, the API to the rest (Linux, >= 2 cores)
     child_mem_mb: int = 8192
     child_cpu_s: int = 1800
     child_fsize_mb: int = 64

@@ -7,6 +7,7 @@ and a specific reason. One at a time because benchmarks disturb each other.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -16,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from edgekit.server import sandbox
+from edgekit.server import cpus, sandbox
 from edgekit.server.db import Database
 from edgekit.server.ingest import child_env, child_limits
 from edgekit.server.metrics import Metrics
@@ -122,10 +123,13 @@ class Worker:
             child_cfg.update(status_file=str(status_file), keep_samples=KEEP_SAMPLES)
             cmd = [sys.executable, "-m", self.settings.bench_module, str(path), str(result_file),
                    json.dumps(child_cfg)]
-            outcome = sandbox.run(cmd, env=child_env(cfg.get("threads", 1)), limits=child_limits(self.settings),
-                                  timeout_s=timeout_s, stderr_bytes=self.settings.stderr_bytes,
-                                  cancel=self._cancel, on_start=lambda pid: self._started(job, pid),
-                                  on_tick=_PhaseWatcher(self.db, job["id"], status_file))
+            cores = cpus.split(cfg.get("threads", 1)) if self.settings.isolate_cpus else None
+            limits = dataclasses.replace(child_limits(self.settings), cpus=tuple(cores[0]) if cores else ())
+            with cpus.server_off(cores[1] if cores else None):
+                outcome = sandbox.run(cmd, env=child_env(cfg.get("threads", 1)), limits=limits,
+                                      timeout_s=timeout_s, stderr_bytes=self.settings.stderr_bytes,
+                                      cancel=self._cancel, on_start=lambda pid: self._started(job, pid),
+                                      on_tick=_PhaseWatcher(self.db, job["id"], status_file))
             phase = status_file.read_text().strip() if status_file.exists() else "starting"
             report = json.loads(result_file.read_text()) if result_file.exists() else None
         self._classify(job, outcome, phase, report, timeout_s)
