@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[device,server,export,test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[device,server,export,test,bench]"
 	touch $(STAMP)
 
 demo: $(STAMP)
