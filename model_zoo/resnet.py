@@ -7,12 +7,9 @@ images resized to the model's input size.
 
 from __future__ import annotations
 
-import functools
-
-import numpy as np
 from torch import nn
 
-from edgekit.model_zoo.data import digits_samples
+from edgekit.model_zoo.common import image_classifier_spec, seed_bn_stats
 from edgekit.model_zoo.registry import register_model
 from edgekit.spec import ModelSpec
 
@@ -73,29 +70,11 @@ def _build_spec(name: str, img_size: int, num_classes: int, **model_kwargs) -> M
         with torch.random.fork_rng():  # the same weights on every build, without touching the caller's RNG
             torch.manual_seed(0)
             model = ResNet(num_classes=num_classes, **model_kwargs)
-        _init_bn_stats(model)
+        seed_bn_stats(model)
         return model.eval()
 
-    return ModelSpec(
-        name=name,
-        family="resnet",
-        paper="He et al. 2016, arXiv 1512.03385",
-        build=build,
-        example_inputs=lambda seed=0: (digits_samples(img_size, model_kwargs.get("in_chans", 3), 1, seed)[0][0],),
-        dataset=functools.partial(digits_samples, img_size, model_kwargs.get("in_chans", 3)),
-        input_names=("image",),
-    )
-
-
-def _init_bn_stats(model: nn.Module) -> None:
-    """Non-trivial BatchNorm statistics (seeded) so folding is exercised by every export."""
-    rng = np.random.default_rng(0)
-    import torch
-
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.1, m.num_features).astype(np.float32)))
-            m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, m.num_features).astype(np.float32)))
+    return image_classifier_spec(name, "resnet", "He et al. 2016, arXiv 1512.03385", build, img_size,
+                                 model_kwargs.get("in_chans", 3))
 
 
 @register_model
