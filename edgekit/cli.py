@@ -359,7 +359,10 @@ def cmd_train(args) -> int:
 def cmd_demo(args) -> int:
     from edgekit.demo import run_demo
 
-    return run_demo(args.model, Path(args.out), runs=args.runs, threads=args.threads, via_server=not args.no_server)
+    code, summary = run_demo(args.model, Path(args.out), runs=args.runs, threads=args.threads,
+                             via_server=not args.no_server, say=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(summary)
+    return code
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 
 from edgekit import TARGETS
@@ -12,8 +11,12 @@ from edgekit.errors import EdgekitError
 from edgekit.report import human_bytes, latency_cell, markdown_table, parity_cell, table
 
 
-def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_server: bool = True) -> int:
-    """Export ``model`` everywhere, then benchmark through a local `edgekit serve` (or in-process)."""
+def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_server: bool = True,
+             say=lambda msg: None) -> tuple[int, str]:
+    """Export ``model`` everywhere, then benchmark through a local `edgekit serve` (or in-process).
+
+    Progress goes to ``say``; returns (exit code, the summary table).
+    """
     import contextlib
 
     from edgekit.bench import machine_info
@@ -22,7 +25,6 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_ser
     from edgekit.runtime import available_runtimes_for
 
     spec = get_spec(model)
-    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     say(f"[1/3] exporting {spec.name} to {', '.join(TARGETS)} (parity on {32} real digits samples)")
     exports = export_spec(spec, TARGETS, out, on_start=lambda t: say(f"      {t}: converting ..."),
                           on_result=lambda t, r: say(f"      {t}: {_status(r)}"))
@@ -45,7 +47,7 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_ser
         rows.append([target, human_bytes(art.model_bytes), parity_cell(art.manifest["parity"]),
                      latency_cell(bench, "p50_ms"), latency_cell(bench, "p90_ms"),
                      "" if bench else str(b)])
-    print(table(headers, rows))
+    summary = table(headers, rows)
     report = out / "report.md"
     report.write_text(_markdown(spec, rows, headers, exports, benches, machine_info()))
     (out / "report.json").write_text(json.dumps({
@@ -53,9 +55,9 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_ser
         "exports": {t: (a.manifest if not isinstance(a, EdgekitError) else {"error": str(a)}) for t, a in exports.items()},
         "benchmarks": benches,
     }, indent=2, default=str))
-    print(f"\nreport: {report}")
+    summary += f"\n\nreport: {report}"
     failed = [t for t, a in exports.items() if isinstance(a, EdgekitError)]
-    return 1 if failed else 0
+    return (1 if failed else 0), summary
 
 
 def _local_bench(path, runs: int, threads: int) -> dict:
