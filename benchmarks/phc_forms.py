@@ -22,7 +22,7 @@ RUNTIMES = ("executorch", "tflite", "onnx")
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["phnn_tiny", "phc_resnet18"])
+    ap.add_argument("--models", nargs="+", default=["phnn_tiny"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--out", default="docs/zoo_results/phc_forms.json")
