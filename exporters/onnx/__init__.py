@@ -14,6 +14,7 @@ MIN_OPSET, MAX_OPSET = 17, 23
 @dataclass(frozen=True)
 class ONNXOptions:
     opset: int = 18
+    pow2_int8: bool = True  # store ±2^k weights (2-3 bit shift layers) as int8 + DequantizeLinear, exactly
 
     def __post_init__(self):
         if not (MIN_OPSET <= int(self.opset) <= MAX_OPSET):
@@ -36,10 +37,22 @@ class ONNXExporter(Exporter):
     def convert(self, model, exported_program, example_inputs, options: ONNXOptions, out_dir: Path):
         import torch
 
+        import onnx
+
+        from edgekit.exporters.onnx.pow2_int8 import encode
+
         program = torch.onnx.export(exported_program, example_inputs, dynamo=True,
                                     opset_version=int(options.opset), verbose=False)
-        program.save(str(out_dir / "model.onnx"))
-        return ConvertResult("model.onnx", "fp32", {"opset": int(options.opset)})
+        path = out_dir / "model.onnx"
+        program.save(str(path))
+        info = {"opset": int(options.opset)}
+        if options.pow2_int8:  # lossless: only weights that are exactly int8 x per-channel scale
+            model = onnx.load(str(path))
+            converted = encode(model)
+            if converted:
+                onnx.save(model, str(path))
+            info["pow2_int8_weights"] = converted
+        return ConvertResult("model.onnx", "fp32", info)
 
 
 EXPORTER = ONNXExporter()

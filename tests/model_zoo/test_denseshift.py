@@ -112,7 +112,16 @@ def artifact_weights(art) -> list[np.ndarray]:
     if target == "onnx":
         import onnx
         from onnx import numpy_helper
-        arrays = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer]
+        graph = onnx.load(str(path)).graph
+        inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        arrays = [v for k, v in inits.items() if v.dtype.kind == "f" and not k.endswith("_scale")]
+        for node in graph.node:  # int8 weights (pow2_int8): the value the model computes with
+            if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+                q, scale = inits[node.input[0]], inits[node.input[1]]
+                axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                arrays.append(q.astype(np.float32) * scale.reshape(shape))
     elif target == "tflite":
         from ai_edge_litert.interpreter import Interpreter
         it = Interpreter(model_path=str(path))
@@ -129,6 +138,28 @@ def artifact_weights(art) -> list[np.ndarray]:
     else:
         raise AssertionError(target)
     return [np.asarray(a) for a in arrays if np.asarray(a).ndim >= 2 and np.issubdtype(np.asarray(a).dtype, np.floating)]
+
+
+@pytest.mark.export
+def test_onnx_stores_shift_weights_as_exact_int8(tmp_path):
+    import edgekit
+    import onnx
+    from onnx import numpy_helper
+
+    spec = get_spec("denseshift_tiny")
+    model = spec.build()
+    args = dict(input_names=spec.input_names, dataset=spec.dataset, parity_samples=8, show_progress=False)
+    packed = edgekit.export(model, spec.example_inputs(0), "onnx", tmp_path / "int8", **args)
+    dense = edgekit.export(model, spec.example_inputs(0), "onnx", tmp_path / "f32",
+                           options={"pow2_int8": False}, **args)
+    converted = packed.manifest["target_info"]["pow2_int8_weights"]
+    assert len(converted) == len(shift_layers(model))
+    graph = onnx.load(str(packed.model_file)).graph
+    int8 = [numpy_helper.to_array(t) for t in graph.initializer if t.name.endswith("_int8")]
+    assert len(int8) == len(converted) and all(a.dtype == np.int8 for a in int8)
+    assert all(set(np.unique(np.abs(a))) <= {1, 2, 4, 8, 16, 32, 64} for a in int8)
+    assert packed.model_bytes < 0.5 * dense.model_bytes  # weights at 1 byte instead of 4
+    assert packed.manifest["parity"]["ok"] and packed.manifest["parity"]["metrics"]["top1"] == 1.0
 
 
 @pytest.mark.export

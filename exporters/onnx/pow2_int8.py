@@ -1,0 +1,66 @@
+"""Store power-of-two weights as int8 in an ONNX model, losslessly.
+
+A weight whose values are all ±s·2^k with at most 8 magnitudes per output channel
+(2- and 3-bit shift weights, e.g. DenseShift) equals int8 values ±{1, 2, 4, ..., 2^(m-1)}
+times a per-channel scale exactly. Such initializers become int8 plus a
+DequantizeLinear node, a quarter of the bytes and bit-identical after
+dequantization. Anything that does not convert exactly is left alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WEIGHT_OPS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}
+
+
+def exact_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(int8 values, per-output-channel scale) with q * scale == w exactly, or None."""
+    if w.dtype != np.float32 or w.ndim < 2 or w.size < 16:
+        return None
+    flat = w.reshape(w.shape[0], -1).astype(np.float64)
+    peak = np.abs(flat).max(axis=1)
+    if np.any(peak == 0):
+        return None
+    mant, _ = np.frexp(flat / peak[:, None])  # powers of two have mantissa exactly +-0.5
+    if not np.all((np.abs(mant) == 0.5) | (flat == 0)):
+        return None
+    scale = peak / 64.0  # peak -> 64: magnitudes 64, 32, ..., 1 cover 7 octaves
+    q = flat / scale[:, None]
+    if np.any(np.abs(q[flat != 0]) < 1):
+        return None
+    q8 = q.astype(np.int8)
+    if not np.array_equal(q8.astype(np.float64) * scale[:, None], flat):
+        return None
+    return q8.reshape(w.shape), scale.astype(np.float32)
+
+
+def encode(model) -> list[str]:
+    """Rewrite eligible weight initializers of ``model`` (onnx.ModelProto) in place; return their names."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    weight_names = {n.input[i] for n in graph.node if n.op_type in WEIGHT_OPS
+                    for i in [WEIGHT_OPS[n.op_type]] if len(n.input) > i}
+    # MatMul weights are (in, out): quantize along the last axis instead.
+    matmul_weights = {n.input[1] for n in graph.node if n.op_type == "MatMul" and len(n.input) > 1}
+    converted, new_nodes = [], []
+    for init in list(graph.initializer):
+        if init.name not in weight_names:
+            continue
+        w = numpy_helper.to_array(init)
+        axis = w.ndim - 1 if init.name in matmul_weights else 0
+        found = exact_int8(np.moveaxis(w, axis, 0))
+        if found is None:
+            continue
+        q, scale = found
+        q = np.moveaxis(q, 0, axis)
+        graph.initializer.remove(init)
+        graph.initializer.extend([numpy_helper.from_array(np.ascontiguousarray(q), f"{init.name}_int8"),
+                                  numpy_helper.from_array(scale, f"{init.name}_scale")])
+        new_nodes.append(helper.make_node("DequantizeLinear", [f"{init.name}_int8", f"{init.name}_scale"],
+                                          [init.name], axis=axis, name=f"{init.name}_dequantize"))
+        converted.append(init.name)
+    for node in reversed(new_nodes):
+        graph.node.insert(0, node)
+    return converted
