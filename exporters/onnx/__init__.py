@@ -51,7 +51,11 @@ class ONNXExporter(Exporter):
             converted = encode(model)
             if converted:
                 onnx.save(model, str(path))
-            info["pow2_int8_weights"] = converted
+            info["pow2_int8_weights"] = sorted(converted)
+            # For the compression ledger: these layers are stored re-encoded (int8, exact), not dense.
+            info["weights"] = {name.removesuffix(".weight"): {
+                "ops": ["int8", "DequantizeLinear"], "encoded": "re-quantized", "error": 0.0, "bytes": size,
+                "index_bits": 8} for name, size in converted.items() if name.endswith(".weight")}
         return ConvertResult("model.onnx", "fp32", info)
 
 

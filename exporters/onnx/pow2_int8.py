@@ -35,8 +35,10 @@ def exact_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return q8.reshape(w.shape), scale.astype(np.float32)
 
 
-def encode(model) -> list[str]:
-    """Rewrite eligible weight initializers of ``model`` (onnx.ModelProto) in place; return their names."""
+def encode(model) -> dict[str, int]:
+    """Rewrite eligible weight initializers of ``model`` (onnx.ModelProto) in place.
+
+    Returns {initializer name: bytes now stored (int8 values + fp32 scales)}."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -44,7 +46,7 @@ def encode(model) -> list[str]:
                     for i in [WEIGHT_OPS[n.op_type]] if len(n.input) > i}
     # MatMul weights are (in, out): quantize along the last axis instead.
     matmul_weights = {n.input[1] for n in graph.node if n.op_type == "MatMul" and len(n.input) > 1}
-    converted, new_nodes = [], []
+    converted, new_nodes = {}, []
     for init in list(graph.initializer):
         if init.name not in weight_names:
             continue
@@ -60,7 +62,7 @@ def encode(model) -> list[str]:
                                   numpy_helper.from_array(scale, f"{init.name}_scale")])
         new_nodes.append(helper.make_node("DequantizeLinear", [f"{init.name}_int8", f"{init.name}_scale"],
                                           [init.name], axis=axis, name=f"{init.name}_dequantize"))
-        converted.append(init.name)
+        converted[init.name] = int(q.size + scale.size * 4)
     for node in reversed(new_nodes):
         graph.node.insert(0, node)
     return converted
