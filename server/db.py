@@ -97,6 +97,16 @@ class Database:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def page(self, table: str, filters: dict, order: str, limit: int, offset: int) -> tuple[list[dict], int]:
+        """Rows of ``table`` matching ``filters`` (column -> value; None = any), one page, and the total.
+
+        ``table``, the filter columns and ``order`` come from code, never from a request."""
+        where = [f"{col} = ?" for col, value in filters.items() if value is not None]
+        params = [value for value in filters.values() if value is not None]
+        sql = f"FROM {table}" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self.query(f"SELECT * {sql} ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit, offset])
+        return rows, self.one(f"SELECT COUNT(*) AS n {sql}", params)["n"]
+
     def execute(self, sql: str, params: tuple | list = ()) -> int:
         with self._lock:
             return self._conn.execute(sql, params).rowcount

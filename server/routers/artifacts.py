@@ -62,19 +62,10 @@ async def upload_artifact(request: Request, response: Response, state: StateDep,
 def list_artifacts(db: DbDep, sha256: str | None = Query(None, description="find an artifact by its sha256"),
                    format: str | None = None, limit: int = Query(100, ge=1, le=1000),
                    offset: int = Query(0, ge=0, le=1_000_000_000)) -> ArtifactList:
-    where, params = [], []
-    if sha256 is not None:
-        if not _SHA.match(sha256):
-            raise ApiError(422, "invalid_request", f"sha256 {sha256!r} is not 64 lowercase hex digits",
-                           {"field": "query.sha256"})
-        where.append("sha256 = ?")
-        params.append(sha256)
-    if format is not None:
-        where.append("format = ?")
-        params.append(format)
-    sql = "FROM artifacts" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = db.query(f"SELECT * {sql} ORDER BY created_at DESC LIMIT ? OFFSET ?", [*params, limit, offset])
-    count = db.one(f"SELECT COUNT(*) AS n {sql}", params)["n"]
+    if sha256 is not None and not _SHA.match(sha256):
+        raise ApiError(422, "invalid_request", f"sha256 {sha256!r} is not 64 lowercase hex digits",
+                       {"field": "query.sha256"})
+    rows, count = db.page("artifacts", {"sha256": sha256, "format": format}, "created_at DESC", limit, offset)
     return ArtifactList(items=[artifact_public(r) for r in rows], count=count)
 
 

@@ -44,16 +44,7 @@ def submit(body: JobCreate, state: StateDep, db: DbDep, settings: SettingsDep, w
 @router.get("", response_model=JobList, responses=responses(422))
 def list_jobs(db: DbDep, status: JobStatus | None = None, artifact_id: str | None = None,
               limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=1_000_000_000)) -> JobList:
-    where, params = [], []
-    if status is not None:
-        where.append("status = ?")
-        params.append(status)
-    if artifact_id is not None:
-        where.append("artifact_id = ?")
-        params.append(artifact_id)
-    sql = "FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = db.query(f"SELECT * {sql} ORDER BY seq DESC LIMIT ? OFFSET ?", [*params, limit, offset])
-    count = db.one(f"SELECT COUNT(*) AS n {sql}", params)["n"]
+    rows, count = db.page("jobs", {"status": status, "artifact_id": artifact_id}, "seq DESC", limit, offset)
     return JobList(items=[job_public(r) for r in rows], count=count)
 
 
