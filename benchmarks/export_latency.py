@@ -119,10 +119,21 @@ def main() -> None:
         "31 ms (1 thread) / 16 ms (2 threads).",
         "",
     ])
-    Path(args.out).write_text(text)
+    write_keeping_notes(Path(args.out), text)
     (work / "benchmark.json").write_text(json.dumps({"ratios": {f"{k[0]}@{k[1]}": v for k, v in ratios.items()},
                                                      "p50": {f"{k[0]}@{k[1]}": v for k, v in p50s.items()}}, indent=2))
     print(text)
+
+
+NOTES_MARK = "<!-- hand-written notes below: kept when this script rewrites the tables above -->"
+
+
+def write_keeping_notes(out: Path, generated: str) -> None:
+    """Replace the generated tables and keep the written analysis under NOTES_MARK."""
+    notes = ""
+    if out.exists() and NOTES_MARK in out.read_text():
+        notes = out.read_text().split(NOTES_MARK, 1)[1]
+    out.write_text(generated + "\n" + NOTES_MARK + notes)
 
 
 def _maxerr(parity: dict) -> str:

@@ -74,6 +74,10 @@ def benchmark(path: str | os.PathLike, *, timeout_s: float = 900, **config) -> d
         )
 
 
+SIMD_FLAGS = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx512_bf16", "avx512fp16", "avx_vnni", "amx_tile", "asimd", "sve"}
+
+
 def machine_info() -> dict:
     """What the numbers depend on: CPU, cores, affinity, load."""
     info = {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version(),
@@ -84,9 +88,12 @@ def machine_info() -> dict:
         info["load_average"] = list(os.getloadavg())
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and "cpu" not in info:
                 info["cpu"] = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and "simd" not in info:
+                # kernels are chosen by ISA: AVX-512 vs AVX2 changes which runtime wins
+                flags = set(line.split(":", 1)[1].split())
+                info["simd"] = sorted(f for f in flags if f in SIMD_FLAGS)
     except OSError:
         info["cpu"] = platform.processor()
     return info

@@ -28,3 +28,19 @@ def test_outliers_counted_not_dropped():
 def test_empty_is_an_error():
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_machine_info_names_the_simd_extensions_kernels_depend_on():
+    import platform
+
+    import pytest
+
+    from edgekit.bench import machine_info
+
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        pytest.skip("reads x86 flags from /proc/cpuinfo")
+    info = machine_info()
+    flags = open("/proc/cpuinfo").read()
+    assert ("avx2" in info["simd"]) == (" avx2" in flags)
+    assert ("avx512f" in info["simd"]) == (" avx512f" in flags)
+    assert info["cpu_count"] >= 1 and info["cpu"]
