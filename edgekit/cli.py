@@ -90,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     el = sub.add_parser("export-llm", help="export a Hugging Face-format Llama checkpoint (prefill + decode)")
     el.add_argument("checkpoint", help="directory with config.json, *.safetensors and tokenizer.json")
-    el.add_argument("--target", action="append", choices=("executorch", "onnx", "tflite"),
-                    help="repeatable; default: executorch")
+    el.add_argument("--target", action="append", choices=("executorch", "onnx", "tflite", "coreml"),
+                    help="repeatable; default: executorch (coreml: one iOS18 multifunction .mlpackage, fp16)")
     el.add_argument("--out", default="out")
     el.add_argument("--prefill-len", type=int, default=16)
     el.set_defaults(func=cmd_export_llm)

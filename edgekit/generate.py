@@ -164,5 +164,30 @@ def _open_methods(path: Path, manifest: dict, threads: int | None) -> dict:
                 return [res[n] for n in sig["outputs"]]
             out[m] = call
         return out
+    if target == "coreml":
+        return _coreml_functions(path / methods["decode"]["file"], methods)
     raise EdgekitError("unsupported_llm_target", f"no LLM runtime for target {target!r}",
-                       fix="export the LLM to executorch, onnx or tflite")
+                       fix="export the LLM to executorch, onnx, tflite or coreml")
+
+
+def _coreml_functions(package: Path, methods: dict) -> dict:
+    import platform
+
+    if platform.system() != "Darwin":
+        raise EdgekitError("coreml_needs_macos", f"Core ML prediction needs macOS; this machine runs {platform.system()}",
+                           fix="generate with this .mlpackage on a Mac or iPhone; here export the LLM to "
+                           "executorch, onnx or tflite, or use `edgekit inspect` for its structure")
+    import coremltools as ct
+
+    out = {}
+    for m in ("prefill", "decode"):
+        model = ct.models.MLModel(str(package), function_name=m)
+        names = [t["name"] for t in methods[m]["inputs"]]
+        outs = [t["name"] for t in methods[m]["outputs"]]
+
+        def call(arrays, model=model, names=names, outs=outs):
+            # Core ML takes token ids as int32
+            res = model.predict({n: (a.astype(np.int32) if a.dtype == np.int64 else a) for n, a in zip(names, arrays)})
+            return [np.asarray(res[n], np.float32) for n in outs]
+        out[m] = call
+    return out

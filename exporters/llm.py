@@ -3,13 +3,15 @@
 Both methods share one signature: ``(tokens, start_pos, k_cache, v_cache) -> (logits, k_cache, v_cache)``;
 prefill takes ``prefill_len`` tokens, decode one. ExecuTorch holds both methods in one
 .pte (XNNPACK-delegated); ONNX writes one file per method; TFLite one file with two
-signatures. Core ML is not offered yet for LLMs (see docs/llm.md).
+signatures; Core ML one multifunction .mlpackage (iOS18) whose two functions share
+one copy of the weights. Core ML can't run on Linux: there its parity is structural.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import platform
 import shutil
 from pathlib import Path
 
@@ -21,7 +23,8 @@ from edgekit.errors import EdgekitError, UnknownChoice
 from edgekit.exporters.base import captured_native_output, diagnose
 from edgekit.exporters.pipeline import producer_versions
 
-LLM_TARGETS = ("executorch", "onnx", "tflite")
+LLM_TARGETS = ("executorch", "onnx", "tflite", "coreml")
+OUTPUT_NAMES = ("logits", "k_cache_out", "v_cache_out")
 METHODS = ("prefill", "decode")
 
 
@@ -54,7 +57,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
                 raise diagnose(exc, programs.get("decode"), target, log) from exc
         shutil.copy(tokenizer_file, stage / "tokenizer.json")
         names = ("tokens", "start_pos", "k_cache", "v_cache")
-        out_names = ("logits", "k_cache_out", "v_cache_out")
+        out_names = OUTPUT_NAMES
         signature = {}
         for m in METHODS:
             outs = [o.detach().numpy() for o in step(*examples[m])]
@@ -68,14 +71,21 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             "model": {"name": name, "class": type(model).__name__,
                       "parameters": int(sum(p.numel() for p in model.parameters())),
                       "config": dataclasses.asdict(model.cfg)},
-            "target": target, "options": {"prefill_len": prefill_len}, "precision": "fp32",
+            "target": target, "options": {"prefill_len": prefill_len},
+            "precision": "fp16" if target == "coreml" else "fp32",
             "model_file": files["decode"], "methods": signature, "tokenizer": "tokenizer.json",
             "skip_layers": sorted(model.skip),
             "signature": {"inputs": signature["decode"]["inputs"], "outputs": signature["decode"]["outputs"]},
             "compression": {"recipe": None, "ledger": []},
         } | (manifest_extra or {})
         write_manifest(stage, manifest)
-        if parity_tokens is not None:
+        if target == "coreml" and platform.system() != "Darwin":
+            manifest["parity"] = coreml_llm_structure(stage / files["decode"], signature)
+            write_manifest(stage, manifest)
+            if not manifest["parity"]["ok"]:
+                raise EdgekitError("structural_check_failed", "the Core ML LLM package does not match the model: "
+                                   + "; ".join(manifest["parity"]["problems"]), fix="report this as a bug")
+        elif parity_tokens is not None:
             from edgekit.generate import LLMSession
             with captured_native_output():
                 session = LLMSession(stage)
@@ -137,4 +147,45 @@ def _to_tflite(step, programs, examples, stage: Path) -> dict:
     return {m: "model.tflite" for m in METHODS}
 
 
-_CONVERTERS = {"executorch": _to_executorch, "onnx": _to_onnx, "tflite": _to_tflite}
+def _to_coreml(step, programs, examples, stage: Path) -> dict:
+    """Both methods as functions of one iOS18 multifunction package: weights stored once."""
+    import tempfile
+
+    import coremltools as ct
+
+    with tempfile.TemporaryDirectory() as tmp:
+        desc = ct.utils.MultiFunctionDescriptor()
+        for m in METHODS:
+            mlmodel = ct.convert(programs[m].run_decompositions({}), minimum_deployment_target=ct.target.iOS18,
+                                 compute_precision=ct.precision.FLOAT16, skip_model_load=True)
+            spec = mlmodel.get_spec()
+            for old, new in zip([o.name for o in spec.description.output], OUTPUT_NAMES):
+                ct.utils.rename_feature(spec, old, new)
+            ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir, skip_model_load=True).save(f"{tmp}/{m}.mlpackage")
+            desc.add_function(f"{tmp}/{m}.mlpackage", src_function_name="main", target_function_name=m)
+        desc.default_function_name = "decode"
+        ct.utils.save_multifunction(desc, str(stage / "model.mlpackage"))
+    return {m: "model.mlpackage" for m in METHODS}
+
+
+def coreml_llm_structure(package: Path, signature: dict) -> dict:
+    """Each function's I/O names and shapes against the torch model's; ops and weight encodings."""
+    from edgekit.exporters.coreml.structure import describe_mlpackage
+
+    problems, functions = [], {}
+    for m, sig in signature.items():
+        found = describe_mlpackage(package, function=m)
+        functions[m] = {"ops": sum(found["ops"].values()), "weight_encodings": found["weight_encodings"]}
+        for kind in ("inputs", "outputs"):
+            want = [(t["name"], list(t["shape"])) for t in sig[kind]]
+            got = [(f["name"], f["shape"]) for f in found[kind]]
+            if got != want:
+                problems.append(f"{m} {kind}: package {got} vs model {want}")
+        if not found["ops"]:
+            problems.append(f"function {m} has no ops")
+    return {"mode": "structural", "ok": not problems, "problems": problems, "functions": functions,
+            "weight_file_bytes": found["weight_file_bytes"],
+            "reason": "Core ML prediction needs macOS; checked each function's names, shapes, ops and weights"}
+
+
+_CONVERTERS = {"executorch": _to_executorch, "onnx": _to_onnx, "tflite": _to_tflite, "coreml": _to_coreml}

@@ -12,12 +12,16 @@ _CONSTEXPR = ("constexpr_lut_to_dense", "constexpr_lut_to_sparse", "constexpr_af
               "constexpr_blockwise_shift_scale", "constexpr_cast")
 
 
-def describe_mlpackage(path: Path) -> dict:
-    """Inputs, outputs (names, shapes), op histogram and weight encodings of an ML program."""
+def describe_mlpackage(path: Path, function: str = "main") -> dict:
+    """Inputs, outputs (names, shapes), op histogram and weight encodings of an ML program
+    (of one ``function`` in a multifunction package)."""
     import coremltools as ct
 
     spec = ct.utils.load_spec(str(path))
     desc = spec.description
+    for fn in desc.functions:  # multifunction packages describe I/O per function
+        if fn.name == function:
+            desc = fn
     result = {
         "inputs": [_feature(f) for f in desc.input],
         "outputs": [_feature(f) for f in desc.output],
@@ -25,8 +29,7 @@ def describe_mlpackage(path: Path) -> dict:
     }
     ops: Counter = Counter()
     encodings: Counter = Counter()
-    main = spec.mlProgram.functions["main"]
-    for block in main.block_specializations.values():
+    for block in spec.mlProgram.functions[function].block_specializations.values():
         for op in block.operations:
             ops[op.type] += 1
             if op.type in _CONSTEXPR:
