@@ -53,6 +53,11 @@ class LLMSession:
         self.cache_shape = (cfg["n_layers"], 1, cfg["n_kv_heads"], cfg["max_seq_len"], cfg["dim"] // cfg["n_heads"])
         self.max_seq_len = cfg["max_seq_len"]
         self._methods = _open_methods(art.path, self.manifest, threads)
+        # in place: the artifact keeps the cache (methods take tokens and positions only);
+        # explicit: the cache travels in and out of every call as numpy arrays
+        self.in_place = self.manifest.get("kv_cache") == "in_place"
+        if self.in_place:
+            self._methods["reset"]([np.zeros(1, np.int64)])  # the runtime does not promise zeroed buffers
         self._tokenizer = None
 
     @property
@@ -62,19 +67,30 @@ class LLMSession:
             self._tokenizer = load_tokenizer(self.path / self.manifest["tokenizer"])
         return self._tokenizer
 
-    def empty_cache(self) -> tuple[np.ndarray, np.ndarray]:
+    def empty_cache(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A fresh cache; for an in-place artifact, positions past the prompt are masked,
+        so a new prompt needs no reset, and the handles are None."""
+        if self.in_place:
+            return None, None
         return np.zeros(self.cache_shape, np.float32), np.zeros(self.cache_shape, np.float32)
+
+    def _step(self, method: str, tokens: np.ndarray, start: int, k, v):
+        args = [tokens, np.array([start], np.int64)]
+        if self.in_place:
+            (logits,) = self._methods[method](args)
+            return logits, k, v
+        return self._methods[method](args + [k, v])
 
     def prefill_chunk(self, tokens: np.ndarray, start: int, k, v):
         """Up to prefill_len tokens at positions start.. -> (logits (n, vocab), k, v)."""
         n = len(tokens)
         padded = np.zeros((1, self.prefill_len), np.int64)
         padded[0, :n] = tokens
-        logits, k, v = self._methods["prefill"]([padded, np.array([start], np.int64), k, v])
+        logits, k, v = self._step("prefill", padded, start, k, v)
         return logits[0, :n], k, v
 
     def decode(self, token: int, pos: int, k, v):
-        logits, k, v = self._methods["decode"]([np.array([[token]], np.int64), np.array([pos], np.int64), k, v])
+        logits, k, v = self._step("decode", np.array([[token]], np.int64), pos, k, v)
         return logits[0, -1], k, v
 
     def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 40,
@@ -132,7 +148,7 @@ def _open_methods(path: Path, manifest: dict, threads: int | None) -> dict:
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
         program = Runtime.get().load_program(path / methods["decode"]["file"])
-        loaded = {m: program.load_method(m) for m in ("prefill", "decode")}
+        loaded = {m: program.load_method(m) for m in program.method_names if m in ("prefill", "decode", "reset")}
         return {m: (lambda arrays, meth=meth: [o.numpy() for o in meth.execute([torch.from_numpy(a) for a in arrays])])
                 for m, meth in loaded.items()}
     if target == "onnx":

@@ -24,6 +24,8 @@ from edgekit.exporters.base import captured_native_output, diagnose
 from edgekit.exporters.pipeline import producer_versions
 
 LLM_TARGETS = ("executorch", "onnx", "tflite", "coreml")
+# Targets whose artifact keeps the KV cache inside (in place), not as inputs/outputs.
+IN_PLACE_CACHE = ("executorch",)
 OUTPUT_NAMES = ("logits", "k_cache_out", "v_cache_out")
 METHODS = ("prefill", "decode")
 
@@ -59,11 +61,13 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
         names = ("tokens", "start_pos", "k_cache", "v_cache")
         out_names = OUTPUT_NAMES
         signature = {}
+        io_count = (2, 1) if target in IN_PLACE_CACHE else (4, 3)
         for m in METHODS:
             outs = [o.detach().numpy() for o in step(*examples[m])]
             signature[m] = {"file": files[m],
-                            "inputs": [TensorSpec.of(n, x.numpy()).to_json() for n, x in zip(names, examples[m])],
-                            "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, outs)]}
+                            "inputs": [TensorSpec.of(n, x.numpy()).to_json()
+                                       for n, x in zip(names[:io_count[0]], examples[m])],
+                            "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names[:io_count[1]], outs)]}
         manifest = {
             "kind": "edgekit-llm",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -75,6 +79,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             "precision": "fp16" if target == "coreml" else "fp32",
             "model_file": files["decode"], "methods": signature, "tokenizer": "tokenizer.json",
             "skip_layers": sorted(model.skip),
+            "kv_cache": "in_place" if target in IN_PLACE_CACHE else "explicit",
             "signature": {"inputs": signature["decode"]["inputs"], "outputs": signature["decode"]["outputs"]},
             "compression": {"recipe": None, "ledger": []},
         } | (manifest_extra or {})
@@ -123,11 +128,23 @@ def llm_parity(model, session, tokens: np.ndarray, prefill_len: int, decode_step
 
 
 def _to_executorch(step, programs, examples, stage: Path) -> dict:
+    """prefill, decode and reset over one in-place KV cache that the three methods share."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+    from executorch.exir.passes import MemoryPlanningPass
 
-    edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()])
-    (stage / "model.pte").write_bytes(edge.to_executorch().buffer)
+    from edgekit.model_zoo.llama import LlamaInPlaceStep
+
+    inplace, reset = LlamaInPlaceStep(step.model).eval(), LlamaInPlaceStep(step.model, reset=True).eval()
+    one = torch.zeros(1, dtype=torch.long)
+    with torch.no_grad():
+        programs = {m: torch.export.export(inplace, examples[m][:2]) for m in METHODS}
+        programs["reset"] = torch.export.export(reset, (one,))
+        edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()])
+        program = edge.to_executorch(ExecutorchBackendConfig(
+            memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False, share_mutable_buffers=True),
+            emit_mutable_buffer_names=True, run_reinplace_pass=True))
+    (stage / "model.pte").write_bytes(program.buffer)
     return {m: "model.pte" for m in METHODS}
 
 

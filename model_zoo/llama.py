@@ -79,22 +79,32 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, write, mask, k_cache, v_cache):
         """x (1, T, dim); write (T, S) one-hot of the positions written; mask (T, S) additive."""
+        q, k, v = self.project(x, cos, sin)
+        # Write the T new rows into the cache: keep the old rows, add the new ones at their positions.
+        keep = 1.0 - write.sum(0)[:, None]                                  # (S, 1)
+        k_cache = k_cache * keep + write.transpose(0, 1) @ k                 # (B, kv, S, hd)
+        v_cache = v_cache * keep + write.transpose(0, 1) @ v
+        return self.attend(q, k_cache, v_cache, mask), k_cache, v_cache
+
+    def project(self, x, cos, sin):
+        """x (B, T, dim) -> rotated q (B, H, T, hd), rotated k and v (B, kv, T, hd)."""
         cfg, (b, t, _) = self.cfg, x.shape
         hd = cfg.head_dim
         q = self.q_proj(x).view(b, t, cfg.n_heads, hd).transpose(1, 2)
         k = self.k_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
         v = self.v_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-        # Write the T new rows into the cache: keep the old rows, add the new ones at their positions.
-        keep = 1.0 - write.sum(0)[:, None]                                  # (S, 1)
-        k_cache = k_cache * keep + write.transpose(0, 1) @ k                 # (B, kv, S, hd)
-        v_cache = v_cache * keep + write.transpose(0, 1) @ v
+        return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
+
+    def attend(self, q, k_cache, v_cache, mask):
+        """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj."""
+        cfg, (b, _, t, hd) = self.cfg, q.shape
         rep = cfg.n_heads // cfg.n_kv_heads
-        keys = k_cache.repeat_interleave(rep, dim=1)                         # (B, H, S, hd)
-        values = v_cache.repeat_interleave(rep, dim=1)
-        att = (q @ keys.transpose(-1, -2)) / math.sqrt(hd) + mask
-        out = torch.softmax(att, dim=-1) @ values                            # (1, H, T, hd)
-        return self.o_proj(out.transpose(1, 2).reshape(b, t, cfg.n_heads * hd)), k_cache, v_cache
+        # The rep query heads of a group read the same kv head: fold them into the rows
+        # instead of repeating the cache (a full cache copy per layer and step).
+        q = q.reshape(b, cfg.n_kv_heads, rep * t, hd)
+        att = (q @ k_cache.transpose(-1, -2)) / math.sqrt(hd) + mask.repeat(rep, 1)
+        out = (torch.softmax(att, dim=-1) @ v_cache).reshape(b, cfg.n_heads, t, hd)
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, cfg.n_heads * hd))
 
 
 class FeedForward(nn.Module):
@@ -179,6 +189,48 @@ class LlamaStep(nn.Module):
 
     def forward(self, tokens, start_pos, k_cache, v_cache):
         return self.model(tokens, start_pos, k_cache, v_cache)
+
+
+class LlamaInPlaceStep(nn.Module):
+    """Export view with the KV cache inside: per-layer buffers written in place.
+
+    ``forward(tokens, start_pos) -> logits`` writes the T new rows of each layer's cache
+    at their positions (index_copy_) instead of taking the whole cache in and handing a
+    new one back, so a decode step touches T rows, not layers x S rows. ExecuTorch
+    methods exported from it share the buffers (prefill fills what decode reads).
+    With ``reset=True`` the module instead zeroes the caches (a new conversation, and
+    the first call after loading: the runtime does not promise zeroed memory).
+    """
+
+    def __init__(self, model: Llama, reset: bool = False):
+        super().__init__()
+        self.model, self.is_reset = model, reset
+        shape = model.cfg.cache_shape(1)[1:]
+        for i in range(model.cfg.n_layers):
+            self.register_buffer(f"k_cache_{i}", torch.zeros(shape))
+            self.register_buffer(f"v_cache_{i}", torch.zeros(shape))
+
+    def forward(self, tokens, start_pos=None):
+        m = self.model
+        if self.is_reset:
+            for name, buf in self.named_buffers(recurse=False):
+                buf.zero_()
+            return tokens + 0
+        pos = start_pos + torch.arange(tokens.shape[1])
+        cos, sin = m.rope_cos[pos][None, None], m.rope_sin[pos][None, None]
+        mask = torch.where(m.positions[None, :] <= pos[:, None], 0.0, float("-inf"))
+        x = m.embed_tokens(tokens)
+        for i, layer in enumerate(m.layers):
+            if i in m.skip:
+                continue
+            attn = layer.self_attn
+            q, k, v = attn.project(layer.input_layernorm(x), cos, sin)
+            k_cache, v_cache = getattr(self, f"k_cache_{i}"), getattr(self, f"v_cache_{i}")
+            k_cache.index_copy_(2, pos, k)
+            v_cache.index_copy_(2, pos, v)
+            x = x + attn.attend(q, k_cache, v_cache, mask)
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return m.lm_head(m.norm(x))
 
 
 def hf_config(cfg: LlamaConfig) -> dict:
