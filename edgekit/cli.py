@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="repeatable; default: executorch (coreml: one iOS18 multifunction .mlpackage, fp16)")
     el.add_argument("--out", default="out")
     el.add_argument("--prefill-len", type=int, default=16)
+    el.add_argument("--weights", default="fp32", choices=("fp32", "int4", "int8"),
+                    help="linear weights in the .pte: int4 (groups) / int8 (per channel) with int8 dynamic "
+                    "activations on XNNPACK; executorch only")
+    el.add_argument("--group-size", type=int, default=32, help="int4 group size (default 32)")
     el.set_defaults(func=cmd_export_llm)
 
     add_train_parser(sub)
@@ -328,7 +332,8 @@ def cmd_export_llm(args) -> int:
     for target in args.target or ["executorch"]:
         print(f"  {target}: converting and checking parity ...", file=sys.stderr, flush=True)
         art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
-                         prefill_len=args.prefill_len, parity_tokens=tokens)
+                         prefill_len=args.prefill_len, parity_tokens=tokens, weights=args.weights,
+                         group_size=args.group_size)
         rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
                      parity_cell(art.manifest["parity"]), str(art.path)])
     print(table(["target", "bytes", "parity", "artifact"], rows))

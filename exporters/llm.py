@@ -37,12 +37,18 @@ def method_inputs(model, length: int) -> tuple[torch.Tensor, ...]:
 
 def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Path, *, name: str = "llama",
                prefill_len: int = 16, parity_tokens: np.ndarray | None = None, skip_layers=(),
-               manifest_extra: dict | None = None):
+               manifest_extra: dict | None = None, weights: str = "fp32", group_size: int = 32):
+    """``weights``: fp32, or int4/int8 linear weights for ExecuTorch (exporters/llm_weights.py);
+    parity is then taken against the quantized PyTorch model at int8 tolerance."""
     if target not in LLM_TARGETS:
         raise UnknownChoice("LLM target", target, LLM_TARGETS)
+    from edgekit.exporters.llm_weights import check_weights, quantized_copy
     from edgekit.model_zoo.llama import LlamaStep
 
-    model = model.eval()
+    check_weights(weights, target, group_size)
+    source, ledger = model.eval(), []
+    if weights != "fp32":
+        model, ledger = quantized_copy(source, weights, group_size)
     model.skip = frozenset(skip_layers)
     step = LlamaStep(model).eval()
     examples = {"prefill": method_inputs(model, prefill_len), "decode": method_inputs(model, 1)}
@@ -76,13 +82,19 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
                       "parameters": int(sum(p.numel() for p in model.parameters())),
                       "config": dataclasses.asdict(model.cfg)},
             "target": target, "options": {"prefill_len": prefill_len},
-            "precision": "fp16" if target == "coreml" else "fp32",
+            "precision": "fp16" if target == "coreml" else "int8" if weights != "fp32" else "fp32",
+            "weights": weights,
             "model_file": files["decode"], "methods": signature, "tokenizer": "tokenizer.json",
             "skip_layers": sorted(model.skip),
             "kv_cache": "in_place" if target in IN_PLACE_CACHE else "explicit",
             "signature": {"inputs": signature["decode"]["inputs"], "outputs": signature["decode"]["outputs"]},
             "compression": {"recipe": None, "ledger": []},
         } | (manifest_extra or {})
+        if ledger:
+            from edgekit.exporters.llm_weights import weights_section
+            params = sum(p.numel() for p in source.parameters())
+            manifest["compression"] = weights_section(weights, group_size, ledger,
+                                                      (stage / files["decode"]).stat().st_size, params * 4)
         write_manifest(stage, manifest)
         if target == "coreml" and platform.system() != "Darwin":
             manifest["parity"] = coreml_llm_structure(stage / files["decode"], signature)
@@ -99,7 +111,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             if not manifest["parity"]["ok"]:
                 from edgekit.errors import ParityError
                 raise ParityError(target, manifest["parity"]["metrics"], manifest["parity"]["tolerance"])
-    model.skip = frozenset()
+    model.skip = source.skip = frozenset()
     return load_artifact(out_dir)
 
 
@@ -122,8 +134,9 @@ def llm_parity(model, session, tokens: np.ndarray, prefill_len: int, decode_step
         glg, kn, vn = session.decode(int(tok), pos, kn, vn)
         ref_logits.append(lg[0, -1].numpy()), got_logits.append(glg)
     metrics = parity.compare([r[None] for r in ref_logits], [g[None] for g in got_logits])
-    ok, tol = parity.passes(metrics, "fp32")
-    return {"mode": "numeric", "ok": ok, "precision": "fp32", "tolerance": tol, "metrics": metrics,
+    precision = session.manifest["precision"]
+    ok, tol = parity.passes(metrics, precision)
+    return {"mode": "numeric", "ok": ok, "precision": precision, "tolerance": tol, "metrics": metrics,
             "input_source": f"pydoc text: {prefill_len}-token prompt + {len(rest)} teacher-forced decode steps"}
 
 
