@@ -53,27 +53,36 @@ def decode_rate_artifact(session, tokens: np.ndarray, prefill: int) -> float:
     return (len(tokens) - prefill) / (time.perf_counter() - t0)
 
 
-def compare(model, art_path: Path, tokens: np.ndarray, rounds: int) -> dict:
+def compare(model, art_path: Path, tokens: np.ndarray, rounds: int, int4_path: Path | None = None) -> dict:
     from edgekit.generate import LLMSession
     from edgekit.model_zoo.llama import LlamaInPlaceStep
 
     torch.set_num_threads(1)
     session = LLMSession(art_path, threads=1)
     in_place = LlamaInPlaceStep(model).eval()
+    q4 = LLMSession(int4_path, threads=1) if int4_path else None
     decode_rate_torch(model, tokens[:32], 16), decode_rate_artifact(session, tokens[:32], 16)  # warm up
     decode_rate_torch_in_place(in_place, tokens[:32], 16)
-    explicit, inplace, pte = [], [], []
+    explicit, inplace, pte, pte4 = [], [], [], []
     for _ in range(rounds):
         explicit.append(decode_rate_torch(model, tokens, 16))
         inplace.append(decode_rate_torch_in_place(in_place, tokens, 16))
         pte.append(decode_rate_artifact(session, tokens, 16))
+        if q4:
+            pte4.append(decode_rate_artifact(q4, tokens, 16))
+    int4 = {}
+    if q4:
+        int4 = {"int4_pte_tok_s": statistics.median(pte4),
+                "int4_vs_fp32_pte": statistics.median([a / b for a, b in zip(pte4, pte)]),
+                "int4_pte_bytes": (int4_path / "model.pte").stat().st_size,
+                "int4_linear_ratio": q4.manifest["compression"]["summary"]["ratio_to_dense"]}
     eager = [max(a, b) for a, b in zip(explicit, inplace)]
     ratios = [p / e for p, e in zip(pte, eager)]
     return {"eager_tok_s": statistics.median(eager), "pte_tok_s": statistics.median(pte),
             "eager_explicit_cache_tok_s": statistics.median(explicit),
             "eager_in_place_cache_tok_s": statistics.median(inplace),
             "speedup": statistics.median(ratios), "speedup_range": [min(ratios), max(ratios)], "rounds": rounds,
-            "decode_tokens": int(len(tokens) - 16), "pte_bytes": (art_path / "model.pte").stat().st_size}
+            "decode_tokens": int(len(tokens) - 16), "pte_bytes": (art_path / "model.pte").stat().st_size} | int4
 
 
 def main() -> None:
@@ -105,8 +114,15 @@ def main() -> None:
     val = encode_split(tok, "val")
     art = export_llm(model, ckpt / "tokenizer.json", "executorch", work / "llama_pydoc_pte", name="llama_pydoc",
                      parity_tokens=val)
+    art4 = export_llm(model, ckpt / "tokenizer.json", "executorch", work / "llama_pydoc_pte_int4", name="llama_pydoc",
+                      parity_tokens=val, weights="int4")
+    from edgekit.exporters.llm_weights import quantized_copy
+    from edgekit.model_zoo.llm_train import perplexity
     results = {"train": trained, "parity": art.manifest["parity"]["metrics"],
-               "llama_pydoc": compare(model, art.path, val[: args.tokens], args.rounds)}
+               "int4_parity": art4.manifest["parity"]["metrics"],
+               "val_perplexity": {"fp32": perplexity(model, val, 128),
+                                  "int4": perplexity(quantized_copy(model, "int4")[0], val, 128)},
+               "llama_pydoc": compare(model, art.path, val[: args.tokens], args.rounds, art4.path)}
     sample = LLMSession(art.path).generate("The for statement", max_new_tokens=60, temperature=0.8, seed=0)
     results["sample"] = {"prompt": "The for statement", "text": sample.text,
                          "decode_tok_s": sample.decode_tokens_per_s}
@@ -115,9 +131,11 @@ def main() -> None:
         big = spec.build()
         big_art = export_llm(big, ckpt / "tokenizer.json", "executorch", work / f"{args.speed_model}_pte",
                              name=args.speed_model)
+        big4 = export_llm(big, ckpt / "tokenizer.json", "executorch", work / f"{args.speed_model}_pte_int4",
+                          name=args.speed_model, weights="int4")
         rng = np.random.default_rng(0)
         toks = rng.integers(0, big.cfg.vocab_size, size=args.tokens)
-        results[args.speed_model] = compare(big, big_art.path, toks, args.rounds) | {
+        results[args.speed_model] = compare(big, big_art.path, toks, args.rounds, big4.path) | {
             "parameters": int(sum(p.numel() for p in big.parameters()))}
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2), file=sys.stderr)

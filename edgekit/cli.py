@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     el.add_argument("--weights", default="fp32", choices=("fp32", "int4", "int8"),
                     help="linear weights in the .pte: int4 (groups) / int8 (per channel) with int8 dynamic "
                     "activations on XNNPACK; executorch only")
-    el.add_argument("--group-size", type=int, default=32, help="int4 group size (default 32)")
+    el.add_argument("--group-size", type=int, default=32, help="int4: weights per scale (default 32; 0 = one scale per output channel)")
     el.set_defaults(func=cmd_export_llm)
 
     add_train_parser(sub)

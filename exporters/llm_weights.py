@@ -28,34 +28,36 @@ def check_weights(weights: str, target: str, group_size: int) -> None:
         raise EdgekitError("weights_unsupported_for_target",
                            f"--weights {weights} is built for {', '.join(WEIGHT_TARGETS)}, not {target!r}",
                            fix=f"export {target} with --weights fp32, or choose --target executorch")
-    if weights == "int4" and (group_size < 16 or group_size & (group_size - 1)):
-        raise EdgekitError("bad_group_size", f"int4 group size {group_size} is not a power of two >= 16",
-                           fix="use --group-size 32 (the default), 64, 128 or 256")
+    if weights == "int4" and group_size != 0 and (group_size < 16 or group_size & (group_size - 1)):
+        raise EdgekitError("bad_group_size", f"int4 group size {group_size} is not 0 or a power of two >= 16",
+                           fix="use --group-size 32 (the default), 64, 128, 256, or 0 for one scale per channel")
 
 
 def quantized_copy(model, weights: str, group_size: int = 32):
-    """A copy of ``model`` whose nn.Linear layers hold int4/int8 weights; and the ledger rows."""
+    """A copy of ``model`` whose nn.Linear layers hold int4/int8 weights; and the ledger rows.
+    int4 takes one scale per ``group_size`` weights of a row, or per row when ``group_size`` is 0."""
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
     from torchao.quantization.granularity import PerAxis, PerGroup
 
     qmodel = copy.deepcopy(model).eval()
     linears = {n: m for n, m in qmodel.named_modules() if isinstance(m, torch.nn.Linear)}
     for n, m in linears.items():
-        if m.in_features % group_size and weights == "int4":
+        if weights == "int4" and group_size and m.in_features % group_size:
             raise EdgekitError("bad_group_size", f"layer {n} has {m.in_features} inputs, not a multiple of "
                                f"group size {group_size}", fix="choose a --group-size that divides every layer's width")
     source = {n: m.weight.detach().clone() for n, m in linears.items()}
     bits = 4 if weights == "int4" else 8
+    per_channel = bits == 8 or group_size == 0
     config = Int8DynamicActivationIntxWeightConfig(
         weight_dtype=torch.int4 if bits == 4 else torch.int8,
-        weight_granularity=PerGroup(group_size) if bits == 4 else PerAxis(0))
+        weight_granularity=PerAxis(0) if per_channel else PerGroup(group_size))
     with torch.no_grad():
         quantize_(qmodel, config, filter_fn=lambda mod, fqn: isinstance(mod, torch.nn.Linear))
     rows = []
     for n, m in linears.items():
         w = source[n]
         stored = m.weight.dequantize()
-        scales = w.numel() // group_size if bits == 4 else w.shape[0]
+        scales = w.shape[0] if per_channel else w.numel() // group_size
         levels = int(np.unique(w.numpy()).size)
         # a clustered layer holds few distinct values: the ledger says what was asked of it
         requested = {"kind": "lut", "bits": int(np.ceil(np.log2(levels)))} if levels <= 256 else \
@@ -64,7 +66,7 @@ def quantized_copy(model, weights: str, group_size: int = 32):
         rows.append({
             "layer": n, "shape": list(w.shape), "requested": requested, "capability": "re-quantized",
             "encoded": {"kind": "re-quantized",
-                        "format": f"int{bits} " + (f"groups of {group_size}" if bits == 4 else "per channel")
+                        "format": f"int{bits} " + ("per channel" if per_channel else f"groups of {group_size}")
                         + ", int8 dynamic activations",
                         "max_abs_error": float((stored - w).abs().max()),
                         "rel_rms_error": float((stored - w).pow(2).mean().sqrt() / w.pow(2).mean().sqrt())},
@@ -75,7 +77,8 @@ def quantized_copy(model, weights: str, group_size: int = 32):
 
 def weights_section(weights: str, group_size: int, rows: list[dict], file_bytes: int, fp32_file_bytes: int) -> dict:
     written, dense = sum(r["bytes_written"] for r in rows), sum(r["dense_bytes"] for r in rows)
-    return {"recipe": {"name": f"{weights}-weights", "hash": f"g{group_size}" if weights == "int4" else "pc",
+    per_channel = weights == "int8" or group_size == 0
+    return {"recipe": {"name": f"{weights}-weights", "hash": "per-channel" if per_channel else f"g{group_size}",
                        "document": {"weights": weights, "group_size": group_size}},
             "ledger": rows,
             "summary": {"layers": len(rows), "bytes_written": written, "dense_bytes": dense,

@@ -63,6 +63,20 @@ def test_int4_executorch_artifact_ledger_parity_and_generation(tiny, tmp_path):
     assert len(r.new_tokens) == 6
 
 
+def test_per_channel_int4_takes_one_scale_a_row(tiny):
+    from edgekit.exporters.llm_weights import quantized_copy
+
+    model, _, _ = tiny
+    qmodel, rows = quantized_copy(model, "int4", group_size=0)
+    for r in rows:
+        out_f, in_f = r["shape"]
+        assert r["bytes_written"] == out_f * in_f // 2 + out_f * 4 and "per channel" in r["encoded"]["format"]
+    assert max(r["encoded"]["rel_rms_error"] for r in rows) < 0.15
+    x = torch.zeros(1, 4, dtype=torch.long)
+    with torch.no_grad():
+        assert torch.isfinite(qmodel.logits_full(x)).all()
+
+
 @pytest.mark.parametrize("weights, target, group, code", [
     ("int3", "executorch", 32, "unknown_LLM_weight_format"),
     ("int4", "onnx", 32, "weights_unsupported_for_target"),
