@@ -35,8 +35,9 @@ def encode(buf: bytes) -> tuple[bytes, dict[str, int]]:
     kinds = [names.get(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes]
     dequantize = None
     converted: dict[str, int] = {}
+    # a buffer shared by several tensors (e.g. across signatures' subgraphs) is left alone
+    uses = np.bincount([t.buffer for sg in model.subgraphs for t in sg.tensors], minlength=len(model.buffers))
     for sg in model.subgraphs:
-        uses = np.bincount([t.buffer for t in sg.tensors], minlength=len(model.buffers))
         weights = {}  # tensor index -> output-channel axis
         for op in sg.operators:
             index, axis = WEIGHT_INPUTS.get(kinds[op.opcodeIndex], (None, None))

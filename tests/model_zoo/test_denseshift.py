@@ -143,7 +143,7 @@ def artifact_weights(art) -> list[np.ndarray]:
 def tflite_dequantized(it, index: int) -> np.ndarray:
     """A TFLite constant as the model computes with it: int8 (pow2_int8) times its per-channel scale."""
     value = it.get_tensor(index)
-    q = it.get_tensor_details()[index]["quantization_parameters"]
+    q = next(t for t in it.get_tensor_details() if t["index"] == index)["quantization_parameters"]
     if value.dtype != np.int8 or not len(q["scales"]):
         return value
     assert not q["zero_points"].any()
@@ -164,8 +164,8 @@ def tiny_export(tmp_path_factory):
     def export(target: str, **options):
         key = (target, tuple(sorted(options.items())))
         if key not in done:
-            done[key] = edgekit.export(model, spec.example_inputs(0), target, tmp_path_factory.mktemp(target),
-                                       options=options, input_names=spec.input_names, dataset=spec.dataset,
+            out = tmp_path_factory.mktemp(target)
+            done[key] = edgekit.export(model, spec.example_inputs(0), target, out, options=options, input_names=spec.input_names, dataset=spec.dataset,
                                        parity_samples=8, show_progress=False)
         return done[key]
 
