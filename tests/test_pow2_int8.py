@@ -39,9 +39,10 @@ def _pow2(shape, axis_scale, rng):
 def test_tflite_rewrite_is_exact_and_leaves_other_weights_alone(tmp_path):
     torch = pytest.importorskip("torch")
     litert_torch = pytest.importorskip("litert_torch")
+    from ai_edge_litert import schema_py_generated as fb
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgekit.exporters.tflite.pow2_int8 import encode, layer_of_tensor
+    from edgekit.exporters.tflite.pow2_int8 import _version, encode, layer_of_tensor
 
     rng = np.random.default_rng(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, groups=8),
@@ -60,6 +61,10 @@ def test_tflite_rewrite_is_exact_and_leaves_other_weights_alone(tmp_path):
     numel = 8 * 4 * 9 + 8 * 9 + 16 * 128
     assert sum(converted.values()) == numel + 4 * (8 + 8 + 16)  # int8 codes + fp32 per-channel scales
     assert len(new) <= len(buf) - 2.5 * numel  # 3 of every 4 weight bytes gone, less the new ops and tensors
+    meta = fb.ModelT.InitFromPackedBuf(new, 0)  # DEQUANTIZE v5 needs TFLite 2.7: the metadata says so
+    runtime = [bytes(meta.buffers[m.buffer].data).rstrip(b"\0").decode() for m in meta.metadata
+               if m.name == b"min_runtime_version"]
+    assert all(_version(v) >= (2, 7, 0) for v in runtime)
 
     def run(model_content):
         it = Interpreter(model_content=model_content)

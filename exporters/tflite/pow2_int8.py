@@ -20,7 +20,8 @@ from edgekit.exporters.exact_int8 import exact_int8
 # op -> (weight input index, output-channel axis of the weight)
 WEIGHT_INPUTS = {"CONV_2D": (1, 0), "DEPTHWISE_CONV_2D": (1, 3), "TRANSPOSE_CONV": (1, 0),
                  "FULLY_CONNECTED": (1, 0)}
-DEQUANTIZE_VERSION = 5  # TFLite op version of DEQUANTIZE with per-channel int8 input
+DEQUANTIZE_VERSION = 5  # TFLite op version of DEQUANTIZE with per-channel int8 input (tools/versioning/op_version.cc)
+MIN_RUNTIME = "2.7.0"  # first TFLite runtime with DEQUANTIZE v5 (tools/versioning/runtime_version.cc)
 
 
 def encode(buf: bytes) -> tuple[bytes, dict[str, int]]:
@@ -77,6 +78,7 @@ def encode(buf: bytes) -> tuple[bytes, dict[str, int]]:
         sg.operators[:0] = new_ops  # constants' dequantization runs first
     if not converted:
         return buf, {}
+    _raise_min_runtime(model)
     builder = flatbuffers.Builder(len(buf) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output()), converted
@@ -122,3 +124,18 @@ def layer_of_tensor(model, tensor_names) -> dict[str, str]:
         if len(found) == 1:
             out[tensor] = found.pop()
     return out
+
+
+def _raise_min_runtime(model) -> None:
+    """Keep the ``min_runtime_version`` metadata (informational) truthful after adding DEQUANTIZE v5."""
+    for meta in model.metadata or []:
+        data = model.buffers[meta.buffer].data
+        if meta.name != b"min_runtime_version" or data is None:
+            continue
+        old = bytes(data).rstrip(b"\0").decode()
+        if old.replace(".", "").isdigit() and _version(old) < _version(MIN_RUNTIME):
+            model.buffers[meta.buffer].data = np.frombuffer(MIN_RUNTIME.encode().ljust(len(data), b"\0"), np.uint8)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
