@@ -4,6 +4,9 @@ Also records the PHC factorised-vs-folded ONNX weight bytes. Core ML cannot run
 off macOS: its row has bytes and the structural check, no latency.
 
     .venv/bin/python benchmarks/zoo_export_matrix.py --runs 50
+    .venv/bin/python benchmarks/zoo_export_matrix.py --runs 50 --models denseshift_tiny   # refresh those rows
+
+With ``--models``, rows of the other models already in ``--out`` are kept.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--out", default="docs/zoo_results/export_matrix.json")
+    ap.add_argument("--models", default="*_tiny", help="glob over registered names (default: every *_tiny)")
     args = ap.parse_args()
-    rows = []
+    names = list_models(args.models)
+    if not names:
+        raise SystemExit(f"--models {args.models!r} matches no registered model; see `edgekit zoo list`")
+    old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() and args.models != "*_tiny" else []
+    rows = [r for r in old if r["model"] not in names]
     with tempfile.TemporaryDirectory() as tmp:
-        for name in list_models("*_tiny"):
+        for name in names:
             spec = get_spec(name)
             model = spec.build()
             for target in edgekit.TARGETS:
@@ -42,6 +50,7 @@ def main() -> None:
                 except EdgekitError as err:
                     row["error"] = str(err).splitlines()[0]
                 rows.append(row)
+                rows.sort(key=lambda r: (r["model"], edgekit.TARGETS.index(r["target"])))
                 Path(args.out).write_text(json.dumps(rows, indent=2))
                 print(json.dumps(row), flush=True)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.compression.record import WeightRecord, compressed_layers
+from edgekit.exporters.compression.record import WeightRecord, architecture_records, compressed_layers
 
 # Passes that rescale conv/linear weights; with them on, a clustered weight would
 # be multiplied per channel by gamma/sigma and lose its table.
@@ -33,11 +33,22 @@ def pass_pipeline():
     return pipeline
 
 
-def check_target(model, deployment_target: str) -> None:
+def layers_to_encode(model, deployment_target: str) -> dict[str, tuple[object, WeightRecord]]:
+    """Recipe records, plus from iOS18 the DenseShift layers as b-bit tables of ±2^k x scale.
+
+    Before iOS18 DenseShift layers stay dense fp16 with BatchNorm folded, as they always were
+    (3-bit tables need iOS18's uint3 indices)."""
+    layers = compressed_layers(model)
+    if deployment_target == "iOS18":
+        layers = layers | architecture_records(model)
+    return layers
+
+
+def check_target(layers: dict[str, tuple[object, WeightRecord]], deployment_target: str) -> None:
     """Refuse encodings the deployment target lacks, naming the fix."""
     if deployment_target == "iOS18":
         return
-    for name, (module, rec) in compressed_layers(model).items():
+    for name, (module, rec) in layers.items():
         needs = None
         if rec.bits is not None and "lut" in rec.kind or "shift" in rec.kind:
             if rec.bits not in IOS16_NBITS:
@@ -56,11 +67,10 @@ def check_target(model, deployment_target: str) -> None:
             )
 
 
-def encode(mlmodel, model, compute_precision: str):
-    """Compress the recorded weights of ``model`` inside ``mlmodel``; returns (mlmodel, {layer: const name})."""
+def encode(mlmodel, layers: dict[str, tuple[object, WeightRecord]], compute_precision: str):
+    """Compress the recorded weights of ``layers`` inside ``mlmodel``; returns (mlmodel, {layer: const name})."""
     import coremltools.optimize as cto
 
-    layers = compressed_layers(model)
     consts = _weight_consts(mlmodel)
     dtype = np.float16 if compute_precision == "fp16" else np.float32
     names: dict[str, str] = {}

@@ -2,9 +2,11 @@
 
 Each exporter declares ``capabilities`` (record kind -> native | decompressed |
 rejected). The ledger row says the requested kind, the encoded kind, the bytes a
-faithful encoding needs and the bytes written. An export whose compressed layers
-take no fewer bytes than dense ones fails unless ``allow_decompressed``: the
-compression would have been lost silently.
+faithful encoding needs and the bytes written. An export whose recipe-compressed
+layers take no fewer bytes than dense ones fails unless ``allow_decompressed``: the
+compression would have been lost silently. Layers low-bit by design (DenseShift,
+``record.architecture_records``) are listed too but not gated: no recipe asked for
+them, and targets without an encoding keep them dense as before (the row says so).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import DECOMPRESSED, NATIVE, REJECTED
-from edgekit.exporters.compression.record import compressed_layers
+from edgekit.exporters.compression.record import compressed_layers, ledger_layers
 
 DENSE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
@@ -49,7 +51,7 @@ def build_ledger(model, exporter, result) -> list[dict]:
     encoded = result.info.get("weights", {})
     dense_width = DENSE_BYTES.get(result.precision, 4)
     rows = []
-    for name, (module, rec) in compressed_layers(model).items():
+    for name, (module, rec) in ledger_layers(model).items():
         shape = tuple(module.weight.shape)
         numel = int(np.prod(shape))
         enc = encoded.get(name)
@@ -88,8 +90,11 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
                           "expected_bytes": sum(r["expected_bytes"] for r in ledger),
                           "ratio_to_dense": written / dense if dense else 1.0,
                           "decompressed_layers": decompressed, "allowed_decompressed": allow_decompressed}
-    if written >= dense and not allow_decompressed:
-        raise CompressionLost(exporter.name, written, dense, decompressed)
+    gated = [r for r in ledger if r["requested"].get("origin", "recipe") == "recipe"]  # what a recipe asked for
+    g_written, g_dense = (sum(r[key] for r in gated) for key in ("bytes_written", "dense_bytes"))
+    if gated and g_written >= g_dense and not allow_decompressed:
+        raise CompressionLost(exporter.name, g_written, g_dense,
+                              [r["layer"] for r in gated if r["encoded"]["kind"] == DECOMPRESSED])
     return section
 
 

@@ -26,6 +26,7 @@ class WeightRecord:
     steps: tuple[str, ...] = ()     # config type tags that produced it, in order
     lut: np.ndarray | None = field(default=None, compare=False, repr=False)   # (tables, K)
     scale: float | None = None      # layer scale of shift weights
+    origin: str = "recipe"          # "recipe" (set by compress) or "architecture" (the layer is low-bit by design)
 
     def with_step(self, tag: str, **changes) -> "WeightRecord":
         return replace(self, steps=self.steps + (tag,), **changes)
@@ -36,6 +37,8 @@ class WeightRecord:
                "steps": list(self.steps)}
         if self.scale is not None:
             out["scale"] = self.scale
+        if self.origin != "recipe":
+            out["origin"] = self.origin
         return out
 
     def expected_bytes(self, shape: tuple[int, ...]) -> int:
@@ -67,6 +70,26 @@ def set_record(module, record: WeightRecord | None) -> None:
 def compressed_layers(model) -> dict[str, tuple[object, WeightRecord]]:
     """name -> (module, record) for every module whose weight carries a record."""
     return {name: (m, r) for name, m in model.named_modules() if (r := get_record(m)) is not None}
+
+
+def architecture_records(model) -> dict[str, tuple[object, WeightRecord]]:
+    """name -> (module, record) for layers compressed by design that carry no recipe record.
+
+    DenseShift layers (``model_zoo/denseshift.py``) hold b-bit weights ±2^S x their layer
+    scale: a ``shift`` record with those bits. Exporters that can store them compressed
+    (Core ML iOS18: a b-bit table; ONNX/TFLite: exact int8) do, and the ledger lists them
+    on every target; other targets keep them dense without failing the export, since no
+    recipe asked for the compression (see ``ledger.compression_section``)."""
+    from edgekit.model_zoo.denseshift import shift_layers
+
+    return {name: (m, WeightRecord(kind="shift", bits=m.bits, scale=float(m.scale), steps=("denseshift",),
+                                   origin="architecture"))
+            for name, m in shift_layers(model).items() if get_record(m) is None}
+
+
+def ledger_layers(model) -> dict[str, tuple[object, WeightRecord]]:
+    """The layers the compression ledger lists: recipe records, then architecture ones."""
+    return compressed_layers(model) | architecture_records(model)
 
 
 def fp16_exact(x: np.ndarray) -> np.ndarray:

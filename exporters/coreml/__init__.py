@@ -38,11 +38,11 @@ class CoreMLExporter(Exporter):
         import coremltools as ct
 
         from edgekit.exporters.compression import coreml_encode
-        from edgekit.exporters.compression.record import compressed_layers
 
-        compressed = bool(compressed_layers(model))
+        layers = coreml_encode.layers_to_encode(model, options.minimum_deployment_target)
+        compressed = bool(layers)
         if compressed:
-            coreml_encode.check_target(model, options.minimum_deployment_target)
+            coreml_encode.check_target(layers, options.minimum_deployment_target)
         mlmodel = ct.convert(
             exported_program.run_decompositions({}),
             minimum_deployment_target=getattr(ct.target, options.minimum_deployment_target),
@@ -54,7 +54,7 @@ class CoreMLExporter(Exporter):
         )
         info = {}
         if compressed:
-            mlmodel, names = coreml_encode.encode(mlmodel, model, options.compute_precision)
+            mlmodel, names = coreml_encode.encode(mlmodel, layers, options.compute_precision)
             info["weights"] = coreml_encode.layer_encodings(mlmodel, names)
         path = out_dir / "model.mlpackage"
         mlmodel.save(str(path))

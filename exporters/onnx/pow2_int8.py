@@ -1,38 +1,20 @@
 """Store power-of-two weights as int8 in an ONNX model, losslessly.
 
-A weight whose values are all ±s·2^k with at most 8 magnitudes per output channel
-(2- and 3-bit shift weights, e.g. DenseShift) equals int8 values ±{1, 2, 4, ..., 2^(m-1)}
+A weight whose values are all ±s·2^k with at most 7 magnitudes per output channel
+(2- and 3-bit shift weights, e.g. DenseShift) equals int8 values ±{1, 2, 4, ..., 64}
 times a per-channel scale exactly. Such initializers become int8 plus a
 DequantizeLinear node, a quarter of the bytes and bit-identical after
-dequantization. Anything that does not convert exactly is left alone.
+dequantization (``edgekit.exporters.exact_int8``). Anything that does not convert
+exactly is left alone.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from edgekit.exporters.exact_int8 import exact_int8
+
 WEIGHT_OPS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}
-
-
-def exact_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(int8 values, per-output-channel scale) with q * scale == w exactly, or None."""
-    if w.dtype != np.float32 or w.ndim < 2 or w.size < 16:
-        return None
-    flat = w.reshape(w.shape[0], -1).astype(np.float64)
-    peak = np.abs(flat).max(axis=1)
-    if np.any(peak == 0):
-        return None
-    mant, _ = np.frexp(flat / peak[:, None])  # powers of two have mantissa exactly +-0.5
-    if not np.all((np.abs(mant) == 0.5) | (flat == 0)):
-        return None
-    scale = peak / 64.0  # peak -> 64: magnitudes 64, 32, ..., 1 cover 7 octaves
-    q = flat / scale[:, None]
-    if np.any(np.abs(q[flat != 0]) < 1):
-        return None
-    q8 = q.astype(np.int8)
-    if not np.array_equal(q8.astype(np.float64) * scale[:, None], flat):
-        return None
-    return q8.reshape(w.shape), scale.astype(np.float32)
 
 
 def encode(model) -> dict[str, int]:

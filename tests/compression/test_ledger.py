@@ -45,3 +45,18 @@ def test_allowed_decompression_is_written_in_the_ledger(tmp_path, tiny_spec, tin
 def test_uncompressed_model_has_empty_ledger(tmp_path, tiny_spec, tiny_model):
     art = export_model(tiny_model, tiny_spec.example_inputs(0), "onnx", tmp_path / "a", show_progress=False)
     assert art.manifest["compression"] == {"recipe": None, "ledger": []}
+
+
+@pytest.mark.export
+def test_shift3_recipe_survives_tflite_as_exact_int8(tmp_path, tiny_spec, tiny_model):
+    # no --allow-decompressed needed: 2-3 bit shift weights are stored as int8 + DEQUANTIZE, exactly
+    new, rep = compress(tiny_model, "shift3")
+    art = export_model(new, tiny_spec.example_inputs(0), "tflite", tmp_path / "a", show_progress=False,
+                       dataset=tiny_spec.dataset, parity_samples=8)
+    comp = art.manifest["compression"]
+    assert len(comp["ledger"]) == len(rep.compressed) and not comp["summary"]["decompressed_layers"]
+    for row in comp["ledger"]:
+        assert row["requested"]["kind"] == "shift" and "origin" not in row["requested"]
+        assert row["encoded"]["kind"] == "re-quantized" and row["encoded"]["max_abs_error"] == 0.0
+    assert comp["summary"]["bytes_written"] < 0.26 * comp["summary"]["dense_bytes"]
+    assert art.manifest["parity"]["ok"]

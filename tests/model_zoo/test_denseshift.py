@@ -130,7 +130,7 @@ def artifact_weights(art) -> list[np.ndarray]:
         ops = it._get_ops_details()
         produced = {int(i) for op in ops for i in op["outputs"]} | {d["index"] for d in it.get_input_details()}
         consts = {int(i) for op in ops for i in op["inputs"] if int(i) >= 0} - produced
-        arrays = [it.get_tensor(i) for i in sorted(consts)]
+        arrays = [tflite_dequantized(it, i) for i in sorted(consts)]
     elif target == "coreml":
         import coremltools as ct
         ml = ct.models.MLModel(str(path), skip_model_load=True)
@@ -138,6 +138,39 @@ def artifact_weights(art) -> list[np.ndarray]:
     else:
         raise AssertionError(target)
     return [np.asarray(a) for a in arrays if np.asarray(a).ndim >= 2 and np.issubdtype(np.asarray(a).dtype, np.floating)]
+
+
+def tflite_dequantized(it, index: int) -> np.ndarray:
+    """A TFLite constant as the model computes with it: int8 (pow2_int8) times its per-channel scale."""
+    value = it.get_tensor(index)
+    q = next(t for t in it.get_tensor_details() if t["index"] == index)["quantization_parameters"]
+    if value.dtype != np.int8 or not len(q["scales"]):
+        return value
+    assert not q["zero_points"].any()
+    shape = [1] * value.ndim
+    shape[q["quantized_dimension"]] = -1
+    return value.astype(np.float32) * q["scales"].reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    """denseshift_tiny exported once per (target, options) for this module's tests."""
+    import edgekit
+
+    spec = get_spec("denseshift_tiny")  # quantize_all: stem and head are shift layers too
+    model = spec.build()
+    done = {}
+
+    def export(target: str, **options):
+        key = (target, tuple(sorted(options.items())))
+        if key not in done:
+            out = tmp_path_factory.mktemp(target)
+            done[key] = edgekit.export(model, spec.example_inputs(0), target, out, options=options, input_names=spec.input_names, dataset=spec.dataset,
+                                       parity_samples=8, show_progress=False)
+        return done[key]
+
+    export.model = model
+    return export
 
 
 @pytest.mark.export
@@ -164,17 +197,108 @@ def test_onnx_stores_shift_weights_as_exact_int8(tmp_path):
 
 @pytest.mark.export
 @pytest.mark.parametrize("target", ["onnx", "tflite", "coreml"])
-def test_every_exported_weight_is_pm_power_of_two(tmp_path, target):
-    import edgekit
-
-    spec = get_spec("denseshift_tiny")  # quantize_all: stem and head are shift layers too
-    model = spec.build()
-    art = edgekit.export(model, spec.example_inputs(0), target, tmp_path, input_names=spec.input_names,
-                         dataset=spec.dataset, parity_samples=8, show_progress=False)
+def test_every_exported_weight_is_pm_power_of_two(tiny_export, target):
+    art = tiny_export(target)
     weights = artifact_weights(art)
-    assert len(weights) == len(shift_layers(model))
+    assert len(weights) == len(shift_layers(tiny_export.model))
     forms = [pow2_form(w) for w in weights]
     assert None not in forms, forms
     for w, form in zip(weights, forms):
         rows = [np.abs(w)] if form == "layer" else list(np.abs(w).reshape(w.shape[0], -1))
         assert all(len(np.unique(r)) <= 2 ** (3 - 1) for r in rows)  # at most 4 magnitudes at 3 bits
+
+
+@pytest.mark.export
+def test_tflite_stores_shift_weights_as_exact_int8(tiny_export):
+    from ai_edge_litert.interpreter import Interpreter
+
+    art = tiny_export("tflite")  # pow2_int8 on by default
+    layers = shift_layers(tiny_export.model)
+    assert len(art.manifest["target_info"]["pow2_int8_weights"]) == len(layers) == 13
+    it = Interpreter(model_path=str(art.model_file))
+    it.allocate_tensors()
+    int8 = [t for t in it.get_tensor_details() if t["dtype"] == np.int8]
+    assert len(int8) == 13
+    for t in int8:  # every stored code is +-2^k (k <= 6), at most 4 magnitudes per output channel (3 bits)
+        q = it.get_tensor(t["index"])
+        assert set(np.unique(np.abs(q)).tolist()) <= {1, 2, 4, 8, 16, 32, 64}
+        axis = t["quantization_parameters"]["quantized_dimension"]
+        assert all(len(np.unique(np.abs(row))) <= 4 for row in np.moveaxis(q, axis, 0).reshape(q.shape[axis], -1))
+    comp = art.manifest["compression"]
+    assert {r["layer"] for r in comp["ledger"]} == set(layers)
+    for row in comp["ledger"]:
+        assert row["requested"]["origin"] == "architecture" and row["requested"]["bits"] == 3
+        assert row["encoded"] == {"kind": "re-quantized", "format": "int8+DEQUANTIZE", "index_bits": 8,
+                                  "max_abs_error": 0.0}
+        numel, out_ch = np.prod(row["shape"]), row["shape"][0]
+        assert row["bytes_written"] == numel + 4 * out_ch and row["dense_bytes"] == 4 * numel
+    # int8 codes + fp32 per-channel scales: 78,752 B instead of 309,088 B of fp32 weights
+    assert comp["summary"]["bytes_written"] == 78_752 and comp["summary"]["dense_bytes"] == 309_088
+    parity = art.manifest["parity"]
+    assert parity["ok"] and parity["metrics"]["top1"] == 1.0 and parity["metrics"]["max_abs_err"] < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.export
+def test_tflite_int8_weights_equal_the_fp32_export_bit_for_bit(tiny_export):
+    from ai_edge_litert.interpreter import Interpreter
+
+    packed, dense = tiny_export("tflite"), tiny_export("tflite", pow2_int8=False)
+    assert packed.model_bytes < 0.4 * dense.model_bytes  # 113,256 vs 333,928 B
+    assert not dense.manifest["target_info"].get("pow2_int8_weights")
+    a, b = artifact_weights(packed), artifact_weights(dense)
+    assert len(a) == len(b) == 13
+    for x in a:  # every dequantized weight equals a float32 weight of the plain export exactly
+        assert any(x.shape == y.shape and np.array_equal(x, y) for y in b)
+    images = get_spec("denseshift_tiny").dataset(8)[0]
+    outs = []
+    for art in (packed, dense):
+        it = Interpreter(model_path=str(art.model_file))
+        it.allocate_tensors()
+        inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+        got = []
+        for x in images:
+            it.set_tensor(inp, np.ascontiguousarray(x, np.float32))
+            it.invoke()
+            got.append(it.get_tensor(out).copy())
+        outs.append(np.stack(got))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.export
+def test_coreml_ios18_stores_shift_layers_as_exact_three_bit_tables(tiny_export):
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load as load_program
+    from coremltools.converters.mil.mil import types
+
+    art = tiny_export("coreml", minimum_deployment_target="iOS18")
+    layers = shift_layers(tiny_export.model)
+    comp = art.manifest["compression"]
+    assert {r["layer"] for r in comp["ledger"]} == set(layers)
+    for row in comp["ledger"]:
+        assert row["encoded"] == {"kind": "native", "format": "constexpr_lut_to_dense", "index_bits": 3}
+        assert row["bytes_written"] == row["expected_bytes"] == -(-np.prod(row["shape"]) * 3 // 8) + 8 * 2
+    assert comp["summary"]["bytes_written"] == 29_185 and comp["summary"]["dense_bytes"] == 154_544  # fp16
+    path = str(art.model_file)
+    spec = ct.utils.load_spec(path)
+    prog = load_program(spec, specification_version=spec.specificationVersion,
+                        file_weights_dir=path + "/Data/com.apple.CoreML/weights")
+    luts = {op.name: op for op in prog.functions["main"].operations if op.op_type == "constexpr_lut_to_dense"}
+    assert len(luts) == 13
+    for name, layer in layers.items():
+        op = luts["b_" + name.replace(".", "_") + "_weight_to_fp16_palettized"]
+        assert types.builtin_to_string(op.indices.dtype) == "uint3"
+        lut = op.lut.val.astype(np.float32).ravel()  # one table of 8 entries per tensor
+        scale = np.float32(np.float16(layer.scale.item()))
+        assert sorted((lut / scale).tolist()) == [-8, -4, -2, -1, 1, 2, 4, 8]  # exactly +-2^k x scale
+        # every weight read back through its table equals the PyTorch weight (in fp16) exactly
+        dense = lut[op.indices.val.astype(np.int64)]
+        np.testing.assert_array_equal(dense, layer.weight.numpy().astype(np.float16).astype(np.float32))
+    assert art.manifest["parity"]["ok"]
+
+
+@pytest.mark.export
+def test_coreml_before_ios18_keeps_shift_layers_dense(tiny_export):
+    comp = tiny_export("coreml").manifest["compression"]  # default iOS17: no 3-bit tables
+    assert len(comp["ledger"]) == 13
+    assert all(r["encoded"]["format"] == "dense fp16" for r in comp["ledger"])
