@@ -50,14 +50,14 @@ BACKENDS = ("auto", "gloo", "nccl")
 
 
 def llm_recipe(bits: int, *, edkm: bool = True, shard: bool = True, tau: float = 0.01,
-               weight_dtype: str = "bfloat16"):
-    """The eDKM recipe for a Llama decoder: ``LINEAR_PATTERN`` layers only (lm_head, embeddings left alone)."""
+               weight_dtype: str = "bfloat16", pattern: str = LINEAR_PATTERN):
+    """The eDKM recipe for a Llama decoder: ``pattern`` layers only (lm_head, embeddings left alone)."""
     from edgekit.exporters.compression import Recipe, Step
     from edgekit.exporters.compression.dkm import DKMConfig
 
     cfg = DKMConfig(bits=bits, tau=tau, edkm=edkm, shard=shard and edkm, weight_dtype=weight_dtype)
     name = f"{'edkm' if edkm else 'dkm'}{bits}_llm"
-    return Recipe(name, (Step(by_name={LINEAR_PATTERN: cfg}),))
+    return Recipe(name, (Step(by_name={pattern: cfg}),))
 
 
 @dataclass(frozen=True)
