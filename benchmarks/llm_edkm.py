@@ -16,7 +16,8 @@ Peak RSS is measured with ``MALLOC_MMAP_THRESHOLD_=65536`` in the ranks' environ
 with glibc's default (a threshold that grows to 32 MB) the freed N x K temporaries
 of DKM stay in the heap and peak RSS reads ~1.5 GB for eDKM and naive alike. The
 ``--memory-only`` pass reruns eDKM-2-ranks and naive DKM for ``--probe-steps`` with
-that setting and merges them into the json (``memory``); the table takes RSS from it.
+that setting and merges them into the json (``memory``); the table takes RSS and the
+saved bytes of those two from it.
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ def mb(b: float) -> str:
     return f"{b / 1e6:.1f}"
 
 
+def probe(res: dict, bits: int, naive: bool, fallback: dict) -> dict:
+    """The memory pass's run for (bits, naive) when there is one (it postdates the fine-tuning runs)."""
+    return next((m for m in res.get("memory", []) if m["bits"] == bits and m["naive"] == naive), fallback)
+
+
 def rss(res: dict, bits: int, naive: bool, fallback: dict) -> str:
-    """Peak RSS per rank (max over ranks), from the memory pass when there is one."""
-    probe = next((m for m in res.get("memory", []) if m["bits"] == bits and m["naive"] == naive), fallback)
-    return mb(max(x["peak_rss_bytes"] for x in probe["ranks"]))
+    """Peak RSS per rank (max over ranks)."""
+    return mb(max(x["peak_rss_bytes"] for x in probe(res, bits, naive, fallback)["ranks"]))
 
 
 def table(res: dict) -> str:
@@ -63,8 +68,8 @@ def table(res: dict) -> str:
         b = r["bits"]
         naive = next(n for n in res["naive"] if n["bits"] == b)
         single = next(n for n in res["single"] if n["bits"] == b)
-        e_saved = max(x["dkm_saved_bytes_peak"] for x in r["ranks"])
-        n_saved = max(x["dkm_saved_bytes_peak"] for x in naive["ranks"])
+        e_saved = max(x["dkm_saved_bytes_peak"] for x in probe(res, b, False, r)["ranks"])
+        n_saved = max(x["dkm_saved_bytes_peak"] for x in probe(res, b, True, naive)["ranks"])
         s_saved = single["ranks"][0]["dkm_saved_bytes_peak"]
         s = r["size"]
         lines.append(

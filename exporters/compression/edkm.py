@@ -6,8 +6,8 @@ row of those maps is a function of its weight value alone, so a map is stored as
 its distinct rows (<= 65,536 x K) plus one shared row index of N entries (int16).
 On top: tensors already stored (views, the same tensor saved by two ops) are
 stored once; CUDA tensors go to CPU; with ``shard=True`` each torch.distributed
-rank keeps 1/world of the row index and of unshrinkable tensors, and ``unpack``
-all-gathers them.
+rank keeps 1/world of the row index, of the distinct rows and of unshrinkable
+tensors, and ``unpack`` all-gathers them.
 
     packer = SavedTensorPacker()
     with packer.scope(x):          # x: the (N, 1) column being clustered
@@ -41,6 +41,7 @@ class _Stored:
     device: object = None
     scope: _Scope | None = None
     refs: int = 0
+    distinct: int = 0              # "unique": number of distinct rows (all ranks together)
 
 
 def _nbytes(t) -> int:
@@ -106,8 +107,8 @@ class SavedTensorPacker:
         scope = stored.scope
         if scope.full_inverse is None:
             scope.full_inverse = self._gather(scope.inverse, scope.rows).to(torch.int64) + INDEX_OFFSET
-        data = stored.data.to(stored.device, non_blocking=True)
-        return data[scope.full_inverse.to(stored.device)]
+        rows = self._gather(stored.data, stored.distinct) if self.shard else stored.data
+        return rows.to(stored.device, non_blocking=True)[scope.full_inverse.to(stored.device)]
 
     # -- helpers -------------------------------------------------------------------------
     def _pack_new(self, t) -> _Stored:
@@ -118,9 +119,10 @@ class SavedTensorPacker:
                 and t.shape[1] >= 1):
             rows = t.detach()[scope.first.to(dev)]
             if bool((rows[scope.local_inverse.to(dev)] == t.detach()).all()):
-                rows = self._to_host(rows)
+                distinct = rows.shape[0]
+                rows = self._to_host(self._keep_shard(rows))   # sharded: 1/world of the distinct rows
                 self._account(rows)
-                return _Stored("unique", rows, tuple(t.shape), t.dtype, dev, scope)
+                return _Stored("unique", rows, tuple(t.shape), t.dtype, dev, scope, distinct=distinct)
         if self.shard and t.dim() >= 1 and t.shape[0] > self.min_rows:
             part = self._to_host(self._keep_shard(t.detach()))
             self._account(part)
