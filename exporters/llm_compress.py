@@ -14,7 +14,7 @@ collectives the hooks issue during ``backward`` are never interleaved with a
 bucketed DDP all-reduce on the same process group. gloo on CPU, NCCL on GPUs.
 
     edgekit compress-llm out/llm/llama_pydoc --bits 4 --nproc 2 --steps 150 --out out/llm/edkm4
-    torchrun --nproc-per-node 2 -m edgekit.cli compress-llm out/llm/llama_pydoc --bits 3 --out out/llm/edkm3
+    python -m torch.distributed.run --nproc-per-node 2 -m edgekit.cli compress-llm out/llm/llama_pydoc --bits 3 --out out/llm/edkm3
     edgekit export-llm out/llm/edkm4/llama_pydoc_edkm4 --target onnx   # decompressed fp32 artifact
 
 The clustered checkpoint (``model.clustered.safetensors`` + ``config.json`` +
