@@ -100,6 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     el.add_argument("--group-size", type=int, default=32, help="int4: weights per scale (default 32; 0 = one scale per output channel)")
     el.set_defaults(func=cmd_export_llm)
 
+    cl = sub.add_parser("compress-llm", help="eDKM: cluster an LLM checkpoint's linear layers to 3/4 bits while "
+                        "fine-tuning under torch.distributed")
+    cl.add_argument("checkpoint", help="directory with config.json, *.safetensors and tokenizer.json")
+    cl.add_argument("--bits", type=int, choices=(3, 4), default=4)
+    cl.add_argument("--nproc", type=int, default=2, help="processes to spawn (ignored under torchrun)")
+    cl.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"), help="auto: nccl with CUDA")
+    cl.add_argument("--steps", type=int, default=150)
+    cl.add_argument("--batch", type=int, default=8, help="global batch, split over the processes")
+    cl.add_argument("--seq-len", type=int, default=128)
+    cl.add_argument("--lr", type=float, default=3e-4)
+    cl.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    cl.add_argument("--out", default="out/llm", help="clustered checkpoint: OUT/<checkpoint>_edkm<bits>")
+    cl.set_defaults(func=cmd_compress_llm)
+
     add_train_parser(sub)
 
     srv = sub.add_parser("serve", help="run the benchmark server on this device (needs the server extra)")
@@ -317,7 +331,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_export_llm(args) -> int:
-    from edgekit.exporters.llm import export_llm
+    from edgekit.exporters.llm import export_llm, llm_compression_section
+    from edgekit.exporters.llm_compress import is_clustered, load_clustered
     from edgekit.model_zoo.llama import load_hf_checkpoint
     from edgekit.model_zoo.text import encode_split, load_tokenizer
 
@@ -326,17 +341,51 @@ def cmd_export_llm(args) -> int:
     if not tokenizer_file.is_file():
         raise EdgekitError("no_tokenizer", f"{ckpt} has no tokenizer.json",
                            fix="save the tokenizer (tokenizers' Tokenizer.save) next to the checkpoint")
-    model = load_hf_checkpoint(ckpt)
+    extra = None
+    if is_clustered(ckpt):  # eDKM indices + tables: exported decompressed to fp32, the ledger says so
+        model = load_clustered(ckpt)
+        extra = {"compression": llm_compression_section(model)}
+        s = extra["compression"]["summary"]
+        print(f"  clustered linear weights: {s['expected_bytes']:,} B (indices + tables) vs {s['dense_bytes']:,} B "
+              f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them dense fp32",
+              file=sys.stderr)
+    else:
+        model = load_hf_checkpoint(ckpt)
     tokens = encode_split(load_tokenizer(tokenizer_file), "val")
     rows = []
     for target in args.target or ["executorch"]:
         print(f"  {target}: converting and checking parity ...", file=sys.stderr, flush=True)
         art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
-                         prefill_len=args.prefill_len, parity_tokens=tokens, weights=args.weights,
-                         group_size=args.group_size)
+                         prefill_len=args.prefill_len, parity_tokens=tokens, manifest_extra=extra,
+                         weights=args.weights, group_size=args.group_size)
         rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
                      parity_cell(art.manifest["parity"]), str(art.path)])
     print(table(["target", "bytes", "parity", "artifact"], rows))
+    return 0
+
+
+def cmd_compress_llm(args) -> int:
+    from edgekit.exporters.llm_compress import FinetuneConfig, Job, compress_llm
+
+    ckpt = Path(args.checkpoint)
+    ft = FinetuneConfig(steps=args.steps, batch=args.batch, seq_len=args.seq_len, lr=args.lr, nproc=args.nproc,
+                        backend=args.backend, threads=args.threads)
+    r = compress_llm(Job(str(ckpt), args.out, args.bits, ft))
+    if not r:  # a torchrun rank other than 0
+        return 0
+    s = r["size"]
+    ranks = r["ranks"]
+    print(table(["", "value"], [
+        ["perplexity fp32 -> eDKM", f"{r['fp32_perplexity']:.2f} -> {r['perplexity']:.2f} "
+                                    f"({r['perplexity'] / r['fp32_perplexity']:.3f}x; k-means without "
+                                    f"fine-tuning {r['ptq_perplexity']:.2f})"],
+        ["linear weights", f"{s['linear_clustered_bytes']:,} B (indices {s['indices_bytes']:,} + tables "
+                           f"{s['table_bytes']:,}) vs {s['linear_fp32_bytes']:,} B fp32 = {s['ratio']:.3f}x"],
+        ["DKM saved for backward / rank", human_bytes(max(x["dkm_saved_bytes_peak"] for x in ranks))],
+        ["peak RSS / rank", human_bytes(max(x["peak_rss_bytes"] for x in ranks))],
+        ["processes x steps", f"{len(ranks)} x {ft.steps} ({max(x['seconds'] for x in ranks):.0f} s)"],
+        ["clustered checkpoint", r["clustered_checkpoint"]],
+    ]))
     return 0
 
 

@@ -256,6 +256,23 @@ def save_hf_checkpoint(model: Llama, directory: str | Path) -> None:
     save_file(state, str(d / "model.safetensors"))
 
 
+CLUSTERED_SUFFIX = ".clustered.safetensors"  # written by edgekit.exporters.llm_compress
+
+
+def config_from_hf(hf: dict, max_seq_len: int | None = None) -> LlamaConfig:
+    """Our config from a Hugging Face Llama config.json."""
+    if hf.get("model_type") != "llama":
+        raise EdgekitError("unsupported_checkpoint", f"model_type {hf.get('model_type')!r} is not 'llama'",
+                           fix="load a Llama-architecture checkpoint")
+    return LlamaConfig(
+        vocab_size=hf["vocab_size"], dim=hf["hidden_size"], n_layers=hf["num_hidden_layers"],
+        n_heads=hf["num_attention_heads"], n_kv_heads=hf.get("num_key_value_heads", hf["num_attention_heads"]),
+        hidden_dim=hf["intermediate_size"], max_seq_len=max_seq_len or hf.get("max_position_embeddings", 2048),
+        rope_theta=hf.get("rope_theta", 10000.0), norm_eps=hf.get("rms_norm_eps", 1e-6),
+        tie_embeddings=hf.get("tie_word_embeddings", False),
+    )
+
+
 def load_hf_checkpoint(directory: str | Path, max_seq_len: int | None = None) -> Llama:
     """Load a Hugging Face Llama checkpoint (config.json + *.safetensors) from a local directory."""
     from safetensors.torch import load_file
@@ -264,19 +281,13 @@ def load_hf_checkpoint(directory: str | Path, max_seq_len: int | None = None) ->
     if not (d / "config.json").is_file():
         raise EdgekitError("not_a_checkpoint", f"{d} has no config.json",
                            fix="pass a directory holding a Hugging Face Llama config.json and *.safetensors")
-    hf = json.loads((d / "config.json").read_text())
-    if hf.get("model_type") != "llama":
-        raise EdgekitError("unsupported_checkpoint", f"model_type {hf.get('model_type')!r} is not 'llama'",
-                           fix="load a Llama-architecture checkpoint")
-    cfg = LlamaConfig(
-        vocab_size=hf["vocab_size"], dim=hf["hidden_size"], n_layers=hf["num_hidden_layers"],
-        n_heads=hf["num_attention_heads"], n_kv_heads=hf.get("num_key_value_heads", hf["num_attention_heads"]),
-        hidden_dim=hf["intermediate_size"], max_seq_len=max_seq_len or hf.get("max_position_embeddings", 2048),
-        rope_theta=hf.get("rope_theta", 10000.0), norm_eps=hf.get("rms_norm_eps", 1e-6),
-        tie_embeddings=hf.get("tie_word_embeddings", False),
-    )
+    cfg = config_from_hf(json.loads((d / "config.json").read_text()), max_seq_len)
     state = {}
-    files = sorted(d.glob("*.safetensors"))
+    files = sorted(f for f in d.glob("*.safetensors") if not f.name.endswith(CLUSTERED_SUFFIX))
+    if not files and any(d.glob(f"*{CLUSTERED_SUFFIX}")):
+        raise EdgekitError("clustered_checkpoint", f"{d} holds eDKM-clustered weights (indices + tables)",
+                           fix="load it with edgekit.exporters.llm_compress.load_clustered (edgekit export-llm "
+                               "does this by itself)")
     if not files:
         raise EdgekitError("not_a_checkpoint", f"{d} has no .safetensors files",
                            fix="save the weights as safetensors (pickle .bin files are refused)")

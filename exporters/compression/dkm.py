@@ -8,6 +8,10 @@ does not depend on the layer's scale. Eval mode and ``finalize`` use the hard
 assignment W = C[argmin D]; the result is recorded as a LUT like palettization.
 
 ``edkm=True`` wraps the forward in eDKM's saved-tensor hooks (see ``edkm.py``).
+``weight_dtype="bfloat16"`` (or ``"float16"``) clusters the 16-bit rounding of the
+weights — the math stays in the weights' dtype and the gradient reaches the fp32
+weights straight through the rounding — which is what lets eDKM store each N x K
+map as its <= 65,536 distinct rows when the master weights are fp32.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from edgekit.exporters.compression.config import CompressionConfig, register_con
 from edgekit.exporters.compression.kmeans import kmeans1d
 from edgekit.exporters.compression.palettize import palettize_array, pruned_mask, write_lut
 from edgekit.exporters.compression.recipe import register_handler
+
+
+WEIGHT_DTYPES = ("native", "float16", "bfloat16")
 
 
 @register_config
@@ -36,6 +43,7 @@ class DKMConfig(CompressionConfig):
     lr: float = 5e-4
     edkm: bool = False         # eDKM saved-tensor hooks (uniquify 16-bit rows, offload, shard)
     shard: bool = False        # eDKM: shard saved tensors across torch.distributed ranks
+    weight_dtype: str = "native"  # "native", or cluster the "float16"/"bfloat16" rounding (see docstring)
 
     def __post_init__(self):
         self.check("bits", isinstance(self.bits, int) and 1 <= self.bits <= 8, self.bits, "an integer 1..8")
@@ -44,6 +52,7 @@ class DKMConfig(CompressionConfig):
         self.check("epochs", self.epochs > 0, self.epochs, "> 0")
         if self.shard:
             self.check("edkm", self.edkm, self.shard, "shard=True only with edkm=True")
+        self.check("weight_dtype", self.weight_dtype in WEIGHT_DTYPES, self.weight_dtype, " or ".join(WEIGHT_DTYPES))
 
 
 def dkm_iterate(x, centroids, tau: float, iters: int):
@@ -79,8 +88,13 @@ def _make_param_class():
         def forward(self, w):
             x = (w / self.sigma).reshape(-1, 1)
             if self.training:
+                column = x
+                if self.cfg.weight_dtype != "native":
+                    column = x.detach().to(getattr(torch, self.cfg.weight_dtype))
+                    x = x + (column.to(x.dtype) - x).detach()  # 16-bit values, gradient straight through
                 if self.hooks is not None:
-                    with self.hooks.scope(x):
+                    self.hooks.reset()  # the previous step's backward has run: drop its bookkeeping
+                    with self.hooks.scope(column):
                         soft, c = dkm_iterate(x, self.centroids, self.tau, self.iters)
                 else:
                     soft, c = dkm_iterate(x, self.centroids, self.tau, self.iters)

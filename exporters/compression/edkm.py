@@ -6,8 +6,8 @@ row of those maps is a function of its weight value alone, so a map is stored as
 its distinct rows (<= 65,536 x K) plus one shared row index of N entries (int16).
 On top: tensors already stored (views, the same tensor saved by two ops) are
 stored once; CUDA tensors go to CPU; with ``shard=True`` each torch.distributed
-rank keeps 1/world of the row index and of unshrinkable tensors, and ``unpack``
-all-gathers them.
+rank keeps 1/world of the row index, of the distinct rows and of unshrinkable
+tensors, and ``unpack`` all-gathers them.
 
     packer = SavedTensorPacker()
     with packer.scope(x):          # x: the (N, 1) column being clustered
@@ -29,6 +29,7 @@ class _Scope:
     first: object = None           # index of the first occurrence of each distinct x (U,)
     inverse: object = None         # row -> distinct id, int16 (or its shard), shared by all maps
     full_inverse: object = None    # cache of the gathered inverse during backward
+    local_inverse: object = None   # the whole inverse (int64), only while the forward runs
 
 
 @dataclass
@@ -40,6 +41,7 @@ class _Stored:
     device: object = None
     scope: _Scope | None = None
     refs: int = 0
+    distinct: int = 0              # "unique": number of distinct rows (all ranks together)
 
 
 def _nbytes(t) -> int:
@@ -66,15 +68,19 @@ class SavedTensorPacker:
         if x.dtype in (torch.float16, torch.bfloat16) and x.shape[0] > self.min_rows:
             uniq, inverse = torch.unique(x.detach().view(-1), return_inverse=True)
             if uniq.numel() <= 65536:
-                first = torch.full((uniq.numel(),), x.shape[0], dtype=torch.int64)
-                first.scatter_reduce_(0, inverse, torch.arange(x.shape[0]), reduce="amin")
+                first = torch.full((uniq.numel(),), x.shape[0], dtype=torch.int64, device=x.device)
+                first.scatter_reduce_(0, inverse, torch.arange(x.shape[0], device=x.device), reduce="amin")
                 self._scope.first = first
+                # every rank computed the whole index from x: the forward checks against it without a
+                # collective; only the (sharded) int16 copy outlives the forward
+                self._scope.local_inverse = inverse
                 self._scope.inverse = self._keep_shard((inverse - INDEX_OFFSET).to(torch.int16))
                 self._account(self._scope.inverse)
         try:
             with torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack):
                 yield self
         finally:
+            self._scope.local_inverse = self._scope.first = None  # forward-only
             self._scope = prev
 
     # -- hooks ---------------------------------------------------------------------------
@@ -101,7 +107,8 @@ class SavedTensorPacker:
         scope = stored.scope
         if scope.full_inverse is None:
             scope.full_inverse = self._gather(scope.inverse, scope.rows).to(torch.int64) + INDEX_OFFSET
-        return stored.data[scope.full_inverse].to(stored.device, non_blocking=True)
+        rows = self._gather(stored.data, stored.distinct) if self.shard else stored.data
+        return rows.to(stored.device, non_blocking=True)[scope.full_inverse.to(stored.device)]
 
     # -- helpers -------------------------------------------------------------------------
     def _pack_new(self, t) -> _Stored:
@@ -110,13 +117,12 @@ class SavedTensorPacker:
         # (N, 1) columns too: the row index is shared, so x itself costs nothing extra
         if (scope is not None and scope.first is not None and t.dim() == 2 and t.shape[0] == scope.rows
                 and t.shape[1] >= 1):
-            rows = t.detach()[scope.first]
-            inverse = self._gather(scope.inverse, scope.rows).long() + INDEX_OFFSET if self.shard \
-                else scope.inverse.long() + INDEX_OFFSET
-            if bool((rows[inverse] == t.detach()).all()):
-                rows = self._to_host(rows)
+            rows = t.detach()[scope.first.to(dev)]
+            if bool((rows[scope.local_inverse.to(dev)] == t.detach()).all()):
+                distinct = rows.shape[0]
+                rows = self._to_host(self._keep_shard(rows))   # sharded: 1/world of the distinct rows
                 self._account(rows)
-                return _Stored("unique", rows, tuple(t.shape), t.dtype, dev, scope)
+                return _Stored("unique", rows, tuple(t.shape), t.dtype, dev, scope, distinct=distinct)
         if self.shard and t.dim() >= 1 and t.shape[0] > self.min_rows:
             part = self._to_host(self._keep_shard(t.detach()))
             self._account(part)
@@ -151,8 +157,10 @@ class SavedTensorPacker:
 
         world = dist.get_world_size()
         size = -(-rows // world)
-        padded = torch.zeros((size, *part.shape[1:]), dtype=part.dtype)
-        padded[:part.shape[0]] = part
+        # NCCL moves CUDA tensors only; gloo moves CPU tensors
+        dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        padded = torch.zeros((size, *part.shape[1:]), dtype=part.dtype, device=dev)
+        padded[:part.shape[0]] = part.to(dev)
         # gloo has no int16/bf16 collectives: move the bytes
         raw = padded.reshape(size, -1).view(torch.uint8)
         bufs = [torch.empty_like(raw) for _ in range(world)]
@@ -172,6 +180,7 @@ class NaivePacker:
     """Counts what autograd keeps for backward without eDKM (each storage once)."""
 
     bytes_now: int = 0
+    bytes_peak: int = 0
     _storages: set = field(default_factory=set)
 
     @contextlib.contextmanager
@@ -181,9 +190,14 @@ class NaivePacker:
         with torch.autograd.graph.saved_tensors_hooks(self.pack, lambda t: t):
             yield self
 
+    def reset(self) -> None:
+        self._storages.clear()
+        self.bytes_now = 0
+
     def pack(self, t):
         ptr = t.untyped_storage().data_ptr()
         if ptr not in self._storages:
             self._storages.add(ptr)
             self.bytes_now += t.untyped_storage().nbytes()
+            self.bytes_peak = max(self.bytes_peak, self.bytes_now)
         return t
