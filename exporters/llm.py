@@ -59,6 +59,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             try:
                 programs = {m: torch.export.export(step, examples[m]) for m in METHODS}
                 files = _CONVERTERS[target](step, programs, examples, stage)
+                target_weights = files.pop("weights", None)  # per-layer storage, where a target reports it
             except EdgekitError:
                 raise
             except Exception as exc:
@@ -90,6 +91,9 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             "signature": {"inputs": signature["decode"]["inputs"], "outputs": signature["decode"]["outputs"]},
             "compression": {"recipe": None, "ledger": []},
         } | (manifest_extra or {})
+        from edgekit.exporters.compression.record import compressed_layers
+        if weights == "fp32" and compressed_layers(model):
+            manifest["compression"] = llm_compression_section(model, target_weights)
         if ledger:
             from edgekit.exporters.llm_weights import weights_section
             params = sum(p.numel() for p in source.parameters())
@@ -178,16 +182,24 @@ def _to_tflite(step, programs, examples, stage: Path) -> dict:
 
 
 def _to_coreml(step, programs, examples, stage: Path) -> dict:
-    """Both methods as functions of one iOS18 multifunction package: weights stored once."""
+    """Both methods as functions of one iOS18 multifunction package: weights stored once.
+    Clustered layers (eDKM checkpoints) keep their tables: constexpr_lut_to_dense, 3/4-bit indices."""
     import tempfile
 
     import coremltools as ct
 
+    from edgekit.exporters.compression import coreml_encode
+    from edgekit.exporters.compression.record import compressed_layers
+
+    clustered, encodings = compressed_layers(step.model), {}
     with tempfile.TemporaryDirectory() as tmp:
         desc = ct.utils.MultiFunctionDescriptor()
         for m in METHODS:
             mlmodel = ct.convert(programs[m].run_decompositions({}), minimum_deployment_target=ct.target.iOS18,
                                  compute_precision=ct.precision.FLOAT16, skip_model_load=True)
+            if clustered:
+                mlmodel, consts = coreml_encode.encode(mlmodel, clustered, "fp16")
+                encodings = coreml_encode.layer_encodings(mlmodel, consts)
             spec = mlmodel.get_spec()
             for old, new in zip([o.name for o in spec.description.output], OUTPUT_NAMES):
                 ct.utils.rename_feature(spec, old, new)
@@ -195,7 +207,7 @@ def _to_coreml(step, programs, examples, stage: Path) -> dict:
             desc.add_function(f"{tmp}/{m}.mlpackage", src_function_name="main", target_function_name=m)
         desc.default_function_name = "decode"
         ct.utils.save_multifunction(desc, str(stage / "model.mlpackage"))
-    return {m: "model.mlpackage" for m in METHODS}
+    return {m: "model.mlpackage" for m in METHODS} | {"weights": encodings}
 
 
 def coreml_llm_structure(package: Path, signature: dict) -> dict:
@@ -218,13 +230,14 @@ def coreml_llm_structure(package: Path, signature: dict) -> dict:
             "reason": "Core ML prediction needs macOS; checked each function's names, shapes, ops and weights"}
 
 
-def llm_compression_section(model) -> dict:
+def llm_compression_section(model, encodings: dict | None = None) -> dict:
     """The manifest's compression section for an LLM whose weights carry LUT records (eDKM checkpoints).
 
-    No LLM target stores tables yet, so every row is ``decompressed: dense fp32``; ``expected_bytes`` is
-    the clustered size (indices packed at their bit width + fp16 tables).
+    ``encodings`` (Core ML) says per layer how the package stores it: lookup tables, native. Without it
+    the target stored the layer ``decompressed: dense fp32``. ``expected_bytes`` is the clustered size
+    (indices packed at their bit width + fp16 tables).
     """
-    from edgekit.exporters.base import DECOMPRESSED
+    from edgekit.exporters.base import DECOMPRESSED, NATIVE
     from edgekit.exporters.llm_compress import layer_bytes
     from edgekit.exporters.compression.record import compressed_layers
 
@@ -232,6 +245,13 @@ def llm_compression_section(model) -> dict:
     for name, (module, rec) in compressed_layers(model).items():
         shape = tuple(module.weight.shape)
         b = layer_bytes(shape, rec.bits)
+        enc = (encodings or {}).get(name)
+        if enc and enc["ops"] != ["const"]:
+            rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": NATIVE,
+                         "encoded": {"kind": NATIVE, "format": "+".join(enc["ops"]), "index_bits": enc["index_bits"]},
+                         "expected_bytes": b["indices"] + b["table"], "dense_bytes": b["fp32"] // 2,  # fp16
+                         "bytes_written": enc["bytes"]})
+            continue
         rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": DECOMPRESSED,
                      "encoded": {"kind": DECOMPRESSED, "format": "dense fp32"},
                      "expected_bytes": b["indices"] + b["table"], "dense_bytes": b["fp32"],
@@ -241,7 +261,8 @@ def llm_compression_section(model) -> dict:
     return {"recipe": None, "ledger": rows, "summary": {
         "layers": len(rows), "bytes_written": written, "dense_bytes": dense,
         "expected_bytes": sum(r["expected_bytes"] for r in rows), "ratio_to_dense": written / dense if dense else 1.0,
-        "decompressed_layers": [r["layer"] for r in rows], "allowed_decompressed": True}}
+        "decompressed_layers": [r["layer"] for r in rows if r["encoded"]["kind"] == DECOMPRESSED],
+        "allowed_decompressed": True}}
 
 
 _CONVERTERS = {"executorch": _to_executorch, "onnx": _to_onnx, "tflite": _to_tflite, "coreml": _to_coreml}

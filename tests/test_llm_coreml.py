@@ -79,3 +79,25 @@ def test_numeric_parity_and_generation_on_macos(coreml_llm):
     assert parity["mode"] == "numeric" and parity["ok"] and parity["metrics"]["top1"] >= 0.95
     r = LLMSession(art.path).generate("def", max_new_tokens=5, temperature=0, stop_tokens=())
     assert len(r.new_tokens) == 5 and np.isfinite(r.decode_tokens_per_s)
+
+
+def test_clustered_llm_keeps_its_three_bit_tables_in_the_package(tmp_path):
+    from edgekit.exporters.llm import export_llm
+    from edgekit.exporters.llm_compress import layer_bytes, post_training
+    from edgekit.model_zoo.llama import Llama, LlamaConfig
+    from edgekit.model_zoo.text import train_tokenizer
+
+    tok = train_tokenizer(300)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=300, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=128, max_seq_len=32)
+    clustered = post_training(Llama(cfg).eval(), 3)
+    art = export_llm(clustered, tmp_path / "tokenizer.json", "coreml", tmp_path / "cm", prefill_len=8)
+    ledger = art.manifest["compression"]["ledger"]
+    assert len(ledger) == 2 * 7                                       # q/k/v/o + gate/up/down per layer
+    for row in ledger:
+        assert row["encoded"]["kind"] == "native" and row["encoded"]["format"] == "constexpr_lut_to_dense"
+        assert row["encoded"]["index_bits"] == 3
+        b = layer_bytes(tuple(row["shape"]), 3)
+        assert row["bytes_written"] == b["indices"] + b["table"] == row["expected_bytes"]
+    assert art.manifest["compression"]["summary"]["decompressed_layers"] == []
