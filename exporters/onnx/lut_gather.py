@@ -100,7 +100,7 @@ def pack(indices: np.ndarray, field: int) -> np.ndarray:
 def unpack(packed: np.ndarray, field: int, numel: int) -> np.ndarray:
     """Reference for the ONNX unpacking nodes (tests)."""
     planes = 8 // field
-    parts = [(packed >> (i * field)) % (1 << field) for i in range(planes)]
+    parts = [(packed.astype(np.int64) >> (i * field)) % (1 << field) for i in range(planes)]
     return np.concatenate(parts)[:numel].astype(np.uint8)
 
 
