@@ -21,6 +21,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("coreml", "executorch", "tflite", "onnx")
+# rows of the recipe x target table: (target, export options); defaults everywhere except the Core ML deployment
+# target, plus ExecuTorch with the opt-in int8 re-quantization of compressed layers
+VARIANTS = {"coreml": ("coreml", {"minimum_deployment_target": "iOS18"}), "executorch": ("executorch", None),
+            "executorch+int8": ("executorch", {"requantize": "dynamic_int8"}), "tflite": ("tflite", None),
+            "onnx": ("onnx", None)}
 # recipe -> accuracy-drop gate (points) and Core ML ratio gate: compressed .mlpackage bytes over the bytes of
 # the uncompressed model's fp32 .mlpackage (both packages carry the same fixed overhead: program, BN, biases)
 GATES = {"palettize4": (1.0, 0.16), "dkm2": (2.0, None), "sparse50_palettize4": (1.5, None),
@@ -78,10 +83,9 @@ def main(argv=None) -> int:
         if name.startswith("shift"):
             row["all_weights_pow2_times_scale"] = all(
                 _pow2(m.weight.detach().numpy(), r.scale) for m, r in compressed_layers(model).values())
-        for target in TARGETS:
-            opts = {"minimum_deployment_target": "iOS18"} if target == "coreml" else None
+        for target, (kind, opts) in VARIANTS.items():
             try:
-                art = export_model(model, examples, target, work / name / target, options=opts, recipe=recipe,
+                art = export_model(model, examples, kind, work / name / target, options=opts, recipe=recipe,
                                    allow_decompressed=True, dataset=lambda n: (data.x_test[:n, None],),
                                    parity_samples=32, show_progress=False)
             except Exception as e:  # noqa: BLE001 - the table shows the failure
@@ -92,10 +96,15 @@ def main(argv=None) -> int:
             encoded = sorted({r["encoded"]["kind"] + ":" + r["encoded"]["format"]
                               for r in art.manifest["compression"]["ledger"]})
             t = {"bytes": art.model_bytes, "ratio_to_fp32_params": art.model_bytes / (params * 4),
-                 "ratio_to_fp32_artifact": art.model_bytes / fp32_artifact[target],
-                 "ratio_to_dense_artifact": art.model_bytes / dense[target],
+                 "ratio_to_fp32_artifact": art.model_bytes / fp32_artifact[kind],
+                 "ratio_to_dense_artifact": art.model_bytes / dense[kind], "options": opts,
                  "weight_bytes_written": comp["bytes_written"], "decompressed_layers": len(comp["decompressed_layers"]),
-                 "encoded": encoded, "parity": {k: par.get(k) for k in ("mode", "ok")} |
+                 "encoded": encoded, "counts": {k: sum(1 for r in art.manifest["compression"]["ledger"]
+                                                        if r["encoded"]["kind"] == k)
+                                                for k in ("native", "re-quantized", "decompressed")},
+                 "max_weight_error": max((r["encoded"].get("max_abs_error", 0.0)
+                                          for r in art.manifest["compression"]["ledger"]), default=0.0),
+                 "parity": {k: par.get(k) for k in ("mode", "ok")} |
                  {k: par.get("metrics", {}).get(k) for k in ("cosine_min", "top1", "max_abs_err")}}
             if target == "coreml" and name.startswith("shift"):
                 tables = read_tables(art.path / "model.mlpackage")
@@ -113,6 +122,13 @@ def main(argv=None) -> int:
     Path(args.out + ".json").write_text(json.dumps(results, indent=2))
     Path(args.out + ".md").write_text(render(results, " ".join(["benchmarks/compression_acceptance.py"] + (argv or sys.argv[1:]))))
     return 0
+
+
+def _counts(t: dict) -> str:
+    parts = [f"{n} {k}" for k, n in t.get("counts", {}).items() if n]
+    if t.get("max_weight_error"):
+        parts.append(f"max weight error {t['max_weight_error']:.1e}")
+    return ", ".join(parts)
 
 
 def _pow2(values: np.ndarray, scale: float) -> bool:
@@ -151,7 +167,7 @@ def render(res: dict, command: str) -> str:
                    if p.get("cosine_min") is not None else ""))
             lines.append(f"| {name} | {target} | {t['bytes']:,} | {t['ratio_to_fp32_params']:.3f} | "
                          f"{t['ratio_to_fp32_artifact']:.3f} | {t['ratio_to_dense_artifact']:.3f} | {par} | "
-                         f"{'; '.join(t['encoded'])} |")
+                         f"{'; '.join(t['encoded'])} ({_counts(t)}) |")
     lines += ["", "Dense artifacts of the uncompressed model: " +
               ", ".join(f"{k} {v:,} B" for k, v in res["dense_artifact_bytes"].items()) +
               f"; fp32 Core ML artifact {res['fp32_artifact_bytes']['coreml']:,} B", ""]
