@@ -114,7 +114,7 @@ def _uint4_tensor(name: str, indices: np.ndarray):
     return helper.make_tensor(name, TensorProto.UINT4, indices.shape, raw, raw=True)
 
 
-def encode_weight(graph, init_name: str, w: np.ndarray, bits: int, group_size: int, axis: int,
+def encode_weight(init_name: str, w: np.ndarray, bits: int, group_size: int, axis: int,
                   encoding: str) -> dict | None:
     """Replace initializer ``init_name`` (value ``w``) by its LUT form. Returns the ledger facts, or None."""
     from onnx import TensorProto, helper, numpy_helper
@@ -204,7 +204,7 @@ def encode(model, layers: dict[str, tuple[int, int]], encoding: str = "packed") 
         bits, group = layers[init.name]
         w = numpy_helper.to_array(init)
         axis = w.ndim - 1 if init.name in matmul_weights else 0
-        enc = encode_weight(graph, init.name, w, bits, group, axis, encoding)
+        enc = encode_weight(init.name, w, bits, group, axis, encoding)
         if enc is None:
             continue
         graph.initializer.remove(init)
