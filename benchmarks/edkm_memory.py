@@ -4,7 +4,8 @@
 
 Counts the bytes autograd keeps for backward during one DKM forward (3 soft
 k-means iterations) of a bf16 weight: naive = every saved storage once; eDKM =
-what the pack hook stores (distinct rows + a shared int16 row index, dedup).
+what the pack hook stores (distinct rows + a shared row index bit-packed at
+ceil(log2(distinct rows)) bits, dedup).
 With --world N, N gloo processes each store a 1/N shard of the row index.
 Writes docs/edkm_memory.json.
 """
@@ -58,6 +59,7 @@ def measure(rows: int, cols: int, bits: int) -> dict:
     return {"rows": rows, "cols": cols, "weights": rows * cols, "bits": bits, "dtype": "bfloat16",
             "naive_saved_bytes": naive.bytes_now, "edkm_saved_bytes": edkm.bytes_peak,
             "ratio": naive.bytes_now / edkm.bytes_peak,
+            "edkm_index_bytes": edkm.index_bytes, "edkm_index_bits": edkm.index_bits,
             "grad_equal_to_no_hooks": bool(torch.equal(g_edkm, g_plain)),
             "grad_max_abs_diff": float((g_edkm - g_naive).abs().max()),
             "forward_seconds": {"naive": t_naive, "edkm": t_edkm}}

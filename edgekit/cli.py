@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--coreml-compute-units", default="ALL", help="ALL, CPU_ONLY, CPU_AND_GPU, CPU_AND_NE")
     ex.add_argument("--onnx-opset", type=int, default=18)
     ex.add_argument("--executorch-delegate", default="xnnpack", help="xnnpack or none")
+    ex.add_argument("--onnx-lut-encoding", default="packed",
+                    help="lookup-table weights in ONNX: packed (default), uint4 (opset >= 21), uint8 or dense")
+    ex.add_argument("--executorch-requantize", default="none",
+                    help="compressed layers in ExecuTorch: none (dense fp32, exact) or dynamic_int8 (lossy)")
     ex.add_argument("--recipe", help="compress first: a preset (see `edgekit compress --list`) or a .json/.yaml")
     ex.add_argument("--allow-decompressed", action="store_true",
                     help="keep artifacts of targets that store compressed weights dense")
@@ -162,8 +166,8 @@ def export_options(args) -> dict[str, dict]:
     return {
         "coreml": {"minimum_deployment_target": args.coreml_target, "compute_precision": args.coreml_precision,
                    "compute_units": args.coreml_compute_units},
-        "onnx": {"opset": args.onnx_opset},
-        "executorch": {"delegate": args.executorch_delegate},
+        "onnx": {"opset": args.onnx_opset, "lut_encoding": args.onnx_lut_encoding},
+        "executorch": {"delegate": args.executorch_delegate, "requantize": args.executorch_requantize},
     }
 
 

@@ -3,8 +3,10 @@
 DKM keeps several N x K maps per iteration (distances, attention) for backward.
 With 16-bit weights there are at most 65,536 distinct weight values, and every
 row of those maps is a function of its weight value alone, so a map is stored as
-its distinct rows (<= 65,536 x K) plus one shared row index of N entries (int16).
-On top: tensors already stored (views, the same tensor saved by two ops) are
+its distinct rows (<= 65,536 x K) plus one shared row index of N entries,
+bit-packed at ceil(log2(distinct rows)) bits per entry in a uint8 buffer (12 bits
+for a 4M-weight bf16 layer with ~3,600 distinct values; 8 bits or fewer when there
+are at most 256). On top: tensors already stored (views, the same tensor saved by two ops) are
 stored once; CUDA tensors go to CPU; with ``shard=True`` each torch.distributed
 rank keeps 1/world of the row index, of the distinct rows and of unshrinkable
 tensors, and ``unpack`` all-gathers them.
@@ -20,16 +22,80 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-INDEX_OFFSET = 32768  # distinct-row ids 0..65535 stored as int16 after subtracting this
+PACK_CHUNK = 1 << 20  # entries packed/unpacked at a time (bounds the temporary bit matrix to bits x 1 MiB)
+
+
+def index_bits(distinct: int) -> int:
+    """Bits per row-index entry for ``distinct`` distinct rows."""
+    return max(1, (int(distinct) - 1).bit_length())
+
+
+def pack_bits_reference(values, bits: int):
+    """Readable reference (numpy): little-endian bit stream, entry i at bits [i*bits, (i+1)*bits)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.int64)
+    bitmat = ((v[:, None] >> np.arange(bits)) & 1).astype(np.uint8)
+    return np.packbits(bitmat.reshape(-1), bitorder="little")
+
+
+def pack_bits(values, bits: int):
+    """Pack non-negative int64 ``values`` (< 2^bits) into a uint8 tensor; same layout as the reference."""
+    import torch
+
+    n = values.numel()
+    out = torch.empty(-(-n * bits // 8), dtype=torch.uint8)
+    shifts = torch.arange(bits, dtype=torch.int64)
+    weights = (1 << torch.arange(8, dtype=torch.int64))
+    for start in range(0, n, PACK_CHUNK):  # PACK_CHUNK is a multiple of 8: each chunk ends on a byte
+        chunk = values.reshape(-1)[start:start + PACK_CHUNK].to(torch.int64)
+        stream = ((chunk[:, None] >> shifts) & 1).reshape(-1)
+        pad = -stream.numel() % 8
+        if pad:
+            stream = torch.cat([stream, stream.new_zeros(pad)])
+        packed = (stream.view(-1, 8) * weights).sum(1).to(torch.uint8)
+        out[start * bits // 8:start * bits // 8 + packed.numel()] = packed
+    return out
+
+
+def unpack_bits(packed, bits: int, count: int):
+    """Inverse of ``pack_bits``: the first ``count`` entries as int64."""
+    import torch
+
+    out = torch.empty(count, dtype=torch.int64)
+    shifts = torch.arange(8, dtype=torch.int64)
+    weights = (1 << torch.arange(bits, dtype=torch.int64))
+    for start in range(0, count, PACK_CHUNK):
+        n = min(PACK_CHUNK, count - start)
+        raw = packed[start * bits // 8:start * bits // 8 + -(-n * bits // 8)].to(torch.int64)
+        stream = ((raw[:, None] >> shifts) & 1).reshape(-1)[:n * bits]
+        out[start:start + n] = (stream.view(n, bits) * weights).sum(1)
+    return out
+
+
+@dataclass
+class _PackedIndex:
+    """A row index of ``count`` entries stored at ``bits`` bits each (uint8 buffer)."""
+
+    data: object
+    bits: int
+    count: int
+
+    @classmethod
+    def of(cls, values, bits: int) -> "_PackedIndex":
+        return cls(pack_bits(values, bits), bits, values.numel())
+
+    def values(self):
+        return unpack_bits(self.data, self.bits, self.count)
 
 
 @dataclass
 class _Scope:
     rows: int                      # N
     first: object = None           # index of the first occurrence of each distinct x (U,)
-    inverse: object = None         # row -> distinct id, int16 (or its shard), shared by all maps
+    inverse: object = None         # row -> distinct id, a _PackedIndex (of this rank's shard), shared by all maps
     full_inverse: object = None    # cache of the gathered inverse during backward
-    local_inverse: object = None   # the whole inverse (int64), only while the forward runs
+    forward_inverse: object = None  # the whole unpacked index (int64), only while the forward runs
 
 
 @dataclass
@@ -55,6 +121,8 @@ class SavedTensorPacker:
     min_rows: int = 1024
     bytes_now: int = 0
     bytes_peak: int = 0
+    index_bytes: int = 0           # of which packed row indices (all scopes)
+    index_bits: int | None = None  # bits per row-index entry in the last scope
     _seen: dict = field(default_factory=dict)
     _scope: _Scope | None = None
 
@@ -72,15 +140,17 @@ class SavedTensorPacker:
                 first.scatter_reduce_(0, inverse, torch.arange(x.shape[0], device=x.device), reduce="amin")
                 self._scope.first = first
                 # every rank computed the whole index from x: the forward checks against it without a
-                # collective; only the (sharded) int16 copy outlives the forward
-                self._scope.local_inverse = inverse
-                self._scope.inverse = self._keep_shard((inverse - INDEX_OFFSET).to(torch.int16))
-                self._account(self._scope.inverse)
+                # collective; only the packed (sharded) copy outlives the forward
+                self._scope.forward_inverse = inverse
+                self._scope.inverse = _PackedIndex.of(self._keep_shard(inverse).cpu(), index_bits(uniq.numel()))
+                self._account(self._scope.inverse.data)
+                self.index_bytes += _nbytes(self._scope.inverse.data)
+                self.index_bits = self._scope.inverse.bits
         try:
             with torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack):
                 yield self
         finally:
-            self._scope.local_inverse = self._scope.first = None  # forward-only
+            self._scope.forward_inverse = self._scope.first = None  # forward-only
             self._scope = prev
 
     # -- hooks ---------------------------------------------------------------------------
@@ -106,7 +176,7 @@ class SavedTensorPacker:
             return self._gather(stored.data, stored.shape[0]).view(stored.shape).to(stored.device)
         scope = stored.scope
         if scope.full_inverse is None:
-            scope.full_inverse = self._gather(scope.inverse, scope.rows).to(torch.int64) + INDEX_OFFSET
+            scope.full_inverse = self._gather_index(scope)
         rows = self._gather(stored.data, stored.distinct) if self.shard else stored.data
         return rows.to(stored.device, non_blocking=True)[scope.full_inverse.to(stored.device)]
 
@@ -118,7 +188,7 @@ class SavedTensorPacker:
         if (scope is not None and scope.first is not None and t.dim() == 2 and t.shape[0] == scope.rows
                 and t.shape[1] >= 1):
             rows = t.detach()[scope.first.to(dev)]
-            if bool((rows[scope.local_inverse.to(dev)] == t.detach()).all()):
+            if bool((rows[scope.forward_inverse.to(dev)] == t.detach()).all()):
                 distinct = rows.shape[0]
                 rows = self._to_host(self._keep_shard(rows))   # sharded: 1/world of the distinct rows
                 self._account(rows)
@@ -149,6 +219,26 @@ class SavedTensorPacker:
         size = -(-t.shape[0] // world)
         return t[rank * size:(rank + 1) * size].clone()
 
+    def _gather_index(self, scope: _Scope):
+        """The whole row index as int64 (all-gathered and unpacked per rank when sharded)."""
+        import torch
+
+        if not self.shard:
+            return scope.inverse.values()
+        import torch.distributed as dist
+
+        world = dist.get_world_size()
+        size = -(-scope.rows // world)
+        mine = scope.inverse.values()
+        padded = torch.zeros(size, dtype=torch.int64)
+        padded[:mine.numel()] = mine
+        # equal length on every rank; NCCL moves CUDA tensors only, gloo CPU tensors
+        dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        packed = pack_bits(padded, scope.inverse.bits).to(dev)
+        bufs = [torch.empty_like(packed) for _ in range(world)]
+        dist.all_gather(bufs, packed)
+        return torch.cat([unpack_bits(b.cpu(), scope.inverse.bits, size) for b in bufs])[:scope.rows]
+
     def _gather(self, part, rows: int):
         if not self.shard:
             return part
@@ -170,9 +260,11 @@ class SavedTensorPacker:
     def reset(self) -> None:
         self._seen.clear()
         self.bytes_now = 0
+        self.index_bytes = 0
 
     def stats(self) -> dict:
-        return {"bytes_now": self.bytes_now, "bytes_peak": self.bytes_peak}
+        return {"bytes_now": self.bytes_now, "bytes_peak": self.bytes_peak, "index_bytes": self.index_bytes,
+                "index_bits": self.index_bits}
 
 
 @dataclass

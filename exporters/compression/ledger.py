@@ -49,7 +49,9 @@ def check_capabilities(model, exporter) -> None:
 def build_ledger(model, exporter, result) -> list[dict]:
     """One row per compressed layer. Targets report per-layer encodings in ``result.info['weights']``."""
     encoded = result.info.get("weights", {})
-    dense_width = DENSE_BYTES.get(result.precision, 4)
+    # the storage of weights left dense (a target can run int8 compute on some layers and keep others fp32)
+    dense_format = result.info.get("dense_precision", result.precision)
+    dense_width = DENSE_BYTES.get(dense_format, 4)
     rows = []
     for name, (module, rec) in ledger_layers(model).items():
         shape = tuple(module.weight.shape)
@@ -62,7 +64,7 @@ def build_ledger(model, exporter, result) -> list[dict]:
                 row_enc["max_abs_error"] = enc["error"]
             written = int(enc["bytes"])
         else:
-            row_enc = {"kind": DECOMPRESSED, "format": f"dense {result.precision}"}
+            row_enc = {"kind": DECOMPRESSED, "format": f"dense {dense_format}"}
             written = numel * dense_width
         rows.append({
             "layer": name, "shape": list(shape),

@@ -14,9 +14,21 @@ DELEGATES = ("xnnpack", "none")
 @dataclass(frozen=True)
 class ExecuTorchOptions:
     delegate: str = "xnnpack"
+    # compressed Conv2d/Linear weights: "none" keeps them dense fp32 (exact); "dynamic_int8" re-quantizes them
+    # to int8 per channel with XNNPACK dynamic int8 activations (lossy, error in the ledger); see requantize.py
+    requantize: str = "none"
 
     def __post_init__(self):
+        from edgekit.exporters.executorch.requantize import REQUANTIZE
+
         check_choice("ExecuTorch delegate", self.delegate, DELEGATES)
+        check_choice("ExecuTorch requantize", self.requantize, REQUANTIZE)
+        if self.requantize != "none" and self.delegate != "xnnpack":
+            from edgekit.errors import EdgekitError
+
+            raise EdgekitError("bad_option", f"ExecuTorch requantize='{self.requantize}' needs delegate='xnnpack'; "
+                               f"delegate is '{self.delegate}'",
+                               fix="pass delegate='xnnpack' (default) or requantize='none'")
 
 
 class ExecuTorchExporter(Exporter):
@@ -32,6 +44,14 @@ class ExecuTorchExporter(Exporter):
     def convert(self, model, exported_program, example_inputs, options: ExecuTorchOptions, out_dir: Path):
         from executorch.exir import to_edge_transform_and_lower
 
+        from edgekit.exporters.compression.record import compressed_layers
+
+        weights, precision = {}, "fp32"
+        if options.requantize == "dynamic_int8" and compressed_layers(model):
+            from edgekit.exporters.executorch.requantize import requantize
+
+            exported_program, weights = requantize(model, exported_program, example_inputs)
+            precision = "int8" if weights else "fp32"
         partitioners = []
         if options.delegate == "xnnpack":
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -40,7 +60,10 @@ class ExecuTorchExporter(Exporter):
         info = delegation_report(edge.exported_program().graph_module)
         program = edge.to_executorch()
         (out_dir / "model.pte").write_bytes(program.buffer)
-        return ConvertResult("model.pte", "fp32", {"delegation": info})
+        result = {"delegation": info}
+        if options.requantize != "none":
+            result |= {"requantize": options.requantize, "weights": weights, "dense_precision": "fp32"}
+        return ConvertResult("model.pte", precision, result)
 
 
 def delegation_report(graph_module) -> dict:

@@ -1,4 +1,14 @@
-"""ONNX exporter: the dynamo-based torch.onnx.export at a chosen opset."""
+"""ONNX exporter: the dynamo-based torch.onnx.export at a chosen opset.
+
+Compressed weights stay compressed where ONNX Runtime can execute the encoding:
+lookup-table weights (k-means, DKM, sparse + k-means) as packed indices + ``Gather``
+from their table (``lut_gather.py``), 2-3 bit shift weights as exact int8 +
+``DequantizeLinear`` (``pow2_int8.py``). With such weights the graph is exported
+unoptimised, encoded, then optimised by onnxscript with the encoding nodes kept
+(not folded back): the optimiser's Conv+BatchNorm fusion would otherwise rescale
+each channel of a clustered weight and destroy its table. ONNX Runtime fuses
+Conv+BatchNorm itself when it loads the model.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +16,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.base import DECOMPRESSED, ConvertResult, Exporter
+from edgekit.exporters.base import DECOMPRESSED, NATIVE, ConvertResult, Exporter
 
 MIN_OPSET, MAX_OPSET = 17, 23
+LUT_KINDS = ("lut", "lut+sparse", "shift", "shift+sparse")  # kinds with a finite table of values
 
 
 @dataclass(frozen=True)
 class ONNXOptions:
     opset: int = 18
     pow2_int8: bool = True  # store ±2^k weights (2-3 bit shift layers) as int8 + DequantizeLinear, exactly
+    lut_encoding: str = "packed"  # lookup-table weights: packed | uint4 (opset >= 21) | uint8 | dense
 
     def __post_init__(self):
+        from edgekit.exporters.onnx.lut_gather import check_encoding
+
         if not (MIN_OPSET <= int(self.opset) <= MAX_OPSET):
             raise EdgekitError(
                 "bad_option", f"ONNX opset {self.opset} outside the supported range {MIN_OPSET}..{MAX_OPSET}",
                 fix=f"pass --onnx-opset between {MIN_OPSET} and {MAX_OPSET} (default 18)",
             )
+        check_encoding(self.lut_encoding, int(self.opset))
 
 
 class ONNXExporter(Exporter):
@@ -31,32 +46,61 @@ class ONNXExporter(Exporter):
     requires = (("onnx", "export"), ("onnxscript", "export"))
     Options = ONNXOptions
     # compressed weight kind -> storage; see docs/compression.md (export matrix)
-    capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
-                    "shift+sparse": DECOMPRESSED}
+    capabilities = {"lut": NATIVE, "shift": NATIVE, "sparse": DECOMPRESSED, "lut+sparse": NATIVE,
+                    "shift+sparse": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: ONNXOptions, out_dir: Path):
         import torch
 
         import onnx
 
-        from edgekit.exporters.onnx.pow2_int8 import encode
+        from edgekit.exporters.compression.record import compressed_layers
+        from edgekit.exporters.onnx import lut_gather, pow2_int8
 
+        records = {f"{name}.weight": rec for name, (_, rec) in compressed_layers(model).items()
+                   if rec.kind in LUT_KINDS}
+        keep_tables = bool(records) and options.lut_encoding != "dense"
         program = torch.onnx.export(exported_program, example_inputs, dynamo=True,
-                                    opset_version=int(options.opset), verbose=False)
+                                    opset_version=int(options.opset), verbose=False, optimize=not keep_tables)
         path = out_dir / "model.onnx"
         program.save(str(path))
         info = {"opset": int(options.opset)}
+        weights: dict[str, dict] = {}
+        proto = onnx.load(str(path))
+        converted: dict[str, int] = {}
         if options.pow2_int8:  # lossless: only weights that are exactly int8 x per-channel scale
-            model = onnx.load(str(path))
-            converted = encode(model)
-            if converted:
-                onnx.save(model, str(path))
+            converted = pow2_int8.encode(proto)
             info["pow2_int8_weights"] = sorted(converted)
             # For the compression ledger: these layers are stored re-encoded (int8, exact), not dense.
-            info["weights"] = {name.removesuffix(".weight"): {
-                "ops": ["int8", "DequantizeLinear"], "encoded": "re-quantized", "error": 0.0, "bytes": size,
-                "index_bits": 8} for name, size in converted.items() if name.endswith(".weight")}
+            weights |= {name: {"ops": ["int8", "DequantizeLinear"], "encoded": "re-quantized", "error": 0.0,
+                               "bytes": size, "index_bits": 8} for name, size in converted.items()}
+        if keep_tables:
+            todo = {name: (rec.bits + (1 if rec.kind == "shift+sparse" else 0),  # zero is one more value
+                           1 if rec.per_channel_scale else rec.group_size)
+                    for name, rec in records.items() if name not in converted}
+            encoded = lut_gather.encode(proto, todo, options.lut_encoding)
+            info["lut_encoding"] = options.lut_encoding
+            info["lut_weights"] = sorted(encoded)
+            weights |= {name: {"ops": e["ops"], "encoded": NATIVE, "error": 0.0, "bytes": e["bytes"],
+                               "index_bits": e["index_bits"], "table_entries": e["table_entries"]}
+                        for name, e in encoded.items()}
+            proto = _optimize_keeping(proto, lut_gather.ENCODING_NODE_PREFIXES)
+        if converted or keep_tables:
+            onnx.save(proto, str(path))
+        # For the compression ledger, by layer name.
+        info["weights"] = {name.removesuffix(".weight"): facts for name, facts in weights.items()
+                           if name.endswith(".weight")}
         return ConvertResult("model.onnx", "fp32", info)
+
+
+def _optimize_keeping(proto, prefixes: tuple[str, ...]):
+    """onnxscript's default optimisation, except that the encoding nodes are never constant-folded."""
+    import onnx_ir as ir
+    from onnxscript.optimizer import optimize_ir
+
+    model = ir.serde.deserialize_model(proto)
+    optimize_ir(model, should_fold=lambda node: False if any(p in (node.name or "") for p in prefixes) else None)
+    return ir.serde.serialize_model(model)
 
 
 EXPORTER = ONNXExporter()

@@ -20,7 +20,7 @@ def test_every_exporter_declares_every_kind(target):
 def test_decompressing_target_fails_with_an_explanation(tmp_path, tiny_spec, tiny_model):
     new, _ = compress(tiny_model, "palettize4")
     with pytest.raises(CompressionLost, match="allow-decompressed") as err:
-        export_model(new, tiny_spec.example_inputs(0), "onnx", tmp_path / "a", show_progress=False)
+        export_model(new, tiny_spec.example_inputs(0), "tflite", tmp_path / "a", show_progress=False)
     assert "layers.0.conv1" in err.value.details["layers"]
     assert not (tmp_path / "a").exists()
 
@@ -29,7 +29,7 @@ def test_allowed_decompression_is_written_in_the_ledger(tmp_path, tiny_spec, tin
     from edgekit.exporters.compression import load_recipe
 
     new, rep = compress(tiny_model, "palettize4")
-    art = export_model(new, tiny_spec.example_inputs(0), "onnx", tmp_path / "a", show_progress=False,
+    art = export_model(new, tiny_spec.example_inputs(0), "tflite", tmp_path / "a", show_progress=False,
                        recipe=load_recipe("palettize4"), allow_decompressed=True, dataset=tiny_spec.dataset)
     comp = art.manifest["compression"]
     assert comp["recipe"]["name"] == "palettize4" and len(comp["recipe"]["hash"]) == 16
