@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-k", type=int, default=40)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--threads", type=int, default=1)
+    gen.add_argument("--first-threshold", type=float, default=None,
+                     help="FiRST artifacts: override the routers' threshold (0 = never skip a layer)")
     gen.set_defaults(func=cmd_generate)
 
     el = sub.add_parser("export-llm", help="export a Hugging Face-format Llama checkpoint (prefill + decode)")
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="repeatable; default: executorch")
     el.add_argument("--out", default="out")
     el.add_argument("--prefill-len", type=int, default=16)
+    el.add_argument("--first", metavar="ROUTERS", default=None,
+                    help="FiRST: a first_routers.safetensors trained for this checkpoint; exports per-layer methods "
+                         "+ routers (+ fused decode for the skip sets the routers choose) so skipped layers cost "
+                         "nothing (executorch only)")
+    el.add_argument("--first-threshold", type=float, default=None, help="FiRST: override the routers' threshold")
     el.set_defaults(func=cmd_export_llm)
 
     add_train_parser(sub)
@@ -300,12 +307,16 @@ def cmd_serve(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from edgekit.generate import LLMSession
+    from edgekit.generate import open_llm
 
-    llm = LLMSession(args.artifact, threads=args.threads)
+    options = {} if args.first_threshold is None else {"threshold": args.first_threshold}
+    llm = open_llm(args.artifact, threads=args.threads, **options)
     r = llm.generate(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                      top_k=args.top_k, seed=args.seed)
     print(args.prompt + r.text)
+    if r.skipped_layers is not None:
+        print(f"\n[FiRST: skipped layers {r.skipped_layers or 'none'} of {llm.n_layers} "
+              f"(threshold {llm.threshold})]", file=sys.stderr)
     print(f"\n[{r.prompt_tokens} prompt tokens: {r.prefill_tokens_per_s:.1f} tok/s prefill; "
           f"{len(r.new_tokens)} new tokens: {r.decode_tokens_per_s:.1f} tok/s decode; "
           f"stopped on {r.stop_reason}; {llm.manifest['target']}, {args.threads} thread(s)]", file=sys.stderr)
@@ -324,11 +335,21 @@ def cmd_export_llm(args) -> int:
                            fix="save the tokenizer (tokenizers' Tokenizer.save) next to the checkpoint")
     model = load_hf_checkpoint(ckpt)
     tokens = encode_split(load_tokenizer(tokenizer_file), "val")
+    routers = None
+    if args.first:
+        from edgekit.model_zoo.first import load_routers
+        routers = load_routers(args.first, threshold=args.first_threshold)
     rows = []
     for target in args.target or ["executorch"]:
         print(f"  {target}: converting and checking parity ...", file=sys.stderr, flush=True)
-        art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
-                         prefill_len=args.prefill_len, parity_tokens=tokens)
+        if routers is not None:
+            from edgekit.exporters.llm_first import export_first_llm
+            art = export_first_llm(model, routers, tokenizer_file, Path(args.out) / ckpt.name / f"{target}-first",
+                                   name=ckpt.name, target=target, prefill_len=args.prefill_len,
+                                   calibration_tokens=tokens, parity_tokens=tokens)
+        else:
+            art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
+                             prefill_len=args.prefill_len, parity_tokens=tokens)
         rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
                      parity_cell(art.manifest["parity"]), str(art.path)])
     print(table(["target", "bytes", "parity", "artifact"], rows))

@@ -236,7 +236,7 @@ def load_routers(path: str | Path, threshold: float | None = None) -> Routers:
     path = Path(path)
     if not path.is_file():
         raise EdgekitError("no_routers", f"FiRST routers file {path} does not exist",
-                           fix="train routers with benchmarks/first_bench.py (writes first_routers.safetensors)")
+                           fix="train routers with benchmarks/first_bench.py (writes routers/first_routers.safetensors)")
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if meta.get("format") != ROUTERS_FORMAT:

@@ -129,7 +129,7 @@ def train_first(checkpoint: str | Path, out_dir: str | Path, *, target_skip: flo
                 lora_steps: int = 150, rank: int = 8, lam: float = 4.0, seed: int = 0,
                 show_progress: bool = True) -> dict:
     """Routers + LoRA for one target skip fraction. Writes a merged HF checkpoint, tokenizer.json,
-    first_routers.safetensors and first_result.json to out_dir."""
+    routers/first_routers.safetensors and first_result.json to out_dir."""
     from edgekit.model_zoo.text import encode_split, load_tokenizer
 
     checkpoint, out = Path(checkpoint), Path(out_dir)
@@ -153,7 +153,8 @@ def train_first(checkpoint: str | Path, out_dir: str | Path, *, target_skip: flo
               "first": evaluate(model, routers, val_ids), "router_log": router_log, "lora_log": lora_log}
     save_hf_checkpoint(model, out)
     shutil.copy(checkpoint / "tokenizer.json", out / "tokenizer.json")
-    save_routers(routers, out / "first_routers.safetensors", extra={"target_skip": target_skip,
+    (out / "routers").mkdir(exist_ok=True)  # not beside model.safetensors: HF loaders read every *.safetensors there
+    save_routers(routers, out / "routers" / "first_routers.safetensors", extra={"target_skip": target_skip,
                                                                      "base_checkpoint": str(checkpoint)})
     (out / "first_result.json").write_text(json.dumps(result, indent=2))
     return result
