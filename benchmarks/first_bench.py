@@ -162,7 +162,7 @@ def main() -> None:
         if f in args.speed_fractions:
             art = export_first_llm(model, routers,
                                    d / "tokenizer.json", d / "executorch-first", name=d.name,
-                                   calibration_tokens=val, parity_tokens=val)
+                                   calibration_tokens=val, parity_tokens=val, min_share=0.15, max_fused=2)
             first_arts[d.name] = art.path
             results["curve"][-1]["artifact"] = {"parity": art.manifest["parity"]["metrics"],
                                                 "parity_skip_sets": art.manifest["parity"]["skip_sets"],

@@ -139,13 +139,16 @@ def export_first_llm(model, routers, tokenizer_file: str | Path, out_dir: str | 
             counts = chosen_skip_sets(model, routers, calibration_tokens, prefill_len)
             total = sum(counts.values())
             fused_sets += [s for s, c in counts.most_common() if s and c / total >= min_share][:max_fused]
-    fused_sets = list(dict.fromkeys(frozenset(s) for s in fused_sets))
+    # A method whose cache has zero kept layers would take zero-size tensors, which ExecuTorch aborts on;
+    # "skip every layer" decodes through embed + head (the per-layer path) instead.
+    fused_sets = [s for s in dict.fromkeys(frozenset(s) for s in fused_sets) if len(s) < cfg.n_layers]
     for s in fused_sets:
         if not s <= set(range(cfg.n_layers)):
             raise EdgekitError("bad_skip_set", f"skip set {sorted(s)} names layers outside 0..{cfg.n_layers - 1}",
                                fix="list layer indices of this model")
 
-    k1 = torch.zeros(1, cfg.n_kv_heads, cfg.max_seq_len, cfg.head_dim)
+    # Distinct example tensors for K and V: torch.export treats one tensor passed twice as one aliased input.
+    k1, v1 = (torch.zeros(1, cfg.n_kv_heads, cfg.max_seq_len, cfg.head_dim) for _ in range(2))
     h = {t: torch.zeros(1, t, cfg.dim) for t in (prefill_len, 1)}
     pos = torch.zeros(1, dtype=torch.long)
     modules: dict[str, tuple[nn.Module, tuple]] = {
@@ -156,14 +159,14 @@ def export_first_llm(model, routers, tokenizer_file: str | Path, out_dir: str | 
     }
     modules["routers"] = (RoutersStep(routers), (torch.zeros(cfg.n_layers, cfg.dim),))
     for i in range(cfg.n_layers):
-        modules[f"layer_{i}_prefill"] = (LayerStep(model, i), (h[prefill_len], pos, k1, k1))
-        modules[f"layer_{i}_decode"] = (LayerStep(model, i), (h[1], pos, k1, k1))
+        modules[f"layer_{i}_prefill"] = (LayerStep(model, i), (h[prefill_len], pos, k1, v1))
+        modules[f"layer_{i}_decode"] = (LayerStep(model, i), (h[1], pos, k1, v1))
     fused = {}
     for s in fused_sets:
         kept = tuple(i for i in range(cfg.n_layers) if i not in s)
-        kk = torch.zeros(len(kept), 1, cfg.n_kv_heads, cfg.max_seq_len, cfg.head_dim)
+        kk, vv = (torch.zeros(len(kept), 1, cfg.n_kv_heads, cfg.max_seq_len, cfg.head_dim) for _ in range(2))
         fused[",".join(map(str, sorted(s)))] = skip_method_name(s)
-        modules[skip_method_name(s)] = (FusedDecode(model, kept), (torch.zeros(1, 1, dtype=torch.long), pos, kk, kk))
+        modules[skip_method_name(s)] = (FusedDecode(model, kept), (torch.zeros(1, 1, dtype=torch.long), pos, kk, vv))
 
     out_dir = Path(out_dir)
     with staging_dir(out_dir) as stage:
