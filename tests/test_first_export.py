@@ -7,7 +7,7 @@ import pytest
 
 from conftest import needs_export
 
-pytestmark = needs_export
+pytestmark = [needs_export, pytest.mark.slow]  # one 16-method ExecuTorch export: minutes
 torch = pytest.importorskip("torch")
 
 
