@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-k", type=int, default=40)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--threads", type=int, default=1)
+    gen.add_argument("--first-threshold", type=float, default=None,
+                     help="FiRST artifacts: override the routers' threshold (0 = never skip a layer)")
     gen.set_defaults(func=cmd_generate)
 
     el = sub.add_parser("export-llm", help="export a Hugging Face-format Llama checkpoint (prefill + decode)")
@@ -101,7 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     el.add_argument("--weights", default="fp32", choices=("fp32", "int4", "int8"),
                     help="linear weights in the .pte: int4 (groups) / int8 (per channel) with int8 dynamic "
                     "activations on XNNPACK; executorch only")
-    el.add_argument("--group-size", type=int, default=32, help="int4: weights per scale (default 32; 0 = one scale per output channel)")
+    el.add_argument("--group-size", type=int, default=32,
+                    help="int4: weights per scale (default 32; 0 = one scale per output channel)")
+    el.add_argument("--first", metavar="ROUTERS", default=None,
+                    help="FiRST: a first_routers.safetensors trained for this checkpoint; exports per-layer methods "
+                         "+ routers (+ fused decode for the skip sets the routers choose) so skipped layers cost "
+                         "nothing (executorch only)")
+    el.add_argument("--first-threshold", type=float, default=None, help="FiRST: override the routers' threshold")
     el.set_defaults(func=cmd_export_llm)
 
     cl = sub.add_parser("compress-llm", help="eDKM: cluster an LLM checkpoint's linear layers to 3/4 bits while "
@@ -322,12 +330,16 @@ def cmd_serve(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from edgekit.generate import LLMSession
+    from edgekit.generate import open_llm
 
-    llm = LLMSession(args.artifact, threads=args.threads)
+    options = {} if args.first_threshold is None else {"threshold": args.first_threshold}
+    llm = open_llm(args.artifact, threads=args.threads, **options)
     r = llm.generate(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                      top_k=args.top_k, seed=args.seed)
     print(args.prompt + r.text)
+    if r.skipped_layers is not None:
+        print(f"\n[FiRST: skipped layers {r.skipped_layers or 'none'} of {llm.n_layers} "
+              f"(threshold {llm.threshold})]", file=sys.stderr)
     print(f"\n[{r.prompt_tokens} prompt tokens: {r.prefill_tokens_per_s:.1f} tok/s prefill; "
           f"{len(r.new_tokens)} new tokens: {r.decode_tokens_per_s:.1f} tok/s decode; "
           f"stopped on {r.stop_reason}; {llm.manifest['target']}, {args.threads} thread(s)]", file=sys.stderr)
@@ -356,12 +368,25 @@ def cmd_export_llm(args) -> int:
     else:
         model = load_hf_checkpoint(ckpt)
     tokens = encode_split(load_tokenizer(tokenizer_file), "val")
+    routers = None
+    if args.first:
+        from edgekit.model_zoo.first import load_routers
+        routers = load_routers(args.first, threshold=args.first_threshold)
     rows = []
     for target in args.target or ["executorch"]:
         print(f"  {target}: converting and checking parity ...", file=sys.stderr, flush=True)
-        art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
-                         prefill_len=args.prefill_len, parity_tokens=tokens, manifest_extra=extra,
-                         weights=args.weights, group_size=args.group_size)
+        if routers is not None:
+            if args.weights != "fp32":
+                raise EdgekitError("first_weights_unsupported", "--first exports fp32 weights only",
+                                   fix="drop --weights, or export without --first")
+            from edgekit.exporters.llm_first import export_first_llm
+            art = export_first_llm(model, routers, tokenizer_file, Path(args.out) / ckpt.name / f"{target}-first",
+                                   name=ckpt.name, target=target, prefill_len=args.prefill_len,
+                                   calibration_tokens=tokens, parity_tokens=tokens)
+        else:
+            art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
+                             prefill_len=args.prefill_len, parity_tokens=tokens, manifest_extra=extra,
+                             weights=args.weights, group_size=args.group_size)
         rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
                      parity_cell(art.manifest["parity"]), str(art.path)])
     print(table(["target", "bytes", "parity", "artifact"], rows))

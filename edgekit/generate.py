@@ -4,6 +4,7 @@
     >>> llm = LLMSession("out/pydoc-llama/executorch")                # doctest: +SKIP
     >>> result = llm.generate("The for statement", max_new_tokens=40)  # doctest: +SKIP
     >>> result.text, result.decode_tokens_per_s                        # doctest: +SKIP
+    >>> llm = open_llm("out/first/executorch")   # a FiRST artifact too   # doctest: +SKIP
 
 The KV cache lives in numpy arrays passed to each call and returned updated.
 Prompts longer than the prefill chunk are fed chunk by chunk; the last chunk
@@ -31,6 +32,7 @@ class GenerationResult:
     prefill_s: float = 0.0
     decode_s: float = 0.0
     stop_reason: str = "length"
+    skipped_layers: list[int] | None = None  # FiRST artifacts: the layers the routers skipped for this prompt
 
     @property
     def prefill_tokens_per_s(self) -> float:
@@ -41,24 +43,42 @@ class GenerationResult:
         return len(self.new_tokens) / self.decode_s if self.decode_s else 0.0
 
 
+def open_llm(path: str | Path, threads: int | None = None, **options) -> "LLMSession":
+    """The session an LLM artifact needs: LLMSession, or FiRSTSession for a FiRST (layer-skipping) artifact."""
+    art = load_artifact(path)
+    if "first" in art.manifest:
+        from edgekit.first_session import FiRSTSession
+        return FiRSTSession(path, threads, **options)
+    if options:
+        raise EdgekitError("not_first", f"{path} is not a FiRST artifact; options {sorted(options)} do not apply",
+                           fix="drop the FiRST options, or export with `edgekit export-llm --first ROUTERS`")
+    return LLMSession(path, threads)
+
+
 class LLMSession:
     def __init__(self, path: str | Path, threads: int | None = None):
         art = load_artifact(path)
         if art.manifest.get("kind") != "edgekit-llm":
             raise EdgekitError("not_an_llm", f"{path} is a {art.manifest.get('kind')} artifact, not an LLM",
                                fix="use edgekit.runtime.load for non-LLM artifacts")
+        if "first" in art.manifest and type(self) is LLMSession:
+            raise EdgekitError("first_artifact", f"{path} is a FiRST artifact (per-layer methods, routers)",
+                               fix="open it with edgekit.generate.open_llm (or FiRSTSession)")
         self.manifest, self.path = art.manifest, art.path
         self.prefill_len = int(self.manifest["options"]["prefill_len"])
         cfg = self.manifest["model"]["config"]
         self.cache_shape = (cfg["n_layers"], 1, cfg["n_kv_heads"], cfg["max_seq_len"], cfg["dim"] // cfg["n_heads"])
         self.max_seq_len = cfg["max_seq_len"]
-        self._methods = _open_methods(art.path, self.manifest, threads)
         # in place: the artifact keeps the cache (methods take tokens and positions only);
         # explicit: the cache travels in and out of every call as numpy arrays
         self.in_place = self.manifest.get("kv_cache") == "in_place"
+        self._methods = _open_methods(art.path, self.manifest, threads, self._method_names())
         if self.in_place:
             self._methods["reset"]([np.zeros(1, np.int64)])  # the runtime does not promise zeroed buffers
         self._tokenizer = None
+
+    def _method_names(self) -> tuple[str, ...]:
+        return ("prefill", "decode", "reset") if self.in_place else ("prefill", "decode")
 
     @property
     def tokenizer(self):
@@ -93,6 +113,17 @@ class LLMSession:
         logits, k, v = self._step("decode", np.array([[token]], np.int64), pos, k, v)
         return logits[0, -1], k, v
 
+    def _prefill_prompt(self, ids: np.ndarray):
+        """The whole prompt, chunk by chunk -> (logits of its last token, decode state)."""
+        k, v = self.empty_cache()
+        for start in range(0, len(ids), self.prefill_len):
+            logits, k, v = self.prefill_chunk(ids[start: start + self.prefill_len], start, k, v)
+        return logits[-1], [k, v]
+
+    def _decode_state(self, token: int, pos: int, state) -> np.ndarray:
+        logits, state[0], state[1] = self.decode(token, pos, *state)
+        return logits
+
     def generate(self, prompt: str, *, max_new_tokens: int = 64, temperature: float = 0.8, top_k: int = 40,
                  seed: int = 0, stop_tokens: tuple[int, ...] | None = None) -> GenerationResult:
         ids = np.array(self.tokenizer.encode(prompt).ids, np.int64)
@@ -104,13 +135,12 @@ class LLMSession:
                                fix="shorten the prompt or lower --max-new-tokens")
         stop = set(stop_tokens if stop_tokens is not None else [self.tokenizer.token_to_id("<|endoftext|>")])
         rng = np.random.default_rng(seed)
-        k, v = self.empty_cache()
         result = GenerationResult(text="", prompt_tokens=len(ids))
         t0 = time.perf_counter()
-        for start in range(0, len(ids), self.prefill_len):
-            logits, k, v = self.prefill_chunk(ids[start: start + self.prefill_len], start, k, v)
+        logits, state = self._prefill_prompt(ids)
         result.prefill_s = time.perf_counter() - t0
-        token, pos = sample(logits[-1], temperature, top_k, rng), len(ids)
+        result.skipped_layers = sorted(state.skip) if hasattr(state, "skip") else None
+        token, pos = sample(logits, temperature, top_k, rng), len(ids)
         t0 = time.perf_counter()
         while True:
             if token in stop:
@@ -119,7 +149,7 @@ class LLMSession:
             result.new_tokens.append(token)
             if len(result.new_tokens) >= max_new_tokens:
                 break
-            logits, k, v = self.decode(token, pos, k, v)
+            logits = self._decode_state(token, pos, state)
             token, pos = sample(logits, temperature, top_k, rng), pos + 1
         result.decode_s = time.perf_counter() - t0
         result.text = self.tokenizer.decode(result.new_tokens)
@@ -137,7 +167,8 @@ def sample(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Ge
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def _open_methods(path: Path, manifest: dict, threads: int | None) -> dict:
+def _open_methods(path: Path, manifest: dict, threads: int | None,
+                  names: tuple[str, ...] = ("prefill", "decode")) -> dict:
     target = manifest["target"]
     methods = manifest["methods"]
     if target == "executorch":
@@ -147,8 +178,8 @@ def _open_methods(path: Path, manifest: dict, threads: int | None) -> dict:
 
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
-        program = Runtime.get().load_program(path / methods["decode"]["file"])
-        loaded = {m: program.load_method(m) for m in program.method_names if m in ("prefill", "decode", "reset")}
+        program = Runtime.get().load_program(path / manifest["model_file"])
+        loaded = {m: program.load_method(m) for m in names}
         return {m: (lambda arrays, meth=meth: [o.numpy() for o in meth.execute([torch.from_numpy(a) for a in arrays])])
                 for m, meth in loaded.items()}
     if target == "onnx":

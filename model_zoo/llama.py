@@ -148,19 +148,23 @@ class Llama(nn.Module):
         self.register_buffer("rope_cos", emb.cos(), persistent=False)
         self.register_buffer("rope_sin", emb.sin(), persistent=False)
         self.register_buffer("positions", torch.arange(cfg.max_seq_len), persistent=False)
-        # Layers listed here are skipped (FiRST); empty = the full model.
+        # Layers listed here are skipped (FiRST, model_zoo/first.py); empty = the full model.
         self.skip: frozenset[int] = frozenset()
 
     def empty_cache(self, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.zeros(self.cfg.cache_shape(batch)), torch.zeros(self.cfg.cache_shape(batch))
 
-    def forward(self, tokens, start_pos, k_cache, v_cache):
-        """tokens (B, T) int64; start_pos (1,) int64; caches (layers, B, kv, S, hd) -> logits (B, T, vocab), caches."""
-        t = tokens.shape[1]
+    def step_context(self, start_pos, t: int) -> tuple[torch.Tensor, ...]:
+        """What every layer of one step needs: (cos, sin, write, mask) for positions start_pos .. start_pos + t."""
         pos = start_pos + torch.arange(t)                                    # (T,)
         cos, sin = self.rope_cos[pos][None, None], self.rope_sin[pos][None, None]
         write = (pos[:, None] == self.positions[None, :]).float()            # (T, S)
         mask = torch.where(self.positions[None, :] <= pos[:, None], 0.0, float("-inf"))
+        return cos, sin, write, mask
+
+    def forward(self, tokens, start_pos, k_cache, v_cache):
+        """tokens (B, T) int64; start_pos (1,) int64; caches (layers, B, kv, S, hd) -> logits (B, T, vocab), caches."""
+        cos, sin, write, mask = self.step_context(start_pos, tokens.shape[1])
         x = self.embed_tokens(tokens)
         new_k, new_v = [], []
         for i, layer in enumerate(self.layers):

@@ -16,7 +16,8 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_import_edgekit_and_runtime_without_torch():
-    proc = _run("import edgekit, edgekit.runtime, edgekit.bench, edgekit.stats, edgekit.cli\n"
+    proc = _run("import edgekit, edgekit.runtime, edgekit.bench, edgekit.stats, edgekit.cli, edgekit.generate, "
+                "edgekit.first_session\n"
                 "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\nprint('ok')")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
