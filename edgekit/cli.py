@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lookup-table weights in ONNX: packed (default), uint4 (opset >= 21), uint8 or dense")
     ex.add_argument("--executorch-requantize", default="none",
                     help="compressed layers in ExecuTorch: none (dense fp32, exact) or dynamic_int8 (lossy)")
+    ex.add_argument("--tflite-requantize", default="none",
+                    help="clustered layers in TFLite: none (dense fp32, exact) or int8 (per channel + DEQUANTIZE, lossy)")
     ex.add_argument("--recipe", help="compress first: a preset (see `edgekit compress --list`) or a .json/.yaml")
     ex.add_argument("--allow-decompressed", action="store_true",
                     help="keep artifacts of targets that store compressed weights dense")
@@ -176,6 +178,7 @@ def export_options(args) -> dict[str, dict]:
                    "compute_units": args.coreml_compute_units},
         "onnx": {"opset": args.onnx_opset, "lut_encoding": args.onnx_lut_encoding},
         "executorch": {"delegate": args.executorch_delegate, "requantize": args.executorch_requantize},
+        "tflite": {"requantize": args.tflite_requantize},
     }
 
 

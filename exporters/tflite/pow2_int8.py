@@ -24,9 +24,12 @@ DEQUANTIZE_VERSION = 5  # TFLite op version of DEQUANTIZE with per-channel int8 
 MIN_RUNTIME = "2.7.0"  # first TFLite runtime with DEQUANTIZE v5 (tools/versioning/runtime_version.cc)
 
 
-def encode(buf: bytes) -> tuple[bytes, dict[str, int]]:
+def encode(buf: bytes, lossy=None, errors: dict | None = None, exact: bool = True) -> tuple[bytes, dict[str, int]]:
     """Rewrite eligible weights of a .tflite flatbuffer.
 
+    ``lossy(tensor name) -> bool`` picks weights that may be rounded to int8 (symmetric, per
+    channel: scale = peak / 127) when they are not exactly int8 — the opt-in re-quantization of
+    clustered layers; their max abs error goes into ``errors``.
     Returns (new flatbuffer, {weight tensor name: bytes now stored (int8 values + fp32 scales)})."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as fb
@@ -50,7 +53,14 @@ def encode(buf: bytes) -> tuple[bytes, dict[str, int]]:
             data = model.buffers[t.buffer].data
             if t.type != fb.TensorType.FLOAT32 or data is None or uses[t.buffer] != 1:
                 continue
-            found = exact_int8(np.moveaxis(np.frombuffer(bytes(data), np.float32).reshape(t.shape), axis, 0))
+            w = np.moveaxis(np.frombuffer(bytes(data), np.float32).reshape(t.shape), axis, 0)
+            may_round = lossy is not None and lossy(t.name.decode())
+            found = exact_int8(w) if exact or may_round else None
+            if found is None and may_round:
+                found = rounded_int8(w)
+                if errors is not None:
+                    errors[t.name.decode()] = float(np.abs(
+                        found[0].astype(np.float32) * found[1].reshape(-1, *[1] * (w.ndim - 1)) - w).max())
             if found is None:
                 continue
             q, scale = found
@@ -82,6 +92,31 @@ def encode(buf: bytes) -> tuple[bytes, dict[str, int]]:
     builder = flatbuffers.Builder(len(buf) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output()), converted
+
+
+def rounded_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-channel int8 (axis 0): the nearest of 255 levels, scale = channel peak / 127."""
+    flat = w.reshape(w.shape[0], -1)
+    peak = np.abs(flat).max(axis=1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    q = np.clip(np.rint(flat / scale[:, None]), -127, 127).astype(np.int8)
+    return q.reshape(w.shape), scale
+
+
+def weight_tensor_names(buf: bytes) -> list[str]:
+    """Names of the float32 constant weights the rewrite can touch (for mapping them to layers first)."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = fb.ModelT.InitFromPackedBuf(buf, 0)
+    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    kinds = [names.get(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes]
+    out = []
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            index, _ = WEIGHT_INPUTS.get(kinds[op.opcodeIndex], (None, None))
+            if index is not None and len(op.inputs) > index and op.inputs[index] >= 0:
+                out.append(sg.tensors[op.inputs[index]].name.decode())
+    return out
 
 
 def _opcode(model, fb) -> int:
