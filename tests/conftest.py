@@ -25,3 +25,19 @@ def tiny_artifacts(tmp_path_factory) -> dict[str, Path]:
     failed = {t: str(r) for t, r in results.items() if not hasattr(r, "path")}
     assert not failed, failed
     return {t: r.path for t, r in results.items()}
+
+
+def tiny_llm_with_tokenizer(directory: Path, n_layers: int = 3, max_seq_len: int = 64):
+    """A seeded 300-token Llama (dim 64, GQA 4/2 heads) and a BPE tokenizer saved in ``directory``:
+    (model, tokenizer file, tokenizer)."""
+    import torch
+
+    from edgekit.model_zoo.llama import Llama, LlamaConfig
+    from edgekit.model_zoo.text import train_tokenizer
+
+    tok = train_tokenizer(300)
+    tok.save(str(directory / "tokenizer.json"))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=300, dim=64, n_layers=n_layers, n_heads=4, n_kv_heads=2, hidden_dim=128,
+                      max_seq_len=max_seq_len)
+    return Llama(cfg).eval(), directory / "tokenizer.json", tok

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import needs_export
+from conftest import needs_export, tiny_llm_with_tokenizer
 
 pytestmark = needs_export
 torch = pytest.importorskip("torch")
@@ -13,15 +13,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def tiny_llm(tmp_path_factory):
-    from edgekit.model_zoo.llama import Llama, LlamaConfig
-    from edgekit.model_zoo.text import train_tokenizer
-
-    d = tmp_path_factory.mktemp("llm")
-    tok = train_tokenizer(300)
-    tok.save(str(d / "tokenizer.json"))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=300, dim=64, n_layers=3, n_heads=4, n_kv_heads=2, hidden_dim=128, max_seq_len=64)
-    return Llama(cfg).eval(), d / "tokenizer.json", tok
+    return tiny_llm_with_tokenizer(tmp_path_factory.mktemp("llm"))
 
 
 @pytest.mark.parametrize("skip", [(), (1,), (0, 2)])

@@ -7,7 +7,7 @@ import platform
 import numpy as np
 import pytest
 
-from conftest import needs_export
+from conftest import needs_export, tiny_llm_with_tokenizer
 
 pytestmark = needs_export
 torch = pytest.importorskip("torch")
@@ -17,16 +17,11 @@ pytest.importorskip("coremltools")
 @pytest.fixture(scope="module")
 def coreml_llm(tmp_path_factory):
     from edgekit.exporters.llm import export_llm
-    from edgekit.model_zoo.llama import Llama, LlamaConfig
-    from edgekit.model_zoo.text import encode_split, train_tokenizer
+    from edgekit.model_zoo.text import encode_split
 
     d = tmp_path_factory.mktemp("llm-coreml")
-    tok = train_tokenizer(300)
-    tok.save(str(d / "tokenizer.json"))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=300, dim=64, n_layers=3, n_heads=4, n_kv_heads=2, hidden_dim=128, max_seq_len=64)
-    model = Llama(cfg).eval()
-    art = export_llm(model, d / "tokenizer.json", "coreml", d / "coreml", prefill_len=8,
+    model, tok_file, tok = tiny_llm_with_tokenizer(d)
+    art = export_llm(model, tok_file, "coreml", d / "coreml", prefill_len=8,
                      parity_tokens=encode_split(tok, "val")[:64])
     return model, art
 
@@ -84,15 +79,10 @@ def test_numeric_parity_and_generation_on_macos(coreml_llm):
 def test_clustered_llm_keeps_its_three_bit_tables_in_the_package(tmp_path):
     from edgekit.exporters.llm import export_llm
     from edgekit.exporters.llm_compress import layer_bytes, post_training
-    from edgekit.model_zoo.llama import Llama, LlamaConfig
-    from edgekit.model_zoo.text import train_tokenizer
 
-    tok = train_tokenizer(300)
-    tok.save(str(tmp_path / "tokenizer.json"))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=300, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=128, max_seq_len=32)
-    clustered = post_training(Llama(cfg).eval(), 3)
-    art = export_llm(clustered, tmp_path / "tokenizer.json", "coreml", tmp_path / "cm", prefill_len=8)
+    model, tok_file, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=2, max_seq_len=32)
+    clustered = post_training(model, 3)
+    art = export_llm(clustered, tok_file, "coreml", tmp_path / "cm", prefill_len=8)
     ledger = art.manifest["compression"]["ledger"]
     assert len(ledger) == 2 * 7                                       # q/k/v/o + gate/up/down per layer
     for row in ledger:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import needs_export
+from conftest import needs_export, tiny_llm_with_tokenizer
 
 pytestmark = needs_export
 torch = pytest.importorskip("torch")
@@ -13,15 +13,10 @@ pytest.importorskip("executorch")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from edgekit.model_zoo.llama import Llama, LlamaConfig
-    from edgekit.model_zoo.text import encode_split, train_tokenizer
+    from edgekit.model_zoo.text import encode_split
 
-    d = tmp_path_factory.mktemp("llm-w")
-    tok = train_tokenizer(300)
-    tok.save(str(d / "tokenizer.json"))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=300, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, hidden_dim=128, max_seq_len=64)
-    return Llama(cfg).eval(), d / "tokenizer.json", encode_split(tok, "val")[:48]
+    model, tok_file, tok = tiny_llm_with_tokenizer(tmp_path_factory.mktemp("llm-w"), n_layers=2)
+    return model, tok_file, encode_split(tok, "val")[:48]
 
 
 def test_in_place_cache_matches_the_explicit_cache_model(tiny):
