@@ -25,15 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def decode_rate_plain(session, tokens: np.ndarray, prefill: int) -> float:
-    k, v = session.empty_cache()
-    _, k, v = session.prefill_chunk(tokens[:prefill], 0, k, v)
-    t0 = time.perf_counter()
-    for i, tok in enumerate(tokens[prefill:]):
-        _, k, v = session.decode(int(tok), prefill + i, k, v)
-    return (len(tokens) - prefill) / (time.perf_counter() - t0)
+from llm_bench import decode_rate_artifact as decode_rate_plain  # same timing loop (benchmarks/ is on sys.path)
 
 
 def decode_rate_first(session, tokens: np.ndarray, prefill: int, fused: bool) -> tuple[float, frozenset]:

@@ -75,14 +75,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
                             "inputs": [TensorSpec.of(n, x.numpy()).to_json()
                                        for n, x in zip(names[:io_count[0]], examples[m])],
                             "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names[:io_count[1]], outs)]}
-        manifest = {
-            "kind": "edgekit-llm",
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "producer": producer_versions(),
-            "model": {"name": name, "class": type(model).__name__,
-                      "parameters": int(sum(p.numel() for p in model.parameters())),
-                      "config": dataclasses.asdict(model.cfg)},
-            "target": target, "options": {"prefill_len": prefill_len},
+        manifest = llm_manifest_header(model, name, target, prefill_len) | {
             "precision": "fp16" if target == "coreml" else "int8" if weights != "fp32" else "fp32",
             "weights": weights,
             "model_file": files["decode"], "methods": signature, "tokenizer": "tokenizer.json",
@@ -117,6 +110,19 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
                 raise ParityError(target, manifest["parity"]["metrics"], manifest["parity"]["tolerance"])
     model.skip = source.skip = frozenset()
     return load_artifact(out_dir)
+
+
+def llm_manifest_header(model, name: str, target: str, prefill_len: int) -> dict:
+    """The manifest fields every LLM artifact shares (plain and FiRST)."""
+    return {
+        "kind": "edgekit-llm",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "producer": producer_versions(),
+        "model": {"name": name, "class": type(model).__name__,
+                  "parameters": int(sum(p.numel() for p in model.parameters())),
+                  "config": dataclasses.asdict(model.cfg)},
+        "target": target, "options": {"prefill_len": prefill_len},
+    }
 
 
 def llm_parity(model, session, tokens: np.ndarray, prefill_len: int, decode_steps: int = 32) -> dict:

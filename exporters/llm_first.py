@@ -24,7 +24,6 @@ validation prompts (docs/llm.md, "FiRST", measures per-layer against fused decod
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -36,7 +35,7 @@ from torch import nn
 from edgekit.artifact import TensorSpec, load_artifact, staging_dir, write_manifest
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import captured_native_output, diagnose
-from edgekit.exporters.pipeline import producer_versions
+from edgekit.exporters.llm import llm_manifest_header
 
 FIRST_TARGETS = ("executorch",)
 
@@ -192,14 +191,8 @@ def export_first_llm(model, routers, tokenizer_file: str | Path, out_dir: str | 
             signature[m] = {"file": "model.pte",
                             "inputs": [TensorSpec.of(f"in{j}", x.numpy()).to_json() for j, x in enumerate(ex)],
                             "outputs": [TensorSpec.of(f"out{j}", y.numpy()).to_json() for j, y in enumerate(outs)]}
-        manifest = {
-            "kind": "edgekit-llm",
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "producer": producer_versions(),
-            "model": {"name": name, "class": type(model).__name__,
-                      "parameters": int(sum(p.numel() for p in model.parameters())),
-                      "config": dataclasses.asdict(cfg)},
-            "target": target, "options": {"prefill_len": prefill_len}, "precision": "fp32",
+        manifest = llm_manifest_header(model, name, target, prefill_len) | {
+            "precision": "fp32",
             "model_file": "model.pte", "methods": signature, "tokenizer": "tokenizer.json", "skip_layers": [],
             "first": {"version": 1, "threshold": routers.cfg.threshold, "router_config": dataclasses.asdict(routers.cfg),
                       "router": "keep if router_l(mean over prompt of h entering l) >= threshold",
