@@ -134,7 +134,7 @@ def _markdown(spec, rows, headers, exports, benches, machine) -> str:
                          f"{lat['runs']} runs, min {lat['min_ms']:.3f} / p50 {lat['p50_ms']:.3f} / "
                          f"p90 {lat['p90_ms']:.3f} / p99 {lat['p99_ms']:.3f} / max {lat['max_ms']:.3f} ms, "
                          f"cv {lat['cv']:.3f}, {lat['outliers']} outliers; cold start {b['cold_start_ms']:.0f} ms, "
-                         f"first run {b['first_run_ms']:.1f} ms, peak RSS {b['peak_rss_mb']:.0f} MB, "
+                         f"first run {b['first_run_ms']:.1f} ms, peak RSS {b['peak_rss_mb']:.0f} MiB, "
                          f"sha256 {b['sha256'][:16]}…")
         else:
             lines.append(f"- **{target}**: not benchmarked: {b}")
