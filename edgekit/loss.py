@@ -164,7 +164,7 @@ def violations(limits: Sequence[LossLimit], cost: Mapping[str, dict]) -> list[di
         value = cost.get(lim.output, {}).get(lim.metric)
         if value is not None and value > lim.value + 1e-12:
             out.append({"output": lim.output, "metric": lim.metric, "value": value, "max": lim.value,
-                        "source": lim.source})
+                        "source": lim.source, "samples": cost[lim.output].get("samples")})
     return out
 
 
@@ -174,7 +174,7 @@ class CompressionCostError(EdgekitError):
     def __init__(self, target: str, recipe: str, found: list[dict], fidelity: str, cost: str, kinds: dict[str, str]):
         worst = found[0]
         shown = "; ".join(f"output {v['output']} ({kinds.get(v['output'], '?')}) {v['metric']} {v['value']:.4g} "
-                          f"> max {v['max']:g}" for v in found)
+                          f"> max {v['max']:g}{_count(v)}" for v in found)
         raise_to = " ".join(f"--max-loss {v['output']}:{v['metric']}={_above(v['value'])}" for v in found)
         super().__init__(
             "compression_cost",
@@ -188,6 +188,12 @@ class CompressionCostError(EdgekitError):
         )
 
 
+def _count(v: dict) -> str:
+    if v["metric"] != "top1_flip" or not v.get("samples"):
+        return ""
+    return f" ({round(v['value'] * v['samples'])} of {v['samples']} samples changed their top-1 class)"
+
+
 def _above(value: float) -> str:
     """A round limit just above ``value`` for the fix line (hundredths)."""
-    return f"{np.ceil(value * 100 + 1e-9) / 100:.2f}" if value < 10 else f"{value * 1.1:.3g}"
+    return f"{np.ceil(value * 100 - 1e-9) / 100:.2f}" if value < 10 else f"{value * 1.1:.3g}"
