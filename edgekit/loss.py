@@ -148,8 +148,8 @@ def effective_limits(names: Sequence[str], kinds: Sequence[str], kinds_of_recipe
         if lim.metric == "top1_flip":
             classes = [n for n in targets if kinds[list(names).index(n)] == "classes"]
             if not classes:
-                where = f"output {targets[0]!r} is" if lim.output is not None else "no output is"
-                raise EdgekitError("bad_max_loss", f"--max-loss {lim}: {where} class scores, so top-1 means nothing",
+                what = f"output {targets[0]!r} is not" if lim.output is not None else "no output is"
+                raise EdgekitError("bad_max_loss", f"--max-loss {lim}: {what} class scores, so top-1 means nothing",
                                    fix="use cos_loss or rel_l2, or declare the output: --output NAME:classes")
             targets = classes
         for n in targets:
