@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--runs", type=int, default=50)
     demo.add_argument("--threads", type=int, default=1)
     demo.add_argument("--no-server", action="store_true", help="benchmark in a child process, not via `serve`")
+    demo.add_argument("--recipe", help="compress first; the report adds the compression cost per output")
+    demo.add_argument("--max-loss", action="append", metavar="[OUTPUT:]METRIC=VALUE", help="as for export")
     demo.set_defaults(func=cmd_demo)
     return p
 
@@ -463,7 +465,8 @@ def cmd_demo(args) -> int:
     from edgekit.demo import run_demo
 
     code, summary = run_demo(args.model, Path(args.out), runs=args.runs, threads=args.threads,
-                             via_server=not args.no_server, say=lambda msg: print(msg, file=sys.stderr, flush=True))
+                             via_server=not args.no_server, say=lambda msg: print(msg, file=sys.stderr, flush=True),
+                             recipe=args.recipe, max_loss=args.max_loss)
     print(summary)
     return code
 

@@ -42,10 +42,15 @@ class Stemless(torch.nn.Module):
         return self.fc(self.second(torch.relu(self.first(x))).mean((2, 3)))
 
 
-def test_palettized_export_records_fidelity_and_cost(tmp_path, tiny_spec, tiny_model):
-    new, _ = compress(tiny_model, "palettize4")
-    art = export_model(new, tiny_spec.example_inputs(0), "onnx", tmp_path / "a", show_progress=False,
-                       dataset=tiny_spec.dataset, parity_samples=8)
+@pytest.fixture(scope="module")
+def pal4_onnx(tmp_path_factory, tiny_spec):
+    new, _ = compress(tiny_spec.build(), "palettize4")
+    return export_model(new, tiny_spec.example_inputs(0), "onnx", tmp_path_factory.mktemp("pal4") / "a",
+                        show_progress=False, dataset=tiny_spec.dataset, parity_samples=8)
+
+
+def test_palettized_export_records_fidelity_and_cost(pal4_onnx):
+    art = pal4_onnx
     par = art.manifest["parity"]
     assert par["ok"] and par["metrics"]["cosine_min"] >= 0.99999 and par["metrics"]["top1"] == 1.0  # fidelity
     cost = par["cost"]
@@ -60,6 +65,15 @@ def test_palettized_export_records_fidelity_and_cost(tmp_path, tiny_spec, tiny_m
     assert art.manifest["signature"]["output_kinds"] == {"output_0": "classes"}
     assert art.manifest["compression"]["recipe"]["name"] == "palettize4"      # from the provenance
     assert stat.S_IMODE(art.path.stat().st_mode) == 0o777 & ~_umask()          # not mkdtemp's 0700
+
+
+def test_demo_report_shows_the_cost_per_output(pal4_onnx, tiny_spec):
+    from edgekit import demo
+
+    md = demo._markdown(tiny_spec, [], ["target"], {"onnx": pal4_onnx}, {"onnx": "skipped"}, {"cpu_count": 2})
+    assert "## Compression cost per output (artifact vs the original model)" in md
+    assert "- **onnx**: output_0 (classes): top1_flip 0.0000, cos_loss 0.00" in md
+    assert "limit top1_flip <= 0.05 (default:palettize)" in md and "Cost: the same inputs" in md
 
 
 def _umask() -> int:
