@@ -57,7 +57,7 @@ def cost_cell(parity: dict | None) -> str:
     for o in cost["per_output"]:
         loss = f"top1_flip {o['top1_flip']:.3f}" if "top1_flip" in o else f"cos_loss {o['cos_loss']:.4f}"
         parts.append(f"{o['name']} ({o['kind']}) {loss} cos {o['cosine_mean']:.5f} rel_l2 {o['rel_l2']:.4f}")
-    tag = "ok" if cost["ok"] else ("FAIL" if cost.get("gate") else "over limit (gate off)")
+    tag = ("ok" if cost["ok"] else "FAIL") if cost.get("gate") else "not gated (--max-loss off)"
     stand_in = "" if cost.get("measured_on") == "artifact" else " [on the compressed PyTorch model]"
     return f"{tag} " + "; ".join(parts) + stand_in
 
