@@ -154,6 +154,20 @@ def test_dkm2_on_a_detector_fine_tunes_by_distillation(tmp_path):
     assert 0.5 < out["cosine_mean"] < 1.0 and art.manifest["parity"]["cost"]["ok"]
 
 
+def test_gradual_pruning_and_shift_qat_fine_tune_without_labels():
+    from edgekit.exporters.compression import ShiftQuantConfig, SparsityConfig
+    from edgekit.exporters.compression.finetune import distill_data
+
+    model, x = _detector()
+    data = distill_data(model, x, samples=64)   # 16 steps per epoch
+    gradual = SparsityConfig(sparsity=0.5, schedule="gradual", end_step=8, frequency=2, epochs=0.75, lr=1e-3)
+    qat = ShiftQuantConfig(bits=3, qat=True, epochs=0.25, lr=1e-4)
+    new, rep = compress(model, Recipe("g", (Step(default=gradual), Step(default=qat))), data)
+    assert rep.steps[0]["steps"] == 12 and rep.steps[0]["schedule"][-1] == (8, 0.5)
+    assert rep.steps[1]["steps"] == 4 and all(np.isfinite(s["final_loss"]) for s in rep.steps)
+    assert all(r.kind == "shift+sparse" and abs(r.sparsity - 0.5) < 0.01 for r in rep.compressed)
+
+
 def test_training_recipe_on_a_non_digits_spec_uses_distillation():
     from edgekit.exporters.compression.finetune import DistillData, TrainData, data_for_spec
     from edgekit.model_zoo import get_spec
