@@ -128,8 +128,8 @@ def _markdown(spec, rows, headers, exports, benches, machine) -> str:
         "",
         markdown_table(headers, rows),
         "",
-        "Parity: the worst sample's cosine similarity and the top-1 agreement (class outputs) against PyTorch on held-out "
-        "digits images; Core ML cannot run on Linux, so its package is checked structurally "
+        "Parity: the worst sample's cosine similarity and the top-1 agreement (class outputs) against PyTorch "
+        "on held-out digits images; Core ML cannot run on Linux, so its package is checked structurally "
         "(I/O names and shapes, op list, weight encodings).",
         *(["Cost: the same inputs through the ORIGINAL (uncompressed) model, compared with the artifact: "
             "top1_flip (share of samples whose class changed) for class outputs, 1 - mean cosine (cos_loss) for "

@@ -71,7 +71,8 @@ class SparsityConfig(CompressionConfig):
     def skip_reason(self, module) -> str | None:
         row = int(module.weight[0].numel()) if module.weight.dim() else 1
         if self.structure == "n:m" and row % self.m:
-            return f"{self.n}:{self.m} sparsity needs rows of a multiple of {self.m} weights; this layer's rows have {row}"
+            return (f"{self.n}:{self.m} sparsity needs rows of a multiple of {self.m} weights; "
+                    f"this layer's rows have {row}")
         return None
 
 
