@@ -72,7 +72,8 @@ def xnnpack_gemm_check(machine: str, simd: list[str] | set[str], measured: dict 
     elif "avx512f" in flags:
         status, why = NOT_AFFECTED, "AVX-512: XNNPACK picks its 32-register AVX-512 kernels"
     elif "avx2" in flags and "fma" in flags:
-        status, why = LIKELY, "AVX2 + FMA without AVX-512: XNNPACK picks the AVX2 f32 GEMM kernel that runs at half speed"
+        status, why = LIKELY, ("AVX2 + FMA without AVX-512: XNNPACK picks the AVX2 f32 GEMM kernel that runs "
+                               "at half speed")
     else:
         status, why = NOT_AFFECTED, "no AVX2 + FMA: XNNPACK uses older kernels (slow for other reasons)"
     check = {"id": "xnnpack_avx2_f32_gemm", "status": status, "found": why,
