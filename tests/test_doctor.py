@@ -109,3 +109,12 @@ def test_every_benchmark_records_the_machine_facts():
     info = machine_info()
     assert set(info["known_issues"]) == {"numpy_float16_sort", "xnnpack_avx2_f32_gemm"}
     assert "numpy_simd" in info and "simd" in info
+
+
+def test_report_line_names_the_machine_facts():
+    from edgekit.report import machine_line
+
+    line = machine_line({"simd": ["avx2", "fma"], "numpy_simd": ["X86_V3"],
+                         "known_issues": {"numpy_float16_sort": "affected", "xnnpack_avx2_f32_gemm": "likely affected"}})
+    assert line == ("CPU features: avx2 fma; NumPy SIMD: X86_V3; known upstream problems (`edgekit doctor`): "
+                    "numpy_float16_sort: affected, xnnpack_avx2_f32_gemm: likely affected")
