@@ -143,9 +143,10 @@ def run_doctor(*, measure: bool = False) -> dict:
 
     start = time.perf_counter()
     machine = machine_info(issues=False)
-    checks = [float16_sort_check(),
-              xnnpack_gemm_check(machine.get("machine", ""), machine.get("simd", []),
-                                 measure_xnnpack() if measure else None)]
+    measured = measure_xnnpack() if measure else None
+    checks = [float16_sort_check(), xnnpack_gemm_check(machine.get("machine", ""), machine.get("simd", []), measured)]
+    if measure and measured is None:
+        checks[1]["found"] += "; not measured: torch or executorch is not installed"
     machine["known_issues"] = {c["id"]: c["status"] for c in checks}
     return {"machine": machine, "versions": versions(), "checks": checks,
             "seconds": round(time.perf_counter() - start, 3)}
