@@ -146,16 +146,17 @@ class TableFunction:
             t = (group * self.coreml_group) // self.record_group
             if t < len(self.tables):
                 table = self.tables[t].astype(val.dtype)
-                # float32: np.isin sorts too
+                # compared as float32: np.isin sorts its input too
                 if not np.all(np.isin(unique(live).astype(np.float32), table.astype(np.float32))):
                     table = None  # the weight no longer matches its record: store what it holds
         if table is None:
             table = unique(live)
-        size = 2 ** stored_bits(max(self.rec.bits or 1, int(np.ceil(np.log2(max(table.size, 2))))))
         if table.size > 256:
             raise EdgekitError("coreml_table_too_large",
                                f"a weight holds {table.size} distinct values; Core ML tables hold at most 256",
                                fix="re-run compress() on the model: its weights no longer match their record")
+        # 2^bits entries (more only when the weight holds more values: the ledger then refuses it)
+        size = 2 ** stored_bits(max(self.rec.bits or 1, int(np.ceil(np.log2(max(table.size, 2))))))
         table = np.pad(table, (0, size - table.size))
         return table, lookup(table, flat, skip_zeros=self.joint_sparse)
 

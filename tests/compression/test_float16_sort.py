@@ -104,3 +104,25 @@ def test_grouped_and_sparse_tables_are_the_records(tmp_path, monkeypatch, tiny_s
                            options={"minimum_deployment_target": target}, show_progress=False)
         for row in art.manifest["compression"]["ledger"]:
             assert row["encoded"]["index_bits"] == bits and row["encoded"]["table_size"] == 2 ** bits, row
+
+
+def test_table_function_hands_core_ml_the_record_tables(monkeypatch):
+    """Grouped tables (Core ML's gcd groups nest in the record's) and joint sparse zeros, under the broken sort."""
+    from edgekit.exporters.compression.coreml_encode import TableFunction
+    from edgekit.exporters.compression.record import WeightRecord
+
+    install_buggy_sort(monkeypatch)
+    rng = np.random.default_rng(0)
+    tables = np.stack([np.arange(-8, 8), np.arange(0, 16) * 0.5]).astype(np.float32)  # 2 groups of 16 channels
+    w = np.concatenate([tables[0][rng.integers(0, 16, (16, 36))], tables[1][rng.integers(0, 16, (8, 36))]])
+    w = w.astype(np.float16)
+    fn = TableFunction(WeightRecord(kind="lut", bits=4, group_size=16, lut=tables), 24, 8)
+    for g, record_table in ((0, 0), (1, 0), (2, 1)):  # Core ML groups of 8 channels
+        lut, idx = fn(w[g * 8:(g + 1) * 8])
+        assert lut.dtype == np.float16 and np.array_equal(lut, tables[record_table].astype(np.float16))
+        assert idx.dtype == np.uint8 and np.array_equal(lut[idx], w[g * 8:(g + 1) * 8].reshape(-1))
+    # shift+sparse: 8 nonzero levels fill a 3-bit table; zeros need no entry in the joint sparse form
+    levels = np.array([-4, -2, -1, -0.5, 0.5, 1, 2, 4], np.float32)
+    s = np.where(rng.random((8, 36)) < 0.5, 0, levels[rng.integers(0, 8, (8, 36))]).astype(np.float16)
+    lut, idx = TableFunction(WeightRecord(kind="shift+sparse", bits=3, lut=levels[None]), 8, 8, joint_sparse=True)(s)
+    assert lut.size == 8 and np.array_equal(lut[idx][s.reshape(-1) != 0], s.reshape(-1)[s.reshape(-1) != 0])
