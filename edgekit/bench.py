@@ -98,7 +98,8 @@ def machine_info(*, issues: bool = True) -> dict:
                 flags = set(line.split(":", 1)[1].split())
                 info["simd"] = sorted(f for f in flags if f in SIMD_FLAGS)
     except OSError:
-        pass
+        if platform.system() == "Darwin":
+            info |= _darwin_cpu()
     if platform.machine().lower() in ("arm64", "aarch64") and "neon" not in info.get("simd", []):
         info["simd"] = sorted(set(info.get("simd", [])) | {"neon"})  # NEON is mandatory on ARMv8
     info.setdefault("cpu", platform.processor() or platform.machine())
@@ -108,6 +109,25 @@ def machine_info(*, issues: bool = True) -> dict:
 
         info["known_issues"] = known_issues(info)
     return info
+
+
+def _darwin_cpu() -> dict:
+    """CPU brand and x86 SIMD flags on macOS (sysctl), named as Linux names them."""
+    out = {}
+    try:
+        brand = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+        feats = subprocess.run(["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
+                               capture_output=True, text=True, timeout=5).stdout.lower().split()
+    except (OSError, subprocess.SubprocessError):
+        return out
+    if brand:
+        out["cpu"] = brand
+    names = {"sse4.2": "sse4_2", "fma": "fma", "avx1.0": "avx", "avx2": "avx2", "f16c": "f16c",
+             "avx512f": "avx512f", "avx512bw": "avx512bw", "avx512vl": "avx512vl", "avx512vnni": "avx512_vnni"}
+    if feats:
+        out["simd"] = sorted({names[f] for f in feats if f in names})
+    return out
 
 
 def _numpy_simd() -> list[str]:

@@ -26,7 +26,7 @@ PACKAGES = {
     "uvicorn": "benchmark server",
 }
 NOT_INSTALLED = "not installed"
-AFFECTED, NOT_AFFECTED, LIKELY = "affected", "not affected", "likely affected"
+AFFECTED, NOT_AFFECTED, LIKELY, UNKNOWN = "affected", "not affected", "likely affected", "unknown"
 # docs/benchmarks.md: ExecuTorch 1.5.1 ran 4 convs at 33.6 GFLOP/s vs torch 81.4 on an AVX2-only EPYC
 SLOW_GEMM_RATIO = 0.6
 
@@ -69,6 +69,8 @@ def xnnpack_gemm_check(machine: str, simd: list[str] | set[str], measured: dict 
     x86 = machine.lower() in ("x86_64", "amd64", "i686", "x86")
     if not x86:
         status, why = NOT_AFFECTED, f"{machine}: XNNPACK runs its ARM (NEON) kernels, not the AVX2 ones"
+    elif not flags:
+        status, why = UNKNOWN, "this CPU's SIMD features could not be read"
     elif "avx512f" in flags:
         status, why = NOT_AFFECTED, "AVX-512: XNNPACK picks its 32-register AVX-512 kernels"
     elif "avx2" in flags and "fma" in flags:

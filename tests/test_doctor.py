@@ -34,7 +34,7 @@ def test_doctor_json_has_the_fields_and_runs_in_under_10_s():
     ids = [c["id"] for c in report["checks"]]
     assert ids == ["numpy_float16_sort", "xnnpack_avx2_f32_gemm"]
     for c in report["checks"]:
-        assert c["status"] in (doctor.AFFECTED, doctor.NOT_AFFECTED, doctor.LIKELY)
+        assert c["status"] in (doctor.AFFECTED, doctor.NOT_AFFECTED, doctor.LIKELY, doctor.UNKNOWN)
         assert c["found"] and c["affects"] and c["action"]
     assert m["known_issues"] == {c["id"]: c["status"] for c in report["checks"]}
 
@@ -84,6 +84,7 @@ def test_xnnpack_check_from_cpu_features():
     assert doctor.xnnpack_gemm_check("x86_64", AVX2_ONLY + ["avx512f", "avx512bw"])["status"] == doctor.NOT_AFFECTED
     assert doctor.xnnpack_gemm_check("aarch64", ["asimd", "neon"])["status"] == doctor.NOT_AFFECTED
     assert doctor.xnnpack_gemm_check("x86_64", ["sse4_2", "avx"])["status"] == doctor.NOT_AFFECTED
+    assert doctor.xnnpack_gemm_check("x86_64", [])["status"] == doctor.UNKNOWN
 
 
 def test_xnnpack_check_trusts_a_measurement():
