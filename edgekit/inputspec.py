@@ -208,6 +208,8 @@ def resolve(signature: Sequence[Mapping], specs: Sequence[Mapping] | None = None
         rng = spec.get("range")
         if rng is not None and ("float" in dtype or dtype == "bool"):
             raise _bad_input(s["name"], f"a range fills integer inputs only; '{s['name']}' is {dtype}")
+        if rng is not None and not (_fits(dtype, rng[0]) and _fits(dtype, rng[1])):
+            raise _bad_input(s["name"], f"range {rng[0]}..{rng[1]} does not fit {dtype}")
         out.append(Resolved(s["name"], shape, dtype, spec.get("value"), tuple(rng) if rng is not None else None))
     if unbound:
         listed = ", ".join(f"{u['input']}[{u['axis']}]={u['dim'] if u['dim'] is not None else '?'}"
