@@ -222,10 +222,10 @@ def bench_remote(servers: list[str], artifacts: list[str], *, token: str | None 
                 details = err.get("details") or {}
                 # A crash's reason is in the child's stderr: show its first lines, not "see details".
                 head = stderr_head(details.get("stderr"), indent="  ") if job.get("reason") != "invalid_input" else ""
+                message = str(err.get("message"))
+                where = f" in phase {job['phase']!r}" if job.get("phase") and "phase" not in message else ""
                 raise ServerError(url, None, job.get("reason") or job["status"],
-                                  f"benchmark of {path} {job['status']}"
-                                  f"{' in phase ' + repr(job['phase']) if job.get('phase') else ''}: "
-                                  f"{err.get('message')}{head}", details)
+                                  f"benchmark of {path} {job['status']}{where}: {message}{head}", details)
             out.append((url, job["result"]))
         return out
 
