@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "ids:1x16:int64:0..30000 (integers default to random 1..16)")
     be.add_argument("--dim", action="append", metavar="NAME=SIZE",
                     help="size of a symbolic dimension, repeatable: --dim N=1 --dim H=640")
+    be.add_argument("--html", help="also write an HTML page with a p50 chart (servers side by side) to this file")
     be.set_defaults(func=cmd_bench)
 
     gen = sub.add_parser("generate", help="generate text with an exported LLM artifact (torch-free)")
@@ -310,6 +311,8 @@ def cmd_bench(args) -> int:
                              threads=args.threads, min_seconds=args.min_seconds, **chosen)
         print(bench_table([r for _, r in pairs], servers=[s for s, _ in pairs]))
         _note_default_fills([r for _, r in pairs])
+        _write_html(args.html, [{**r, "artifact": args.artifact[i // len(args.server)]} for i, (_, r) in
+                                enumerate(pairs)], [s for s, _ in pairs])
         if args.json:
             Path(args.json).write_text(json.dumps([{"server": s, **r} for s, r in pairs], indent=2))
         return 0
@@ -322,9 +325,17 @@ def cmd_bench(args) -> int:
                                  min_seconds=args.min_seconds, **chosen))
     print(bench_table(results))
     _note_default_fills(results)
+    _write_html(args.html, [{**r, "artifact": str(p)} for r, p in zip(results, args.artifact)])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _write_html(path: str | None, results: list[dict], servers: list[str] | None = None) -> None:
+    if path:
+        from edgekit.server.dashboard import results_page  # plain HTML + SVG: no server dependency
+
+        Path(path).write_text(results_page(results, servers))
 
 
 def _note_default_fills(results: list[dict]) -> None:

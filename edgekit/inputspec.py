@@ -23,6 +23,7 @@ imports nothing heavy: the API process uses it to check specs.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -227,7 +228,11 @@ def _is_size(g: Any) -> bool:
 
 
 def _check_value(name: str, dtype: str, value: Any) -> None:
-    if value is None or "float" in dtype:
+    if value is None:
+        return
+    if not math.isfinite(float(value)):
+        raise _bad_input(name, f"constant {value} is not a finite number")
+    if "float" in dtype:
         return
     if dtype == "bool" and value not in (0, 1):
         raise _bad_input(name, f"constant {value} for a bool input: use 0 or 1")

@@ -71,6 +71,24 @@ def p50_bars(jobs: list[dict], summaries: dict[str, dict], server: str = "") -> 
     return list(bars.values())
 
 
+def results_page(results: list[dict], servers: list[str] | None = None) -> str:
+    """A standalone page (no links back to a server) for `edgekit bench --html`: p50 bars, one colour per server."""
+    bars, rows = [], []
+    for i, r in enumerate(results):
+        where = servers[i] if servers else "local"
+        name = "/".join(str(r.get("artifact", "?")).rstrip("/").split("/")[-2:])  # out/resnet18/onnx -> resnet18/onnx
+        label = f"{name} · {r.get('threads', '?')} thr"
+        lat = r.get("latency") or {}
+        bars.append({"label": label, "server": where, "p50_ms": float(lat.get("p50_ms") or 0.0)})
+        rows.append([where, str(r.get("artifact", "")), r.get("target", ""), r.get("runtime", ""),
+                     str(r.get("threads", "")), str(lat.get("runs", "")), _ms(lat.get("p50_ms")),
+                     _ms(lat.get("p90_ms")), _ms(lat.get("p99_ms"))])
+    body = p50_svg(bars) + table(["server", "artifact", "target", "runtime", "threads", "runs", "p50 ms",
+                                  "p90 ms", "p99 ms"], rows)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>edgekit bench</title><style>{_CSS}</style>"
+            f"</head><body><h1>edgekit bench: p50 by artifact and server</h1>{body}</body></html>")
+
+
 def _machine(res: dict) -> str:
     m = res.get("machine") or {}
     return str(m.get("cpu") or m.get("machine") or "this server")

@@ -110,10 +110,14 @@ def test_bench_server_cli_with_input_flags(server, models, capsys):
     server.start()
     url = server.url
     quick = ["--runs", "5", "--warmup", "0", "--min-seconds", "0"]
+    html = server.data_dir.parent / "r.html"
     assert main(["bench", "--server", url, str(models["detector"]), "--input", "x:1x3x640x640", *quick,
-                 "--json", str(server.data_dir.parent / "r.json")]) == 0
+                 "--json", str(server.data_dir.parent / "r.json"), "--html", str(html)]) == 0
     (r,) = json.loads((server.data_dir.parent / "r.json").read_text())
     assert r["inputs_used"][0]["shape"] == [1, 3, 640, 640] and r["latency"]["runs"] >= 5
+    page = html.read_text()
+    assert page.count("class='p50'") == 1 and "detector.onnx · 1 thr" in page and url in page
+    assert f"{r['latency']['p50_ms']:.3f} ms" in page and "<script" not in page
     assert main(["bench", "--server", url, str(models["vad"]), "--dim", "B=1", "--dim", "T=256",
                  "--input", "sr:int64:=16000", *quick]) == 0
     assert "onnxruntime" in capsys.readouterr().out
