@@ -128,8 +128,10 @@ def job_page(job: dict) -> str:
     lat = res.get("latency") or {}
     rows = [[k, _ms(v) if k.endswith("_ms") else str(v)] for k, v in lat.items()]
     svg = cdf_svg([(job["id"], res.get("samples_ms") or [])])
-    err = f"<p class='failed'>{_e(job.get('reason'))}: {_e((job.get('error') or {}).get('message'))}</p>" \
-        if job.get("error") else ""
+    error = job.get("error") or {}
+    stderr = "\n".join(str((error.get("details") or {}).get("stderr") or "").strip().splitlines()[:20])
+    err = (f"<p class='failed'>{_e(job.get('reason'))}: {_e(error.get('message'))}</p>"
+           + (f"<h2>stderr (first lines)</h2><pre>{_e(stderr)}</pre>" if stderr else "")) if job.get("error") else ""
     info = table(["field", "value"], [["status", job["status"]], ["attempts", str(job["attempts"])],
                                       ["phase", job.get("phase") or "-"], ["runtime", res.get("runtime", "-")],
                                       ["threads", str(res.get("threads", "-"))]])

@@ -104,6 +104,8 @@ def test_int64_constant_and_runtime_error_vs_crash(client, models):
     assert "Reshape" in job["error"]["message"] and job["error"]["details"]["exception"] == "Fail"
     assert job["phase"] == "first_run" and job["error"]["details"]["phase"] == "first_run"
     assert "random 1..16 (default)" in job["error"]["details"]["fix"]
+    page = client.get(f"/dashboard/jobs/{job['id']}").text
+    assert "runtime_error: Fail: [ONNXRuntimeError]" in page and "<td>first_run</td>" in page
 
 
 def test_bench_server_cli_with_input_flags(server, models, capsys):
