@@ -4,7 +4,7 @@ the runtime's shape check, local `edgekit bench` with --input / --dim, and crash
 from __future__ import annotations
 
 import json
-import os
+import signal
 import stat
 
 import numpy as np
@@ -226,7 +226,7 @@ def test_a_crashed_child_shows_its_stderr(models, tmp_path, monkeypatch, capsys)
     monkeypatch.setattr("edgekit.bench.sys.executable", str(fake))
     with pytest.raises(EdgekitError) as e:
         benchmark(models["detector"], runs=1)
-    assert e.value.code == "runtime_crashed" and f"killed by signal {int(__import__('signal').SIGSEGV)}" in str(e.value)
+    assert e.value.code == "runtime_crashed" and f"killed by signal {int(signal.SIGSEGV)}" in str(e.value)
     assert "stderr:\n    Fatal Python error: Segmentation fault\n    in libfoo.so" in e.value.message
     assert main(["bench", str(models["detector"]), "--dim", "N=1", "--dim", "H=8", "--dim", "W=8"]) == 2
     err = capsys.readouterr().err
@@ -239,4 +239,3 @@ def test_stderr_head_keeps_the_first_lines_and_the_last():
     assert head.splitlines() == ["", "stderr:", "  line 0", "  line 1", "  line 2", "  ... (36 more lines)",
                                  "  line 39"]
     assert stderr_head("") == "" and stderr_head(None) == ""
-    assert os.linesep == "\n"
