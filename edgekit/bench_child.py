@@ -112,6 +112,12 @@ def _inputs(session, path, manifest, cfg, used: list[dict]):
     if cfg.get("input_spec") is None and cfg["inputs"] == "reference" and manifest is not None:
         from edgekit.artifact import load_artifact
         ins, _ = load_artifact(path).reference_io()
+        missing = [s.name for s in session.inputs if s.name not in ins]
+        if missing:
+            from edgekit.errors import EdgekitError
+            raise EdgekitError("invalid_input", f"the artifact's reference inputs lack {missing} (it holds "
+                               f"{sorted(ins)})", fix="re-export the artifact, or benchmark with random inputs",
+                               details={"missing": missing, "held": sorted(ins)})
         arrays = [ins[s.name] for s in session.inputs]
         used.extend({"name": s.name, "shape": list(a.shape), "dtype": str(a.dtype), "fill": "reference"}
                     for s, a in zip(session.inputs, arrays))

@@ -156,3 +156,20 @@ def test_crash_shows_the_childs_stderr(server, models):
     assert e.value.code == "runtime_crashed" and "SIGABRT" in e.value.message
     assert "in phase 'first_run'" in e.value.message
     assert "stderr:\n    fault_child: aborting in first_run" in e.value.message
+
+
+def test_phase_is_final_on_a_job_that_failed_in_inputs(client, artifacts, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from .conftest import zip_dir
+
+    broken = tmp_path / "broken"
+    shutil.copytree(artifacts["onnx"], broken)
+    np.savez(broken / "reference_io.npz", **{"in/other": np.zeros((1, 8), np.float32)})
+    art = upload(client, zip_dir(broken), filename="broken.zip").json()
+    assert art["has_reference_inputs"]
+    job = wait_job(client, _submit(client, art).json()["id"])
+    assert job["status"] == "failed" and job["reason"] == "invalid_input"
+    assert job["phase"] == "inputs" and "reference inputs lack ['input']" in job["error"]["message"]
