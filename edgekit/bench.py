@@ -32,8 +32,10 @@ class BenchConfig:
     warmup_seconds: float = 0.5
     max_runs: int = 100_000
     threads: int = 1
-    inputs: str = "reference"  # "reference" (the artifact's reference inputs) or "random"
+    inputs: str = "reference"  # "reference" (the artifact's reference inputs; random without them) or "random"
     seed: int = 0
+    input_spec: list | None = None  # [{name, shape, dtype, value, range}] (edgekit.inputspec.parse_input)
+    dims: dict | None = None        # {symbol: size}
 
     def __post_init__(self):
         if self.runs < 1:
@@ -42,7 +44,7 @@ class BenchConfig:
             raise EdgekitError("bad_option", f"warmup must be >= 0, got {self.warmup}", fix="pass --warmup 10")
         if self.threads < 1:
             raise EdgekitError("bad_option", f"threads must be >= 1, got {self.threads}", fix="pass --threads 1")
-        if self.inputs not in ("reference", "random"):
+        if self.inputs not in ("reference", "random", "spec"):
             raise EdgekitError("bad_option", f"inputs {self.inputs!r} unknown; choose reference or random",
                                fix="pass inputs='reference' or 'random'")
 
@@ -63,15 +65,30 @@ def benchmark(path: str | os.PathLike, *, timeout_s: float = 900, **config) -> d
         if result_file.exists():
             result = json.loads(result_file.read_text())
             if "error" in result:
-                raise EdgekitError(result["error"]["code"], result["error"]["message"],
-                                   fix=result["error"].get("fix"))
+                err = result["error"]
+                raise EdgekitError(err["code"], err["message"],
+                                   fix=err.get("fix"), details={**(err.get("details") or {}),
+                                                                "stderr": proc.stderr[-4000:]})
             return result
         reason = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
         raise EdgekitError(
-            "runtime_crashed", f"the benchmark process for {path} died ({reason}) before reporting",
-            fix="the runtime could not run this artifact; see details.stderr",
+            "runtime_crashed", f"the benchmark process for {path} died ({reason}) before reporting"
+            + (stderr_head(proc.stderr, indent="  ") or "; it wrote nothing to stderr"),
+            fix="the runtime could not run this artifact: its stderr above says why",
             details={"stderr": proc.stderr[-4000:]},
         )
+
+
+def stderr_head(stderr: str | None, lines: int = 12, indent: str = "") -> str:
+    """The first lines of a child's stderr (and its last line, where a traceback says what failed), for a
+    message: '' when there is none."""
+    text = [ln.rstrip() for ln in (stderr or "").strip().splitlines() if ln.strip()]
+    if not text:
+        return ""
+    shown = text[:lines]
+    if len(text) > lines:
+        shown += [f"... ({len(text) - lines - 1} more lines)", text[-1]] if len(text) > lines + 1 else [text[-1]]
+    return "\n" + indent + "stderr:\n" + "\n".join(indent + "  " + ln[:300] for ln in shown)
 
 
 SIMD_FLAGS = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
