@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.set_defaults(func=cmd_compress_llm)
 
     add_train_parser(sub)
+    add_doctor_parser(sub)
 
     srv = sub.add_parser("serve", help="run the benchmark server on this device (needs the server extra)")
     srv.add_argument("--host", help="bind address (default 127.0.0.1; any other needs --token)")
@@ -486,6 +487,22 @@ def cmd_demo(args) -> int:
                              via_server=not args.no_server, say=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(summary)
     return code
+
+
+def add_doctor_parser(sub) -> None:
+    doc = sub.add_parser("doctor", help="this machine, installed runtimes/converters, known upstream problems")
+    doc.add_argument("--json", action="store_true", help="print the report as JSON")
+    doc.add_argument("--measure", action="store_true",
+                     help="also time ExecuTorch-XNNPACK against torch on a conv stack (needs both, ~20 s)")
+    doc.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args) -> int:
+    from edgekit.doctor import format_report, run_doctor
+
+    report = run_doctor(measure=args.measure)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
 
 
 if __name__ == "__main__":
