@@ -21,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.inputspec import normalize_dim
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -30,8 +31,11 @@ MODEL_SUFFIXES = {".pte": "executorch", ".tflite": "tflite", ".onnx": "onnx", ".
 
 @dataclass(frozen=True)
 class TensorSpec:
+    """A tensor in a signature. A dimension is an int (concrete), a name (symbolic: every axis with the same
+    name has the same size) or None (unknown)."""
+
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[int | str | None, ...]
     dtype: str
 
     def to_json(self) -> dict:
@@ -39,7 +43,7 @@ class TensorSpec:
 
     @classmethod
     def from_json(cls, d: dict) -> "TensorSpec":
-        return cls(d["name"], tuple(int(s) for s in d["shape"]), d["dtype"])
+        return cls(d["name"], tuple(normalize_dim(s) for s in d["shape"]), d["dtype"])
 
     @classmethod
     def of(cls, name: str, array: np.ndarray) -> "TensorSpec":

@@ -32,8 +32,10 @@ class BenchConfig:
     warmup_seconds: float = 0.5
     max_runs: int = 100_000
     threads: int = 1
-    inputs: str = "reference"  # "reference" (the artifact's reference inputs) or "random"
+    inputs: str = "reference"  # "reference" (the artifact's reference inputs; random without them) or "random"
     seed: int = 0
+    input_spec: list | None = None  # [{name, shape, dtype, value, range}] (edgekit.inputspec.parse_input)
+    dims: dict | None = None        # {symbol: size}
 
     def __post_init__(self):
         if self.runs < 1:
@@ -42,7 +44,7 @@ class BenchConfig:
             raise EdgekitError("bad_option", f"warmup must be >= 0, got {self.warmup}", fix="pass --warmup 10")
         if self.threads < 1:
             raise EdgekitError("bad_option", f"threads must be >= 1, got {self.threads}", fix="pass --threads 1")
-        if self.inputs not in ("reference", "random"):
+        if self.inputs not in ("reference", "random", "spec"):
             raise EdgekitError("bad_option", f"inputs {self.inputs!r} unknown; choose reference or random",
                                fix="pass inputs='reference' or 'random'")
 
@@ -63,23 +65,40 @@ def benchmark(path: str | os.PathLike, *, timeout_s: float = 900, **config) -> d
         if result_file.exists():
             result = json.loads(result_file.read_text())
             if "error" in result:
-                raise EdgekitError(result["error"]["code"], result["error"]["message"],
-                                   fix=result["error"].get("fix"))
+                err = result["error"]
+                raise EdgekitError(err["code"], err["message"],
+                                   fix=err.get("fix"), details={**(err.get("details") or {}),
+                                                                "stderr": proc.stderr[-4000:]})
             return result
         reason = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
         raise EdgekitError(
-            "runtime_crashed", f"the benchmark process for {path} died ({reason}) before reporting",
-            fix="the runtime could not run this artifact; see details.stderr",
+            "runtime_crashed", f"the benchmark process for {path} died ({reason}) before reporting"
+            + (stderr_head(proc.stderr, indent="  ") or "; it wrote nothing to stderr"),
+            fix="the runtime could not run this artifact: its stderr above says why",
             details={"stderr": proc.stderr[-4000:]},
         )
 
 
+def stderr_head(stderr: str | None, lines: int = 12, indent: str = "") -> str:
+    """The first lines of a child's stderr (and its last line, where a traceback says what failed), for a
+    message: '' when there is none."""
+    text = [ln.rstrip() for ln in (stderr or "").strip().splitlines() if ln.strip()]
+    if not text:
+        return ""
+    shown = text[:lines]
+    if len(text) > lines:
+        shown += [f"... ({len(text) - lines - 1} more lines)", text[-1]] if len(text) > lines + 1 else [text[-1]]
+    return "\n" + indent + "stderr:\n" + "\n".join(indent + "  " + ln[:300] for ln in shown)
+
+
 SIMD_FLAGS = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-              "avx512_bf16", "avx512fp16", "avx_vnni", "amx_tile", "asimd", "sve"}
+              "avx512_bf16", "avx512_fp16", "avx512fp16", "avx_vnni", "amx_tile", "asimd", "neon", "sve", "sve2",
+              "asimdhp", "asimddp", "i8mm", "bf16"}
 
 
-def machine_info() -> dict:
-    """What the numbers depend on: CPU, cores, affinity, load."""
+def machine_info(*, issues: bool = True) -> dict:
+    """What the numbers depend on: CPU, SIMD features, cores, affinity, load, NumPy's SIMD paths and
+    (``issues``) the status of the upstream problems `edgekit doctor` checks (a few ms)."""
     info = {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version(),
             "cpu_count": os.cpu_count()}
     if hasattr(os, "sched_getaffinity"):
@@ -88,12 +107,53 @@ def machine_info() -> dict:
         info["load_average"] = list(os.getloadavg())
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and "cpu" not in info:
+            key = line.split(":", 1)[0].strip()
+            if key in ("model name", "Hardware") and "cpu" not in info:
                 info["cpu"] = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and "simd" not in info:
-                # kernels are chosen by ISA: AVX-512 vs AVX2 changes which runtime wins
+            elif key in ("flags", "Features") and "simd" not in info:
+                # kernels are chosen by ISA: AVX-512 vs AVX2 changes which runtime wins (Features: ARM)
                 flags = set(line.split(":", 1)[1].split())
                 info["simd"] = sorted(f for f in flags if f in SIMD_FLAGS)
     except OSError:
-        info["cpu"] = platform.processor()
+        if platform.system() == "Darwin":
+            info |= _darwin_cpu()
+    if platform.machine().lower() in ("arm64", "aarch64") and "neon" not in info.get("simd", []):
+        info["simd"] = sorted(set(info.get("simd", [])) | {"neon"})  # NEON is mandatory on ARMv8
+    info.setdefault("cpu", platform.processor() or platform.machine())
+    info["numpy_simd"] = _numpy_simd()
+    if issues:
+        from edgekit.doctor import known_issues
+
+        info["known_issues"] = known_issues(info)
     return info
+
+
+def _darwin_cpu() -> dict:
+    """CPU brand and x86 SIMD flags on macOS (sysctl), named as Linux names them."""
+    out = {}
+    try:
+        brand = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+        feats = subprocess.run(["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
+                               capture_output=True, text=True, timeout=5).stdout.lower().split()
+    except (OSError, subprocess.SubprocessError):
+        return out
+    if brand:
+        out["cpu"] = brand
+    names = {"sse4.2": "sse4_2", "fma": "fma", "avx1.0": "avx", "avx2": "avx2", "f16c": "f16c",
+             "avx512f": "avx512f", "avx512bw": "avx512bw", "avx512vl": "avx512vl", "avx512vnni": "avx512_vnni"}
+    if feats:
+        out["simd"] = sorted({names[f] for f in feats if f in names})
+    return out
+
+
+def _numpy_simd() -> list[str]:
+    """NumPy's dispatch targets enabled on this CPU (NPY_DISABLE_CPU_FEATURES removes some)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        except ImportError:
+            return []
+    return [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]

@@ -1,9 +1,14 @@
 """The benchmark's child process: python -m edgekit.bench_child ARTIFACT RESULT_JSON CONFIG_JSON.
 
-Optional config keys, used by the benchmark server: ``status_file`` (the child
-writes the phase it is in there, so a timeout can say where it hung),
-``input_spec`` (a list of {name, shape, dtype} to generate random inputs from,
-checked against the model) and ``keep_samples`` (how many run times to return).
+Optional config keys: ``status_file`` (the child writes the phase it is in
+there, so a timeout can say where it hung), ``input_spec`` (a list of
+{name, shape, dtype, value, range}, see edgekit.inputspec, checked against the
+model), ``dims`` ({symbol: size}) and ``keep_samples`` (how many run times to
+return).
+
+An exception from the runtime (a wrong input, missing tensor data) is reported
+as a ``runtime_error`` result with its message and the phase; only a child that
+dies without writing a result is a crash.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sys  # noqa: E402
 
 
 def main(path: str, result_file: str, config_json: str) -> None:
-    import numpy as np
+    import numpy  # noqa: F401 -- part of the cold start, as in any user process
 
     from edgekit.bench import machine_info
     from edgekit.errors import EdgekitError
@@ -28,6 +33,7 @@ def main(path: str, result_file: str, config_json: str) -> None:
 
     cfg = json.loads(config_json)
     phase = _phase_writer(cfg.get("status_file"))
+    used: list[dict] = []
     try:
         phase("load")
         target, model_file, manifest = runtime_for(path)
@@ -36,7 +42,7 @@ def main(path: str, result_file: str, config_json: str) -> None:
         load_s = time.perf_counter() - t0
         cold_start_s = time.perf_counter() - _T_PROCESS
         phase("inputs")
-        inputs = _inputs(session, path, manifest, cfg, np)
+        inputs = _inputs(session, path, manifest, cfg, used)
         phase("first_run")
         t0 = time.perf_counter()
         session.run(inputs)
@@ -58,11 +64,18 @@ def main(path: str, result_file: str, config_json: str) -> None:
             times.append(time.perf_counter() - t0)
     except EdgekitError as e:
         _write(result_file, {"error": {"code": e.code, "message": e.message, "fix": e.fix,
-                                       "details": _jsonable(e.details)}})
+                                       "details": _jsonable({"phase": phase.current, **e.details})}})
         return
     except MemoryError:
         _write(result_file, {"error": {"code": "out_of_memory", "message": "the runtime ran out of memory",
                                        "fix": "benchmark a smaller model or raise the memory limit"}})
+        return
+    except Exception as e:  # noqa: BLE001 -- the runtime's own exception: report it, do not die with it
+        _write(result_file, {"error": {
+            "code": "runtime_error", "message": f"{type(e).__name__}: {e}"[:4000],
+            "fix": _runtime_error_fix(used),
+            "details": {"phase": phase.current, "exception": type(e).__name__,
+                        "inputs_used": used}}})
         return
     phase("report")
 
@@ -75,6 +88,7 @@ def main(path: str, result_file: str, config_json: str) -> None:
         "model_bytes": model_file.stat().st_size if model_file.is_file() else None,
         "threads": cfg["threads"],
         "inputs": cfg["inputs"],
+        "inputs_used": used,  # name, shape, dtype and fill of every input
         "cold_start_ms": cold_start_s * 1e3,  # fresh process: imports + load
         "load_ms": load_s * 1e3,
         "first_run_ms": first_s * 1e3,
@@ -90,38 +104,50 @@ def main(path: str, result_file: str, config_json: str) -> None:
     _write(result_file, result)
 
 
-def _inputs(session, path, manifest, cfg, np):
-    if cfg.get("input_spec") is not None:
-        return _inputs_from_spec(session, cfg["input_spec"], cfg.get("seed", 0), np)
-    if cfg["inputs"] == "reference" and manifest is not None:
+def _inputs(session, path, manifest, cfg, used: list[dict]):
+    """The reference inputs, or generated ones (random, or from the spec and dims)."""
+    from edgekit.inputspec import make_arrays, resolve
+
+    sig = [s.to_json() for s in session.inputs]
+    if cfg.get("input_spec") is None and cfg["inputs"] == "reference" and manifest is not None:
         from edgekit.artifact import load_artifact
         ins, _ = load_artifact(path).reference_io()
-        return [ins[s.name] for s in session.inputs]
-    rng = np.random.default_rng(cfg["seed"])
-    return [rng.standard_normal(s.shape).astype(s.dtype) if "float" in s.dtype
-            else np.zeros(s.shape, dtype=s.dtype) for s in session.inputs]
+        missing = [s.name for s in session.inputs if s.name not in ins]
+        if missing:
+            from edgekit.errors import EdgekitError
+            raise EdgekitError("invalid_input", f"the artifact's reference inputs lack {missing} (it holds "
+                               f"{sorted(ins)})", fix="re-export the artifact, or benchmark with random inputs",
+                               details={"missing": missing, "held": sorted(ins)})
+        arrays = [ins[s.name] for s in session.inputs]
+        used.extend({"name": s.name, "shape": list(a.shape), "dtype": str(a.dtype), "fill": "reference"}
+                    for s, a in zip(session.inputs, arrays))
+        return arrays
+    resolved = resolve(sig, cfg.get("input_spec"), cfg.get("dims"))
+    used.extend(r.to_json() for r in resolved)
+    return make_arrays(resolved, cfg.get("seed", 0))
 
 
-def _inputs_from_spec(session, spec: list[dict], seed: int, np):
-    from edgekit.errors import EdgekitError
-
-    expected = [s.to_json() for s in session.inputs]
-    given = [{"name": t.get("name"), "shape": list(t.get("shape", [])), "dtype": t.get("dtype")} for t in spec]
-    if [(e["shape"], e["dtype"]) for e in expected] != [(g["shape"], g["dtype"]) for g in given]:
-        raise EdgekitError("invalid_input", "the input spec does not match the model's inputs",
-                           fix="send one {name, shape, dtype} per model input, in order, as listed in expected",
-                           details={"expected": expected, "given": given})
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(s.shape).astype(s.dtype) if "float" in s.dtype
-            else np.zeros(s.shape, dtype=s.dtype) for s in session.inputs]
+def _runtime_error_fix(used: list[dict]) -> str:
+    fix = "the runtime refused these inputs or this model; check the inputs (--input / --dim) against the " \
+          "signature (edgekit inspect)"
+    if used:
+        fix += "; inputs used: " + "; ".join(f"{t['name']} {t['dtype']} {t['shape']} {t['fill']}" for t in used)
+    defaults = [t["name"] for t in used if "(default)" in t.get("fill", "")]
+    if defaults:
+        fix += f". Integer inputs {defaults} got the default range: a rate or a length may need its real value " \
+               f"(--input {defaults[0]}:=VALUE)"
+    return fix
 
 
-def _phase_writer(status_file: str | None):
-    def write(phase: str) -> None:
-        if status_file:
-            with open(status_file, "w") as f:
+class _phase_writer:
+    def __init__(self, status_file: str | None):
+        self.status_file, self.current = status_file, "starting"
+
+    def __call__(self, phase: str) -> None:
+        self.current = phase
+        if self.status_file:
+            with open(self.status_file, "w") as f:
                 f.write(phase)
-    return write
 
 
 def _jsonable(obj):

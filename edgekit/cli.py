@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--server", action="append", metavar="URL",
                     help="benchmark on an `edgekit serve` server instead (repeatable: side by side)")
     be.add_argument("--token", default=os.environ.get("EDGEKIT_SERVER_TOKEN"), help="the servers' bearer token")
+    be.add_argument("--inputs", choices=("reference", "random"), default="reference",
+                    help="the artifact's reference inputs (default; random when it has none) or random data")
+    be.add_argument("--input", action="append", metavar="NAME[:SHAPE][:DTYPE][:FILL]",
+                    help="an input's shape, dtype and fill, repeatable: x:1x3x640x640, rate:int64:=16000, "
+                         "ids:1x16:int64:0..30000 (integers default to random 1..16)")
+    be.add_argument("--dim", action="append", metavar="NAME=SIZE",
+                    help="size of a symbolic dimension, repeatable: --dim N=1 --dim H=640")
+    be.add_argument("--html", help="also write an HTML page with a p50 chart (servers side by side) to this file")
     be.set_defaults(func=cmd_bench)
 
     gen = sub.add_parser("generate", help="generate text with an exported LLM artifact (torch-free)")
@@ -132,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.set_defaults(func=cmd_compress_llm)
 
     add_train_parser(sub)
+    add_doctor_parser(sub)
 
     srv = sub.add_parser("serve", help="run the benchmark server on this device (needs the server extra)")
     srv.add_argument("--host", help="bind address (default 127.0.0.1; any other needs --token)")
@@ -310,12 +319,20 @@ def cmd_compress(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from edgekit.inputspec import parse_dims, parse_input
+
+    specs = [parse_input(t) for t in args.input or []]
+    chosen = {"inputs": "spec" if specs else args.inputs, "input_spec": specs or None,
+              "dims": parse_dims(args.dim) or None}
     if args.server:
         from edgekit.client import bench_remote
 
         pairs = bench_remote(args.server, args.artifact, token=args.token, runs=args.runs, warmup=args.warmup,
-                             threads=args.threads, min_seconds=args.min_seconds)
+                             threads=args.threads, min_seconds=args.min_seconds, **chosen)
         print(bench_table([r for _, r in pairs], servers=[s for s, _ in pairs]))
+        _note_default_fills([r for _, r in pairs])
+        _write_html(args.html, [{**r, "artifact": args.artifact[i // len(args.server)]} for i, (_, r) in
+                                enumerate(pairs)], [s for s, _ in pairs])
         if args.json:
             Path(args.json).write_text(json.dumps([{"server": s, **r} for s, r in pairs], indent=2))
         return 0
@@ -325,11 +342,32 @@ def cmd_bench(args) -> int:
     results = []
     for path in progress(args.artifact, desc="benchmark", enabled=len(args.artifact) > 1):
         results.append(benchmark(path, runs=args.runs, warmup=args.warmup, threads=args.threads,
-                                 min_seconds=args.min_seconds))
+                                 min_seconds=args.min_seconds, **chosen))
     print(bench_table(results))
+    _note_default_fills(results)
+    _write_html(args.html, [{**r, "artifact": str(p)} for r, p in zip(results, args.artifact)])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
+
+
+def _write_html(path: str | None, results: list[dict], servers: list[str] | None = None) -> None:
+    if path:
+        from edgekit.server.dashboard import results_page  # plain HTML + SVG: no server dependency
+
+        Path(path).write_text(results_page(results, servers))
+
+
+def _note_default_fills(results: list[dict]) -> None:
+    """Integers filled from the default range are said out loud: a rate or a length may need a real value."""
+    seen = set()
+    for r in results:
+        for t in r.get("inputs_used") or []:
+            if "(default)" in t.get("fill", "") and t["name"] not in seen:
+                seen.add(t["name"])
+                print(f"note: {t['dtype']} input '{t['name']}' {t['shape']} was filled with {t['fill']}; give it a "
+                      f"value with --input {t['name']}:{t['dtype']}:=VALUE or a range with :LOW..HIGH",
+                      file=sys.stderr)
 
 
 def bench_table(results: list[dict], servers: list[str] | None = None) -> str:
@@ -469,6 +507,22 @@ def cmd_demo(args) -> int:
                              recipe=args.recipe, max_loss=args.max_loss)
     print(summary)
     return code
+
+
+def add_doctor_parser(sub) -> None:
+    doc = sub.add_parser("doctor", help="this machine, installed runtimes/converters, known upstream problems")
+    doc.add_argument("--json", action="store_true", help="print the report as JSON")
+    doc.add_argument("--measure", action="store_true",
+                     help="also time ExecuTorch-XNNPACK against torch on a conv stack (needs both, ~20 s)")
+    doc.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args) -> int:
+    from edgekit.doctor import format_report, run_doctor
+
+    report = run_doctor(measure=args.measure)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
 
 
 if __name__ == "__main__":

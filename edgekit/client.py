@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from edgekit.bench import stderr_head
 from edgekit.errors import EdgekitError
 
 TERMINAL = ("succeeded", "failed", "timed_out", "canceled")
@@ -176,6 +177,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _job_config(art: dict, config: dict) -> dict:
+    """The job body: a spec as the REST API takes it; random inputs for a bare model file, as locally."""
+    cfg = {k: v for k, v in config.items() if v is not None}
+    if cfg.get("input_spec"):
+        cfg["inputs"] = [{k: v for k, v in t.items() if v is not None} for t in cfg.pop("input_spec")]
+    elif cfg.get("inputs", "reference") in ("reference", "spec") and not art.get("has_reference_inputs"):
+        cfg["inputs"] = "random"
+    cfg.pop("input_spec", None)
+    return cfg
+
+
 def bench_remote(servers: list[str], artifacts: list[str], *, token: str | None = None, show_progress: bool = True,
                  **config) -> list[tuple[str, dict]]:
     """Benchmark every artifact on every server, servers in parallel; [(server, result)] in input order."""
@@ -201,13 +213,19 @@ def bench_remote(servers: list[str], artifacts: list[str], *, token: str | None 
         out = []
         for path in artifacts:
             art, _ = client.upload(path)
-            job = client.wait(client.submit(art["id"], **config)["id"], on_update=lambda j: show(url, j))
+            job = client.wait(client.submit(art["id"], **_job_config(art, config))["id"],
+                              on_update=lambda j: show(url, j))
             if hasattr(bar, "update"):
                 bar.update(1)
             if job["status"] != "succeeded":
                 err = job.get("error") or {}
+                details = err.get("details") or {}
+                # A crash's reason is in the child's stderr: show its first lines, not "see details".
+                head = stderr_head(details.get("stderr"), indent="  ") if job.get("reason") != "invalid_input" else ""
+                message = str(err.get("message"))
+                where = f" in phase {job['phase']!r}" if job.get("phase") and "phase" not in message else ""
                 raise ServerError(url, None, job.get("reason") or job["status"],
-                                  f"benchmark of {path} {job['status']}: {err.get('message')}", err.get("details"))
+                                  f"benchmark of {path} {job['status']}{where}: {message}{head}", details)
             out.append((url, job["result"]))
         return out
 

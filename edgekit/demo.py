@@ -8,7 +8,8 @@ from pathlib import Path
 
 from edgekit import TARGETS
 from edgekit.errors import EdgekitError
-from edgekit.report import cost_cell, cost_lines, human_bytes, latency_cell, markdown_table, parity_cell, table
+from edgekit.report import (cost_cell, cost_lines, human_bytes, latency_cell, machine_line, markdown_table,
+                            parity_cell, table)
 
 
 def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_server: bool = True,
@@ -53,9 +54,11 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_ser
                      "" if bench else str(b)])
     summary = table(headers, rows)
     report = out / "report.md"
-    report.write_text(_markdown(spec, rows, headers, exports, benches, machine_info()))
+    machine = machine_info()  # the same facts every benchmark result records
+    report.write_text(_markdown(spec, rows, headers, exports, benches, machine))
     (out / "report.json").write_text(json.dumps({
         "model": spec.name,
+        "machine": machine,
         "exports": {t: (a.manifest if not isinstance(a, EdgekitError) else {"error": str(a)}) for t, a in exports.items()},
         "benchmarks": benches,
     }, indent=2, default=str))
@@ -125,6 +128,8 @@ def _markdown(spec, rows, headers, exports, benches, machine) -> str:
         "",
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} on {machine.get('cpu', '?')} "
         f"({machine['cpu_count']} cores, load {', '.join(f'{x:.2f}' for x in machine.get('load_average', []))})",
+        "",
+        machine_line(machine),
         "",
         markdown_table(headers, rows),
         "",

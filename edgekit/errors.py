@@ -76,10 +76,10 @@ class ParityError(EdgekitError):
 
 
 class InputMismatch(EdgekitError):
-    def __init__(self, name: str, expected: object, given: object, what: str = "shape"):
+    def __init__(self, name: str, expected: object, given: object, what: str = "shape", why: str = ""):
         super().__init__(
             "input_mismatch",
-            f"input '{name}': expected {what} {expected}, given {given}",
+            f"input '{name}': expected {what} {expected}, given {given}" + (f" ({why})" if why else ""),
             fix=f"pass an array with {what} {expected}",
-            details={"input": name, "expected": expected, "given": given, "what": what},
+            details={"input": name, "expected": expected, "given": given, "what": what, "why": why},
         )

@@ -26,6 +26,15 @@ def _fmt(c: object) -> str:
     return str(c)
 
 
+def machine_line(machine: dict) -> str:
+    """The machine facts results depend on (``bench.machine_info()``), in one line: SIMD features,
+    NumPy's SIMD paths and the upstream problems `edgekit doctor` checks."""
+    issues = ", ".join(f"{k}: {v}" for k, v in machine.get("known_issues", {}).items()) or "-"
+    return (f"CPU features: {' '.join(machine.get('simd', [])) or '?'}; NumPy SIMD: "
+            f"{' '.join(machine.get('numpy_simd', [])) or '?'}; known upstream problems (`edgekit doctor`): "
+            f"{issues}")
+
+
 def human_bytes(n: int | None) -> str:
     """Binary units, labelled as such: 1 KiB = 1024 B, 1 MiB = 1024 KiB."""
     if n is None:

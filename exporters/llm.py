@@ -245,6 +245,7 @@ def llm_compression_section(model, encodings: dict | None = None) -> dict:
     """
     from edgekit.exporters.base import DECOMPRESSED, NATIVE
     from edgekit.exporters.llm_compress import layer_bytes
+    from edgekit.exporters.compression.ledger import CompressionWidened, widening
     from edgekit.exporters.compression.record import compressed_layers
 
     rows = []
@@ -262,6 +263,11 @@ def llm_compression_section(model, encodings: dict | None = None) -> dict:
                      "encoded": {"kind": DECOMPRESSED, "format": "dense fp32"},
                      "expected_bytes": b["indices"] + b["table"], "dense_bytes": b["fp32"],
                      "bytes_written": b["fp32"]})
+    for r, (name, (_, rec)) in zip(rows, compressed_layers(model).items()):
+        if r["encoded"]["kind"] == NATIVE and (wide := widening(rec.bits, (encodings or {}).get(name, {}))):
+            r["widened"] = wide
+    if widened := [r for r in rows if "widened" in r]:
+        raise CompressionWidened("coreml", widened)
     written = sum(r["bytes_written"] for r in rows)
     dense = sum(r["dense_bytes"] for r in rows)
     return {"recipe": None, "ledger": rows, "summary": {

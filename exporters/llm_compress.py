@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.sortsafe import unique
 
 FORMAT_KIND = "edgekit-clustered-llm"
 FORMAT_VERSION = 1
@@ -388,7 +389,7 @@ def run_rank(job: Job) -> dict | None:
     if not job.naive:
         result["perplexity"] = perplexity(model, val_ids, job.finetune.seq_len)
         result["size"] = size_report(model)
-        result["unique_values_max"] = max(int(np.unique(m.weight.detach().numpy()).size)
+        result["unique_values_max"] = max(int(unique(m.weight.detach().numpy()).size)  # sort-safe (float16)
                                           for m, _, _ in targets.values())
     if job.save:
         name = job.name or f"{ckpt.name}_{recipe.name.removesuffix('_llm')}"

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from edgekit.errors import EdgekitError, UnknownChoice
+from edgekit.sortsafe import unique
 
 WEIGHT_FORMATS = ("fp32", "int4", "int8")
 WEIGHT_TARGETS = ("executorch",)
@@ -58,7 +59,7 @@ def quantized_copy(model, weights: str, group_size: int = 32):
         w = source[n]
         stored = m.weight.dequantize()
         scales = w.shape[0] if per_channel else w.numel() // group_size
-        levels = int(np.unique(w.numpy()).size)
+        levels = int(unique(w.numpy()).size)  # sort-safe: never NumPy's float16 sort
         # a clustered layer holds few distinct values: the ledger says what was asked of it
         requested = {"kind": "lut", "bits": int(np.ceil(np.log2(levels)))} if levels <= 256 else \
             {"kind": "dense", "bits": 32}

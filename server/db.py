@@ -161,9 +161,10 @@ class Database:
         self.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*(_encode(v) for v in fields.values()), job_id])
 
     def finish_job(self, job_id: str, status: str, *, reason: str | None = None, error: dict | None = None,
-                   result: dict | None = None) -> None:
+                   result: dict | None = None, phase: str | None = None) -> None:
+        extra = {} if phase is None else {"phase": phase}
         self.update_job(job_id, status=status, reason=reason, error=error, result=result, pgid=None,
-                        finished_at=time.time())
+                        finished_at=time.time(), **extra)
 
 
 def _encode(v: Any) -> Any:

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])
-    for r in (artifacts.router, benchmarks.router, system.router, dashboard.router):
+    for r in (artifacts.router, benchmarks.router, system.router, dashboard.router, dashboard.root):
         app.include_router(r)
 
     def openapi() -> dict:

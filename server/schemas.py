@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,11 +11,21 @@ DType = Literal["float32", "float16", "float64", "int64", "int32", "int16", "int
 RUNTIMES = {"onnx": "onnxruntime", "tflite": "litert", "executorch": "executorch", "coreml": "coreml"}
 
 
+SymbolName = Annotated[str, Field(min_length=1, max_length=100)]
+# A dimension: an int, a symbol name (bound by another input's shape or by `dims`) or null (unknown). A spec's
+# shape must end up concrete; symbols and nulls are accepted so that a signature sent back as is validates.
+DimIn = Annotated[int, Field(ge=0, le=2**31 - 1)] | SymbolName | None
+
+
 class TensorSpecIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
-    shape: list[int] = Field(..., max_length=8, description="every dim >= 1")
-    dtype: DType
+    shape: list[DimIn] | None = Field(None, max_length=8, description="concrete sizes; symbolic names and null "
+                                      "are taken from `dims` or other inputs; omitted: the model's own shape")
+    dtype: DType | None = Field(None, description="omitted: the model's dtype")
+    value: int | float | None = Field(None, description="fill with this constant (e.g. a sample rate)")
+    range: list[int] | None = Field(None, min_length=2, max_length=2,
+                                    description="integer inputs: random values in [low, high] (default 1..16)")
 
 
 class ArtifactPublic(BaseModel):
@@ -51,6 +61,8 @@ class JobCreate(BaseModel):
     inputs: Literal["reference", "random"] | list[TensorSpecIn] = Field(
         "reference", description="the artifact's reference inputs, random inputs of the model's signature, or "
         "an explicit spec (random data of the given shapes and dtypes)")
+    dims: dict[SymbolName, Annotated[int, Field(ge=0, le=2**31 - 1)]] | None = Field(
+        None, max_length=32, description="sizes for symbolic dimensions, e.g. {\"N\": 1, \"H\": 640}")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     timeout_s: float | None = Field(None, gt=0, le=86_400)
 
@@ -63,8 +75,9 @@ class JobPublic(BaseModel):
     attempts: int
     max_attempts: int
     phase: str | None
-    reason: str | None = Field(None, description="runtime_crashed, timed_out, out_of_memory, invalid_input, "
-                               "interrupted, artifact_checksum_mismatch, canceled, ...")
+    reason: str | None = Field(None, description="runtime_error (an exception from the runtime, its message in "
+                               "error.message), runtime_crashed (a signal or an exit without a result), timed_out, "
+                               "out_of_memory, invalid_input, interrupted, artifact_checksum_mismatch, canceled")
     error: dict[str, Any] | None
     result: dict[str, Any] | None
     config: dict[str, Any]

@@ -29,7 +29,8 @@ from edgekit.artifact import sha256_of
 log = logging.getLogger("edgekit.server")
 KEEP_SAMPLES = 2000  # run times kept per job, for the dashboard's CDF
 _OOM_MARKERS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
-_INPUT_CODES = ("invalid_input", "input_mismatch", "input_missing", "input_unknown")
+_INPUT_CODES = ("invalid_input", "input_mismatch", "input_missing", "input_unknown", "unbound_dims",
+                "bad_input_spec")
 
 
 class Worker:
@@ -143,13 +144,13 @@ class Worker:
         if out.canceled and self._stopping.is_set():
             self._interrupted(job)
         elif out.canceled:
-            self._finish(job, "canceled", "canceled", "canceled while running", base)
+            self._finish(job, "canceled", "canceled", "canceled while running", base, phase=phase)
         elif out.timed_out:
             self._finish(job, "timed_out", "timed_out", f"ran past {timeout_s:g} s in phase {phase!r}",
-                         {**base, "timeout_s": timeout_s})
+                         {**base, "timeout_s": timeout_s}, phase=phase)
         elif out.signal == signal.SIGXCPU:
             self._finish(job, "timed_out", "timed_out", f"used its CPU-time limit of {self.settings.child_cpu_s} s "
-                         f"in phase {phase!r}", {**base, "signal": "SIGXCPU"})
+                         f"in phase {phase!r}", {**base, "signal": "SIGXCPU"}, phase=phase)
         elif report is not None and "error" not in report:
             # The server's own paths are not the client's business.
             report["artifact"] = job["artifact_id"]
@@ -157,24 +158,27 @@ class Worker:
                 report.get("config", {}).pop(key, None)
             report["server"] = {"peak_rss_mb_rusage": round(out.peak_rss_mb, 1), "wall_s": round(out.wall_s, 3),
                                 "attempt": job["attempts"]}
-            self._finish(job, "succeeded", None, None, None, result=report)
+            self._finish(job, "succeeded", None, None, None, result=report, phase="done")
         elif report is not None:
             err = report["error"]
             code = err["code"]
             reason = ("invalid_input" if code in _INPUT_CODES else
                       "out_of_memory" if code == "out_of_memory" else "runtime_error")
             self._finish(job, "failed", reason, err["message"],
-                         {**base, "child_code": code, "fix": err.get("fix"), **(err.get("details") or {})})
+                         {**base, "child_code": code, "fix": err.get("fix"), **(err.get("details") or {})},
+                         phase=phase)
         elif _looks_oom(out):
             self._finish(job, "failed", "out_of_memory", f"the runtime ran out of memory (limit "
                          f"{self.settings.child_mem_mb} MB of address space) in phase {phase!r}",
-                         {**base, "signal": out.signal_name, "mem_limit_mb": self.settings.child_mem_mb})
+                         {**base, "signal": out.signal_name, "mem_limit_mb": self.settings.child_mem_mb}, phase=phase)
         elif out.signal is not None:
             self._finish(job, "failed", "runtime_crashed", f"the runtime crashed with {out.signal_name} in phase "
-                         f"{phase!r}", {**base, "signal": out.signal_name, "signal_number": out.signal})
+                         f"{phase!r}", {**base, "signal": out.signal_name, "signal_number": out.signal},
+                         phase=phase)
         else:
             self._finish(job, "failed", "runtime_crashed", f"the benchmark process exited with code "
-                         f"{out.exit_code} in phase {phase!r} without a result", {**base, "exit_code": out.exit_code})
+                         f"{out.exit_code} in phase {phase!r} without a result", {**base, "exit_code": out.exit_code},
+                         phase=phase)
 
     def _interrupted(self, job: dict) -> None:
         if job["attempts"] < job["max_attempts"]:
@@ -184,9 +188,10 @@ class Worker:
                          {"attempts": job["attempts"]})
 
     def _finish(self, job: dict, status: str, reason: str | None, message: str | None, details: dict | None,
-                result: dict | None = None) -> None:
+                result: dict | None = None, phase: str | None = None) -> None:
         error = {"code": reason, "message": message, "details": details or {}} if reason else None
-        self.db.finish_job(job["id"], status, reason=reason, error=error, result=result)
+        # The phase is final: where the child ended, not the last one the watcher happened to copy.
+        self.db.finish_job(job["id"], status, reason=reason, error=error, result=result, phase=phase)
         self.metrics.job_finished(status, reason, time.time() - (job.get("started_at") or time.time()))
 
 

@@ -33,3 +33,8 @@ def test_demo_exports_all_targets_and_benchmarks_through_the_local_server(tmp_pa
         assert bench["sha256"] == written[model_file]  # the server measured exactly the exported bytes
     md = (out / "report.md").read_text()
     assert "| executorch |" in md and "p50 ms" in md and "## Benchmarks in full" in md
+    # the report and every benchmark record the same machine facts (bench.machine_info)
+    facts = ("cpu", "simd", "numpy_simd", "known_issues")
+    for target in ("executorch", "tflite", "onnx"):
+        assert {k: report["benchmarks"][target]["machine"][k] for k in facts} == {k: report["machine"][k] for k in facts}
+    assert "CPU features: " in md and "numpy_float16_sort: " in md

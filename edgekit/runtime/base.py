@@ -63,10 +63,23 @@ class Session:
             arrays = [np.asarray(a) for a in inputs]
             if len(arrays) != len(self.inputs):
                 raise InputMismatch("*", f"{len(self.inputs)} inputs", f"{len(arrays)}", what="count")
+        bound: dict[str, int] = {}  # a symbolic dimension has one size across all inputs of a call
         for spec, arr in zip(self.inputs, arrays):
-            if tuple(arr.shape) != spec.shape:
-                raise InputMismatch(spec.name, spec.shape, tuple(arr.shape))
+            _check_shape(spec, tuple(arr.shape), bound)
             if str(arr.dtype) != spec.dtype:
                 raise InputMismatch(spec.name, spec.dtype, str(arr.dtype), what="dtype")
         # Copy only when needed: runtimes want C order, and ExecuTorch rejects 0 strides (numpy views).
         return [a if a.flags.c_contiguous and 0 not in a.strides else a.copy(order="C") for a in arrays]
+
+
+def _check_shape(spec: TensorSpec, shape: tuple[int, ...], bound: dict[str, int]) -> None:
+    """Concrete dims must match, symbolic ones take any size but the same one everywhere, unknown ones any."""
+    if len(shape) != len(spec.shape):
+        raise InputMismatch(spec.name, spec.shape, shape, why=f"rank {len(spec.shape)}, given {len(shape)}")
+    for axis, (want, got) in enumerate(zip(spec.shape, shape)):
+        if isinstance(want, int) and want != got:
+            raise InputMismatch(spec.name, spec.shape, shape, why=f"dimension {axis} must be {want}")
+        if isinstance(want, str):
+            if bound.setdefault(want, got) != got:
+                raise InputMismatch(spec.name, spec.shape, shape,
+                                    why=f"dimension {axis} '{want}' is {bound[want]} elsewhere in this call")

@@ -6,10 +6,17 @@ import numpy as np
 
 from edgekit.artifact import TensorSpec
 from edgekit.errors import MissingDependency
+from edgekit.inputspec import normalize_dim
 from edgekit.runtime.base import Session
 
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
-               "tensor(int32)": "int32", "tensor(bool)": "bool", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+               "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int16)": "int16", "tensor(bool)": "bool",
+               "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
+
+
+def _spec(arg) -> TensorSpec:
+    # ORT reports a dim_param as its name, a dim_value as an int and a dimension with neither as None
+    return TensorSpec(arg.name, tuple(normalize_dim(d) for d in (arg.shape or ())), _ORT_DTYPES.get(arg.type, arg.type))
 
 
 class OnnxSession(Session):
@@ -38,10 +45,8 @@ class OnnxSession(Session):
         self._in_names = [i.name for i in self._sess.get_inputs()]
         self._signature_from_manifest()
         if not self.inputs:
-            self.inputs = [TensorSpec(i.name, tuple(i.shape), _ORT_DTYPES.get(i.type, i.type))
-                           for i in self._sess.get_inputs()]
-            self.outputs = [TensorSpec(o.name, tuple(o.shape), _ORT_DTYPES.get(o.type, o.type))
-                            for o in self._sess.get_outputs()]
+            self.inputs = [_spec(i) for i in self._sess.get_inputs()]
+            self.outputs = [_spec(o) for o in self._sess.get_outputs()]
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         return list(self._sess.run(None, dict(zip(self._in_names, arrays))))

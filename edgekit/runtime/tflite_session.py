@@ -56,10 +56,8 @@ class TFLiteSession(Session):
             self._runner = None
         self._signature_from_manifest()
         if not self.inputs:
-            self.inputs = [TensorSpec(d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]).name)
-                           for d in self._interp.get_input_details()]
-            self.outputs = [TensorSpec(d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]).name)
-                            for d in self._interp.get_output_details()]
+            self.inputs = [_spec(d) for d in self._interp.get_input_details()]
+            self.outputs = [_spec(d) for d in self._interp.get_output_details()]
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self._runner is not None:
@@ -70,3 +68,10 @@ class TFLiteSession(Session):
             self._interp.set_tensor(detail["index"], arr)
         self._interp.invoke()
         return [np.array(self._interp.get_tensor(d["index"])) for d in self._interp.get_output_details()]
+
+
+def _spec(detail: dict) -> TensorSpec:
+    # shape_signature keeps -1 for a dynamic axis (shape shows it as 1): report it as unknown
+    dims = detail.get("shape_signature", detail["shape"])
+    return TensorSpec(detail["name"], tuple(None if int(s) < 0 else int(s) for s in dims),
+                      np.dtype(detail["dtype"]).name)

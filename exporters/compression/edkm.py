@@ -134,7 +134,9 @@ class SavedTensorPacker:
         prev = self._scope
         self._scope = _Scope(rows=x.shape[0])
         if x.dtype in (torch.float16, torch.bfloat16) and x.shape[0] > self.min_rows:
-            uniq, inverse = torch.unique(x.detach().view(-1), return_inverse=True)
+            # unique on the 16-bit patterns: an integer sort (half-precision float sorts are the ones that
+            # go wrong on some AVX-512 CPUs, see edgekit/sortsafe.py); equal patterns are equal values
+            uniq, inverse = torch.unique(x.detach().view(-1).view(torch.int16), return_inverse=True)
             if uniq.numel() <= 65536:
                 first = torch.full((uniq.numel(),), x.shape[0], dtype=torch.int64, device=x.device)
                 first.scatter_reduce_(0, inverse, torch.arange(x.shape[0], device=x.device), reduce="amin")

@@ -11,7 +11,7 @@ import numpy as np
 
 def kmeans1d(values: np.ndarray, k: int, *, max_iter: int = 100, tol: float = 0.0) -> np.ndarray:
     """Sorted centroids (<= k, fewer only when there are fewer distinct values) minimising the SSE."""
-    x = np.asarray(values, dtype=np.float64).ravel()
+    x = np.asarray(values, dtype=np.float64).ravel()  # float64: never NumPy's float16 sort
     if x.size == 0:
         return np.zeros(0, dtype=np.float64)
     uniq, counts = np.unique(x, return_counts=True)

@@ -4,7 +4,9 @@ Each exporter declares ``capabilities`` (record kind -> native | decompressed |
 rejected). The ledger row says the requested kind, the encoded kind, the bytes a
 faithful encoding needs and the bytes written. An export whose recipe-compressed
 layers take no fewer bytes than dense ones fails unless ``allow_decompressed``: the
-compression would have been lost silently. Layers low-bit by design (DenseShift,
+compression would have been lost silently. A layer stored with more index bits (or a
+bigger table) than its record asks for fails the export too, always (``compression_widened``):
+the ledger reads the widths from the written artifact. Layers low-bit by design (DenseShift,
 ``record.architecture_records``) are listed too but not gated: no recipe asked for
 them, and targets without an encoding keep them dense as before (the row says so).
 """
@@ -34,6 +36,43 @@ class CompressionLost(EdgekitError):
         )
 
 
+class CompressionWidened(EdgekitError):
+    def __init__(self, target: str, rows: list[dict]):
+        wide = [r["widened"] | {"layer": r["layer"]} for r in rows]
+        shown = "; ".join(f"layer '{w['layer']}' asked {w['bits_requested']} bits, written {w['bits_written']}"
+                          + (f" ({w['table_size']}-entry table)" if w.get("table_size") else "")
+                          for w in wide[:4]) + (f"; and {len(wide) - 4} more" if len(wide) > 4 else "")
+        super().__init__(
+            "compression_widened",
+            f"{target} stores {len(wide)} compressed layer(s) with more index bits than the recipe asked: {shown}",
+            fix=WIDENED_FIX.get(target, "pick bits the target stores natively")
+                + "; if the bits are already supported this is an encoder bug: report it with `edgekit doctor --json`",
+            details={"target": target, "layers": wide})
+
+
+# Why a target may widen, by target: the bits it can store.
+WIDENED_FIX = {
+    "coreml": "Core ML stores 1, 2, 4, 6 or 8-bit tables (3-bit from iOS18): use a recipe with one of those bits",
+}
+
+
+def widening(rec_bits: int | None, enc: dict) -> dict | None:
+    """The bits asked and written when ``enc`` (a target's facts for one layer) is wider than asked, else None.
+
+    ``index_bits_allowed`` is the width the target's layout uses for ``rec_bits`` (ONNX packs a 3-bit
+    index in a 4-bit field by design); default: exactly the bits asked."""
+    written, size = enc.get("index_bits"), enc.get("table_size")
+    if rec_bits is None or written is None:
+        return None
+    allowed = enc.get("index_bits_allowed", rec_bits)
+    if written > allowed or (size is not None and size > 2 ** rec_bits):
+        out = {"bits_requested": rec_bits, "bits_written": written}
+        if size is not None:
+            out |= {"table_size": size, "table_size_requested": 2 ** rec_bits}
+        return out
+    return None
+
+
 def check_capabilities(model, exporter) -> None:
     """Refuse before converting when the target rejects a recorded kind."""
     for name, (_, rec) in compressed_layers(model).items():
@@ -60,6 +99,7 @@ def build_ledger(model, exporter, result) -> list[dict]:
         if enc is not None and enc.get("ops") != ["const"]:
             kind = enc.get("encoded", NATIVE)
             row_enc = {"kind": kind, "format": "+".join(enc["ops"]), "index_bits": enc.get("index_bits")}
+            row_enc |= {k: enc[k] for k in ("tables", "table_size") if k in enc}
             if "error" in enc:
                 row_enc["max_abs_error"] = enc["error"]
             written = int(enc["bytes"])
@@ -75,6 +115,8 @@ def build_ledger(model, exporter, result) -> list[dict]:
             "dense_bytes": numel * dense_width,
             "bytes_written": written,
         })
+        if row_enc["kind"] == NATIVE and (wide := widening(rec.bits, enc or {})):
+            rows[-1]["widened"] = wide
     return rows
 
 
@@ -82,6 +124,8 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
     from edgekit.exporters.compression.provenance import get_provenance
 
     ledger = build_ledger(model, exporter, result)
+    if widened := [r for r in ledger if "widened" in r]:  # never silent, even with allow_decompressed
+        raise CompressionWidened(exporter.name, widened)
     section = {"recipe": None, "ledger": ledger}
     if recipe is not None:
         section["recipe"] = {"name": recipe.name, "hash": recipe.hash(), "document": recipe.to_dict()}

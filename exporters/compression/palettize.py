@@ -68,7 +68,7 @@ def palettize_array(w: np.ndarray, bits: int, group_size: int = 0, per_channel_s
         block = rows[g]
         live = block if pruned is None else block[~pruned[g]]
         c = fp16_exact(kmeans1d(live, max(k, 1)))
-        c = np.unique(c)  # fp16 rounding can merge neighbours
+        c = np.unique(c)  # fp16 rounding can merge neighbours (c is float32: sort-safe)
         q = c[assign(block, c)] if c.size else np.zeros_like(block)
         if pruned is not None:
             q = np.where(pruned[g], 0.0, q)

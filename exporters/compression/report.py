@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.exporters.compression.record import get_record
+from edgekit.sortsafe import unique
 
 
 @dataclass
@@ -47,7 +48,7 @@ class CompressionReport:
             rep.layers.append(LayerReport(
                 name=name, module=type(m).__name__, shape=tuple(w.shape),
                 kind=rec.kind if rec else None, bits=rec.bits if rec else None,
-                unique_values=int(np.unique(w).size), sparsity=float(np.mean(w == 0)),
+                unique_values=int(unique(w).size), sparsity=float(np.mean(w == 0)),  # unique: sort-safe
                 weight_rel_error=float(np.linalg.norm(w - ref) / (np.linalg.norm(ref) or 1.0)),
                 fp32_bytes=fp32, expected_bytes=rec.expected_bytes(w.shape) if rec else fp32,
             ))

@@ -15,6 +15,7 @@ import numpy as np
 from edgekit.exporters.compression.config import CompressionConfig, register_config
 from edgekit.exporters.compression.recipe import register_handler
 from edgekit.exporters.compression.record import WeightRecord, get_record, set_record
+from edgekit.sortsafe import argsort
 
 STRUCTURES = ("unstructured", "n:m", "block")
 SCOPES = ("layer", "global")
@@ -102,7 +103,7 @@ def nm_mask(w: np.ndarray, n: int, m: int) -> np.ndarray:
         raise ConfigError("SparsityConfig", "m", m, f"a divisor of the row length {rows.shape[1]}",
                           "exclude this layer with by_name={'<name>': None} or pick another m")
     groups = np.abs(rows).reshape(rows.shape[0], -1, m)
-    order = np.argsort(-groups, axis=-1, kind="stable")
+    order = argsort(-groups, axis=-1, kind="stable")  # sort-safe: w may be float16
     keep = np.zeros_like(groups, dtype=bool)
     np.put_along_axis(keep, order[..., :n], True, axis=-1)
     return keep.reshape(w.shape)

@@ -55,9 +55,10 @@ class CoreMLExporter(Exporter):
         info = {}
         if compressed:
             mlmodel, names = coreml_encode.encode(mlmodel, layers, options.compute_precision)
-            info["weights"] = coreml_encode.layer_encodings(mlmodel, names)
         path = out_dir / "model.mlpackage"
         mlmodel.save(str(path))
+        if compressed:  # read back from the saved package: the ledger checks what the artifact stores
+            info["weights"] = coreml_encode.layer_encodings(path, names)
         info["structure"] = describe_mlpackage(path)
         return ConvertResult("model.mlpackage", options.compute_precision, info)
 

@@ -82,7 +82,9 @@ class ONNXExporter(Exporter):
             info["lut_encoding"] = options.lut_encoding
             info["lut_weights"] = sorted(encoded)
             weights |= {name: {"ops": e["ops"], "encoded": NATIVE, "error": 0.0, "bytes": e["bytes"],
-                               "index_bits": e["index_bits"], "table_entries": e["table_entries"]}
+                               "index_bits": e["index_bits"], "table_entries": e["table_entries"],
+                               # the packed layout's field for these bits (ledger: wider is refused)
+                               "index_bits_allowed": lut_gather.field_bits(todo[name][0], options.lut_encoding)}
                         for name, e in encoded.items()}
             proto = _optimize_keeping(proto, lut_gather.ENCODING_NODE_PREFIXES)
         if converted or keep_tables:

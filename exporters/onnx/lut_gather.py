@@ -71,7 +71,7 @@ def lut_form(w: np.ndarray, bits: int, group_size: int = 0) -> tuple[np.ndarray,
     start = 0
     for g in range(0, rows.shape[0], size):
         block = rows[g:g + size]
-        values, inverse = np.unique(block, return_inverse=True)
+        values, inverse = np.unique(block, return_inverse=True)  # float32 (checked above): sort-safe
         if values.size > 2 ** bits:
             return None
         indices[g:g + size] = inverse.reshape(block.shape)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from edgekit.errors import EdgekitError
+from edgekit.inputspec import resolve
 from edgekit.server.deps import DbDep, SettingsDep, StateDep, WorkerDep
 from edgekit.server.errors import ApiError, responses
 from edgekit.server.schemas import RUNTIMES, JobCreate, JobList, JobPublic, JobStatus, job_public
@@ -34,7 +36,7 @@ def submit(body: JobCreate, state: StateDep, db: DbDep, settings: SettingsDep, w
                        {"queued": queued, "max_queue": settings.max_queue}, headers={"Retry-After": "10"})
     config = body.model_dump(exclude={"artifact_id"})
     if isinstance(body.inputs, list):
-        config["input_spec"] = [t.model_dump() for t in body.inputs]
+        config["input_spec"] = [t.model_dump(exclude_none=True) for t in body.inputs]
         config["inputs"] = "spec"
     job = db.insert_job(art, config, settings.max_attempts)
     worker.notify()
@@ -99,15 +101,18 @@ def _check_runtime(body: JobCreate, art: dict, state) -> None:
 
 
 def _check_inputs(body: JobCreate, art: dict) -> None:
+    """Refuse here what the child would refuse: unknown names, mismatched dims, dims left without a size."""
     sig = art.get("signature")
     if body.inputs == "reference" and not art["has_reference"]:
         raise ApiError(422, "no_reference_inputs", "this artifact carries no reference inputs (it was uploaded as a "
                        "bare model file)", {"field": "body.inputs",
-                                            "fix": "pass inputs='random' or an explicit spec"})
-    if isinstance(body.inputs, list) and sig:
-        expected = sig["inputs"]
-        given = [t.model_dump() for t in body.inputs]
-        if [(e["shape"], e["dtype"]) for e in expected] != [(g["shape"], g["dtype"]) for g in given]:
-            raise ApiError(422, "invalid_input", "the input spec does not match the model's inputs",
-                           {"field": "body.inputs", "expected": expected, "given": given,
-                            "fix": "send one {name, shape, dtype} per model input, in order"})
+                                            "fix": "pass inputs='random' (with dims for symbolic dimensions) or an "
+                                                   "explicit spec"})
+    if not sig or body.inputs == "reference":
+        return
+    specs = [t.model_dump(exclude_none=True) for t in body.inputs] if isinstance(body.inputs, list) else []
+    try:
+        resolve(sig["inputs"], specs, body.dims)
+    except EdgekitError as e:
+        raise ApiError(422, e.code, e.message, {"field": "body.inputs", "fix": e.fix, **e.details,
+                                                "expected": sig["inputs"], "given": specs}) from e

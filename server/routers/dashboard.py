@@ -1,21 +1,27 @@
-"""/dashboard: artifacts, jobs, a latency CDF per job, two jobs compared (server-rendered HTML)."""
+"""/ and /dashboard: artifacts named from their manifests, a p50 chart, jobs, a latency CDF per job, two jobs compared (server-rendered HTML)."""
 
 from __future__ import annotations
 
 from edgekit.server import dashboard as views
-from edgekit.server.deps import DbDep
+from edgekit.server.deps import DbDep, StoreDep
 from edgekit.server.errors import ApiError, responses
+from edgekit.server.summary import summary
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
+root = APIRouter(tags=["dashboard"])  # the dashboard is also the server's front page: http://HOST:PORT/
 
 
+@root.get("/", response_class=HTMLResponse, responses=responses())
 @router.get("", response_class=HTMLResponse, responses=responses())
-def home(db: DbDep) -> HTMLResponse:
+def home(db: DbDep, store: StoreDep) -> HTMLResponse:
     arts = db.query("SELECT * FROM artifacts ORDER BY created_at DESC LIMIT 100")
-    jobs = db.query("SELECT * FROM jobs ORDER BY seq DESC LIMIT 100")
-    return HTMLResponse(views.home(arts, jobs))
+    jobs = db.query("SELECT * FROM jobs ORDER BY seq DESC LIMIT 500")
+    ids = {a["id"] for a in arts} | {j["artifact_id"] for j in jobs}
+    rows = arts + [r for r in (db.artifact(i) for i in ids - {a["id"] for a in arts}) if r]
+    summaries = {r["id"]: summary(r, store) for r in rows}
+    return HTMLResponse(views.home(arts, jobs[:100], summaries, bars_from=jobs))
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse, responses=responses(404))

@@ -61,3 +61,39 @@ def test_shift3_recipe_survives_tflite_as_exact_int8(tmp_path, tiny_spec, tiny_m
         assert row["encoded"]["kind"] == "re-quantized" and row["encoded"]["max_abs_error"] == 0.0
     assert comp["summary"]["bytes_written"] < 0.26 * comp["summary"]["dense_bytes"]
     assert art.manifest["parity"]["ok"]
+
+
+def _ledger_of(model, exporter, weights: dict):
+    from edgekit.exporters.base import ConvertResult
+    from edgekit.exporters.compression.ledger import compression_section
+
+    return compression_section(model, exporter, ConvertResult("model.x", "fp16", {"weights": weights}))
+
+
+def test_ledger_refuses_more_bits_than_the_recipe_asked(tiny_model):
+    """Index bits and table size read from the artifact vs the record: wider fails, equal or narrower passes."""
+    from edgekit.exporters.compression.ledger import CompressionWidened, widening
+    from edgekit.exporters.compression.record import compressed_layers
+
+    new, _ = compress(tiny_model, "palettize4")
+    layers = compressed_layers(new)
+    coreml = get_exporter("coreml")
+
+    def facts(bits, size):
+        return {"ops": ["constexpr_lut_to_dense"], "bytes": 10, "index_bits": bits, "tables": 1, "table_size": size}
+
+    section = _ledger_of(new, coreml, {name: facts(4, 16) for name in layers})
+    assert all(r["encoded"]["index_bits"] == 4 and r["encoded"]["table_size"] == 16 and "widened" not in r
+               for r in section["ledger"])
+    wide = {name: facts(4, 16) for name in layers} | {"layers.1.conv2": facts(6, 64)}
+    with pytest.raises(CompressionWidened) as err:
+        _ledger_of(new, coreml, wide)
+    assert err.value.code == "compression_widened"
+    assert err.value.details["layers"] == [{"bits_requested": 4, "bits_written": 6, "table_size": 64,
+                                            "table_size_requested": 16, "layer": "layers.1.conv2"}]
+    assert "layer 'layers.1.conv2' asked 4 bits, written 6 (64-entry table)" in err.value.message
+    # a bigger table at the same index width is widening too; a layout's own wider field is not
+    assert widening(4, facts(4, 32))["table_size"] == 32
+    assert widening(3, {"index_bits": 4, "index_bits_allowed": 4}) is None
+    assert widening(3, {"index_bits": 8, "index_bits_allowed": 4})["bits_written"] == 8
+    assert widening(4, facts(3, 8)) is None and widening(None, facts(8, 256)) is None

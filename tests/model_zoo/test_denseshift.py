@@ -276,7 +276,8 @@ def test_coreml_ios18_stores_shift_layers_as_exact_three_bit_tables(tiny_export)
     comp = art.manifest["compression"]
     assert {r["layer"] for r in comp["ledger"]} == set(layers)
     for row in comp["ledger"]:
-        assert row["encoded"] == {"kind": "native", "format": "constexpr_lut_to_dense", "index_bits": 3}
+        assert row["encoded"] == {"kind": "native", "format": "constexpr_lut_to_dense", "index_bits": 3,
+                                  "tables": 1, "table_size": 8}
         assert row["bytes_written"] == row["expected_bytes"] == -(-np.prod(row["shape"]) * 3 // 8) + 8 * 2
     assert comp["summary"]["bytes_written"] == 29_185 and comp["summary"]["dense_bytes"] == 154_544  # fp16
     path = str(art.model_file)

@@ -28,6 +28,7 @@ def main(path: str, result_file: str, config_json: str) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
     elif seed == ABORT:
         phase("first_run")
+        print("fault_child: aborting in first_run", file=sys.stderr, flush=True)
         os.abort()
     elif seed == HANG:
         phase("warmup")

@@ -42,6 +42,21 @@ def test_foreign_host_header_is_403(client):
     assert client.get("/v1/health", headers={"Host": "[::1]:8765"}).status_code == 200
 
 
+def test_host_header_is_parsed_strictly(client):
+    """The whole header must be one host and an optional port: a bracketed prefix does not make it [::1]."""
+    for host in ("[::1]evil.example.com", "[::1].evil.example.com:80", "[::1]:80evil", "[::1]:8765:1",
+                 "localhost:", "localhost:99999", "localhost:80:80", "127.0.0.1:8765@evil.example", "::1",
+                 "[::1", "localhost evil", "[evil.example]"):
+        r = client.get("/v1/health", headers={"Host": host})
+        assert r.status_code == 403, host
+    for host in ("[::1]", "[::1]:8765", "127.0.0.1:8765", "127.0.0.1", "localhost", "LOCALHOST:80"):
+        assert client.get("/v1/health", headers={"Host": host}).status_code == 200, host
+    from edgekit.server.security import parse_host
+
+    assert parse_host("[::1]:8765") == "::1" and parse_host("[::1]evil.example.com") is None
+    assert parse_host("Pi.Local:8765") == "pi.local"
+
+
 def test_no_cors_headers(client):
     r = client.get("/v1/artifacts", headers={"Origin": "http://evil.example"})
     assert not any(h.lower().startswith("access-control-") for h in r.headers)
