@@ -36,10 +36,15 @@ def cache_dir() -> Path | None:
 
 
 def model_hash(model) -> str:
-    """sha256 over the architecture (class + module repr) and every state-dict tensor's bytes."""
+    """sha256 over the architecture (class + module repr), every state-dict tensor's bytes and the
+    compression records a model already carries (a second recipe builds on them)."""
     import torch
 
+    from edgekit.exporters.compression.record import compressed_layers
+
     h = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}".encode())
+    for name, (_, rec) in sorted(compressed_layers(model).items()):
+        h.update(f"{name}:{json.dumps(rec.to_json(), sort_keys=True, default=_plain)}".encode())
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())

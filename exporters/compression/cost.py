@@ -22,6 +22,7 @@ def measure_cost(original, cases: list[tuple], outputs: list[list[np.ndarray]], 
     """``outputs[i][j]``: output i of the artifact (or its stand-in) on ``cases[j]``."""
     from edgekit.exporters.pipeline import run_torch
 
+    original.eval()  # as the pipeline does for the model it exports (BatchNorm must not update its statistics)
     refs: list[list[np.ndarray]] = [[] for _ in names]
     for case in cases:
         for i, r in enumerate(run_torch(original, case)):
