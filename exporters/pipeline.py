@@ -116,6 +116,10 @@ def export_model(
     out_names = tuple(f"output_{i}" for i in range(len(ref_out)))
     kinds = resolve_output_kinds([r.shape for r in ref_out], task=task, declared=declared,
                                  labelled=has_labels(dataset), names=out_names)
+    if original is not None:  # a bad --max-loss fails now, not after the slow conversion
+        from edgekit.loss import effective_limits, recipe_kinds
+
+        effective_limits(out_names, kinds, recipe_kinds(recipe), user_limits)
     torch_inputs = tuple(torch.from_numpy(x) for x in example_inputs)
 
     out_dir = Path(out_dir)

@@ -220,15 +220,15 @@ def test_cli_prints_both_parities_and_inspect_shows_them(tmp_path, capsys):
     assert "limit top1_flip <= 0.1 (user)" in out and "kinds      output_0: classes" in out
 
 
-def test_cli_rejects_bad_flags_fast_and_failed_export_leaves_no_folder(tmp_path, capsys):
+def test_cli_rejects_bad_flags_before_converting(tmp_path, capsys):
     assert main(["export", "resnet_tiny", "--recipe", "palettize4", "--max-loss", "top5=1", "--out",
                  str(tmp_path)]) == 2
     assert "[bad_max_loss]" in capsys.readouterr().err
     assert main(["export", "resnet_tiny", "--recipe", "palettize4", "--exclude", "(", "--out", str(tmp_path)]) == 2
     assert "[bad_regex]" in capsys.readouterr().err
-    assert main(["export", "resnet_tiny", "--recipe", "sparse50", "--target", "onnx", "--allow-decompressed",
-                 "--parity-samples", "4", "--out", str(tmp_path)]) == 1
-    assert "[compression_cost]" in capsys.readouterr().err
+    assert main(["export", "resnet_tiny", "--recipe", "palettize4", "--output", "output_3:classes", "--target",
+                 "onnx", "--out", str(tmp_path)]) == 1           # the output does not exist: before converting
+    assert "[unknown_output]" in capsys.readouterr().err
     assert not (tmp_path / "resnet_tiny").exists()
 
 
