@@ -116,7 +116,7 @@ def test_declared_kind_and_per_output_limit(tmp_path, tiny_spec, tiny_model):
                      max_loss="output_0:top1_flip=0.1")
 
 
-def test_inapplicable_layer_is_skipped_and_recorded_or_an_error_under_strict(tmp_path):
+def test_inapplicable_layer_is_skipped_and_recorded_or_an_error_under_strict(tmp_path, capsys):
     model = Stemless().eval()
     x = (np.random.default_rng(0).standard_normal((1, 3, 10, 10)).astype(np.float32),)
     art = export_model(model, x, "coreml", tmp_path / "a", show_progress=False, parity_samples=4,
@@ -126,6 +126,8 @@ def test_inapplicable_layer_is_skipped_and_recorded_or_an_error_under_strict(tmp
     (skip,) = comp["skipped"]
     assert skip["layer"] == "first" and "rows have 27" in skip["reason"] and skip["type"] == "sparsity"
     assert art.manifest["parity"]["cost"]["measured_on"].startswith("compressed PyTorch model")
+    assert main(["inspect", str(art.path)]) == 0
+    assert "skipped    first (step 0, sparsity): 2:4 sparsity needs rows of a multiple of 4" in capsys.readouterr().out
     with pytest.raises(EdgekitError) as err:
         export_model(model, x, "coreml", tmp_path / "b", show_progress=False, recipe="sparse24", strict=True)
     assert err.value.code == "layer_not_applicable" and "layer 'first' (Conv2d 8x3x3x3)" in err.value.message
