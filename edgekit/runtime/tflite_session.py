@@ -61,6 +61,19 @@ class TFLiteSession(Session):
             self.outputs = [TensorSpec(d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]).name)
                             for d in self._interp.get_output_details()]
 
+    def _load_method(self, spec):
+        """A method of a multi-method artifact is one signature of the .tflite."""
+        runner = self._interp.get_signature_runner(spec.name)
+        sig = self._interp.get_signature_list()[spec.name]
+        names, outs = sig["inputs"], sig["outputs"]
+        details = runner.get_input_details()
+        dtypes = [details[n]["dtype"] for n in names]  # int64 narrowed to int32, as for the one signature
+
+        def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            result = runner(**{n: a.astype(d, copy=False) for n, a, d in zip(names, arrays, dtypes)})
+            return [np.array(result[name]) for name in outs]
+        return call
+
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self._runner is not None:
             result = self._runner(**{n: a.astype(d, copy=False)
