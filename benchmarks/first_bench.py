@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from llm_bench import decode_rate_artifact as decode_rate_plain  # same timing loop (benchmarks/ is on sys.path)
+from edgekit.llm_bench import decode_rate_artifact as decode_rate_plain  # the timing loop of `edgekit bench`
 
 
 def decode_rate_first(session, tokens: np.ndarray, prefill: int, fused: bool) -> tuple[float, frozenset]:

@@ -34,6 +34,9 @@ class BenchConfig:
     threads: int = 1
     inputs: str = "reference"  # "reference" (the artifact's reference inputs) or "random"
     seed: int = 0
+    # LLM artifacts only (edgekit.llm_bench): prompt length and decode steps of one generation round
+    prompt_tokens: int | None = None
+    new_tokens: int | None = None
 
     def __post_init__(self):
         if self.runs < 1:
@@ -53,7 +56,7 @@ def benchmark(path: str | os.PathLike, *, timeout_s: float = 900, **config) -> d
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         result_file = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "edgekit.bench_child", str(path), str(result_file), json.dumps(asdict(cfg))]
+        cmd = [sys.executable, "-m", "edgekit.bench_child", str(path), str(result_file), json.dumps(_child_config(cfg))]
         env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
@@ -72,6 +75,11 @@ def benchmark(path: str | os.PathLike, *, timeout_s: float = 900, **config) -> d
             fix="the runtime could not run this artifact; see details.stderr",
             details={"stderr": proc.stderr[-4000:]},
         )
+
+
+def _child_config(cfg: BenchConfig) -> dict:
+    """The child's config; the LLM-only fields only when set, so a classifier result's config is unchanged."""
+    return {k: v for k, v in asdict(cfg).items() if v is not None or k not in ("prompt_tokens", "new_tokens")}
 
 
 SIMD_FLAGS = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",

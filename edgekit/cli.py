@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--server", action="append", metavar="URL",
                     help="benchmark on an `edgekit serve` server instead (repeatable: side by side)")
     be.add_argument("--token", default=os.environ.get("EDGEKIT_SERVER_TOKEN"), help="the servers' bearer token")
+    be.add_argument("--prompt-tokens", type=int, default=None,
+                    help="LLM artifacts: prompt length of each generation round (default 16)")
+    be.add_argument("--new-tokens", type=int, default=None,
+                    help="LLM artifacts: decode steps per round (default 128); --runs counts decode steps")
     be.set_defaults(func=cmd_bench)
 
     gen = sub.add_parser("generate", help="generate text with an exported LLM artifact (torch-free)")
@@ -291,11 +295,12 @@ def cmd_compress(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    llm = {k: v for k, v in (("prompt_tokens", args.prompt_tokens), ("new_tokens", args.new_tokens)) if v is not None}
     if args.server:
         from edgekit.client import bench_remote
 
         pairs = bench_remote(args.server, args.artifact, token=args.token, runs=args.runs, warmup=args.warmup,
-                             threads=args.threads, min_seconds=args.min_seconds)
+                             threads=args.threads, min_seconds=args.min_seconds, **llm)
         print(bench_table([r for _, r in pairs], servers=[s for s, _ in pairs]))
         if args.json:
             Path(args.json).write_text(json.dumps([{"server": s, **r} for s, r in pairs], indent=2))
@@ -306,7 +311,7 @@ def cmd_bench(args) -> int:
     results = []
     for path in progress(args.artifact, desc="benchmark", enabled=len(args.artifact) > 1):
         results.append(benchmark(path, runs=args.runs, warmup=args.warmup, threads=args.threads,
-                                 min_seconds=args.min_seconds))
+                                 min_seconds=args.min_seconds, **llm))
     print(bench_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
@@ -314,6 +319,18 @@ def cmd_bench(args) -> int:
 
 
 def bench_table(results: list[dict], servers: list[str] | None = None) -> str:
+    servers = servers or [None] * len(results)
+    llms = [(s, r) for s, r in zip(servers, results) if r.get("kind") == "llm"]
+    others = [(s, r) for s, r in zip(servers, results) if r.get("kind") != "llm"]
+    parts = [_bench_table([r for _, r in others], [s for s, _ in others] if others and others[0][0] else None)] \
+        if others else []
+    if llms:
+        from edgekit.report import llm_bench_table
+        parts.append(llm_bench_table([r for _, r in llms], [s for s, _ in llms] if llms[0][0] else None))
+    return "\n\n".join(parts)
+
+
+def _bench_table(results: list[dict], servers: list[str] | None = None) -> str:
     rows = [[r["target"], r["runtime"], r["threads"], human_bytes(r["model_bytes"]), r["latency"]["runs"],
              latency_cell(r, "min_ms"), latency_cell(r, "p50_ms"), latency_cell(r, "p90_ms"),
              latency_cell(r, "p99_ms"), f"{r['latency']['cv']:.3f}", f"{r['cold_start_ms']:.0f}",

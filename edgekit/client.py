@@ -201,7 +201,8 @@ def bench_remote(servers: list[str], artifacts: list[str], *, token: str | None 
         out = []
         for path in artifacts:
             art, _ = client.upload(path)
-            job = client.wait(client.submit(art["id"], **config)["id"], on_update=lambda j: show(url, j))
+            job_config = config | ({"inputs": "random"} if _is_llm(path) else {})  # LLMs carry no reference inputs
+            job = client.wait(client.submit(art["id"], **job_config)["id"], on_update=lambda j: show(url, j))
             if hasattr(bar, "update"):
                 bar.update(1)
             if job["status"] != "succeeded":
@@ -217,3 +218,12 @@ def bench_remote(servers: list[str], artifacts: list[str], *, token: str | None 
         bar.close()
     # Side by side: each artifact's row from every server together.
     return [per_server[s][a] for a in range(len(artifacts)) for s in range(len(servers))]
+
+
+def _is_llm(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an LLM artifact directory (benchmarked in generation rounds, see edgekit.llm_bench)."""
+    manifest = Path(path) / "manifest.json"
+    try:
+        return Path(path).is_dir() and json.loads(manifest.read_text()).get("kind") == "edgekit-llm"
+    except (OSError, ValueError):
+        return False
