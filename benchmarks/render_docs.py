@@ -60,6 +60,15 @@ def llm_speed() -> str:
                    ".pte int4 tok/s", "int4 vs fp32 .pte", ".pte bytes fp32 / int4"], rows)
 
 
+def llm_bench_server() -> str:
+    d = _load("llm_bench_server.json")
+    return (f"decode p50 **{d['local_p50_ms']:.3f} ms** a token locally, **{d['server_p50_ms']:.3f} ms** through "
+            f"`edgekit serve`: server / local **{d['server_over_local']:.3f}** (median of {d['rounds']} rounds, range "
+            f"{d['ratio_range'][0]:.2f}..{d['ratio_range'][1]:.2f}; load average "
+            f"{d['load_average'][0]:.1f} on {d['machine']['cpu_count']} cores while it ran, so single rounds "
+            f"differ by up to {max(abs(1 - r) for r in d['ratio_range']) * 100:.0f}%)")
+
+
 def llm_perplexity() -> str:
     d = _load("llm_results.json")
     return (f"validation perplexity **{d['val_perplexity']['fp32']:.2f}** fp32, "
@@ -170,7 +179,7 @@ def gradual_sparsity() -> str:
 
 
 FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
-    pte_speedup, pte_speedup_30m, llm_speed, llm_perplexity, zoo_accuracy_vovnet, phc_forms, denseshift_accuracy,
+    pte_speedup, pte_speedup_30m, llm_speed, llm_bench_server, llm_perplexity, zoo_accuracy_vovnet, phc_forms, denseshift_accuracy,
     denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity)}
 
 

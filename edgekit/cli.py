@@ -225,7 +225,7 @@ def export_table(results) -> str:
 
 
 def cmd_inspect(args) -> int:
-    from edgekit.artifact import load_artifact
+    from edgekit.artifact import load_artifact, method_specs
 
     art = load_artifact(args.artifact)
     m = art.manifest
@@ -238,6 +238,9 @@ def cmd_inspect(args) -> int:
     print(f"producer   " + ", ".join(f"{k} {v}" for k, v in m["producer"].items()))
     print("inputs     " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["inputs"]))
     print("outputs    " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["outputs"]))
+    methods = method_specs(m)
+    if len(methods) > 1:  # runtime.load(path).method(name).run(...)
+        print(f"methods    {len(methods)}: " + ", ".join(list(methods)[:8]) + (", ..." if len(methods) > 8 else ""))
     for f in m["files"]:
         print(f"file       {f['path']}  {f['bytes']:,} B  sha256 {f['sha256'][:16]}…")
     print(f"parity     {parity_cell(m.get('parity'))}")
