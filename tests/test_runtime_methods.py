@@ -92,3 +92,15 @@ def test_generate_cli_without_torch(tiny_llm_artifacts, target):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith("The for statement") and len(proc.stdout.strip()) > len("The for statement")
     assert "tok/s decode" in proc.stderr and f"{target}, 1 thread(s)" in proc.stderr
+
+
+@needs_export
+@pytest.mark.parametrize("target", ["onnx", "executorch"])
+def test_bare_model_file_has_one_forward_method(tiny_artifacts, target, tmp_path):
+    art = load_artifact(tiny_artifacts[target])
+    ins, outs = art.reference_io()
+    session = runtime.load(shutil.copy(art.model_file, tmp_path / f"bare{art.model_file.suffix}"))
+    assert session.manifest is None and list(session.methods) == ["forward"]
+    assert [t.shape for t in session.methods["forward"].inputs] == [(1, 3, 32, 32)]
+    (y,) = session.method("forward").run([ins["image"]])
+    np.testing.assert_allclose(y, outs["output_0"], rtol=1e-4, atol=1e-5)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit.artifact import TensorSpec
+from edgekit.artifact import TensorSpec, method_specs
 from edgekit.errors import MissingDependency
 from edgekit.runtime.base import Session
 
 _ET_DTYPES = {"Float": "float32", "Half": "float16", "Long": "int64", "Int": "int32", "Bool": "bool",
-              "Byte": "uint8", "Char": "int8"}
+              "Byte": "uint8", "Char": "int8",
+              # some executorch builds report the ScalarType as its number
+              "0": "uint8", "1": "int8", "2": "int16", "3": "int32", "4": "int64", "5": "float16", "6": "float32",
+              "7": "float64", "11": "bool"}
 
 
 class ExecuTorchSession(Session):
@@ -41,7 +44,7 @@ class ExecuTorchSession(Session):
             portable_lib._unsafe_reset_threadpool(int(threads))
         self._program = Runtime.get().load_program(self.model_file)
         self._signature_from_manifest()
-        if len(self.methods) > 1:  # methods load on first use (session.method)
+        if self.manifest and len(method_specs(self.manifest)) > 1:  # methods load on first use (session.method)
             return
         self._method = self._program.load_method(method)
         if not self.inputs:
