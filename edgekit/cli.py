@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--out", default="out/llm", help="clustered checkpoint: OUT/<checkpoint>_edkm<bits>")
     cl.set_defaults(func=cmd_compress_llm)
 
+    from edgekit.cli_train import add_train_parser
     add_train_parser(sub)
 
     srv = sub.add_parser("serve", help="run the benchmark server on this device (needs the server extra)")
@@ -438,36 +439,6 @@ def cmd_compress_llm(args) -> int:
         ["processes x steps", f"{len(ranks)} x {ft.steps} ({max(x['seconds'] for x in ranks):.0f} s)"],
         ["clustered checkpoint", r["clustered_checkpoint"]],
     ]))
-    return 0
-
-
-def add_train_parser(sub) -> None:
-    tr = sub.add_parser("train", help="train a zoo model: a classifier on digits, or an LLM (llama_*) on pydoc text; "
-                        "safetensors checkpoint, held-out accuracy / perplexity")
-    tr.add_argument("model", help="a zoo name (see `edgekit zoo list`)")
-    tr.add_argument("--epochs", type=int, default=15)
-    tr.add_argument("--batch-size", type=int, default=None, help="default 64 (classifiers) / 8 sequences (LLMs)")
-    tr.add_argument("--lr", type=float, default=None, help="default 2e-3 (classifiers) / 3e-3 (LLMs)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--steps", type=int, default=500, help="LLMs: optimizer steps of batch x 128 tokens")
-    tr.add_argument("--restart", action="store_true", help="LLMs: ignore a saved train_state and start over")
-    tr.add_argument("--out", default=None, help="classifiers: OUT/<model>.safetensors (default out/train); "
-                    "LLMs: the checkpoint folder OUT/<model> (default out/llm)")
-    tr.set_defaults(func=cmd_train)
-
-
-def cmd_train(args) -> int:
-    from edgekit.model_zoo import get_spec
-
-    if get_spec(args.model).family == "llama":
-        from edgekit.cli_llm import cmd_train_llm
-        return cmd_train_llm(args)
-    from edgekit.model_zoo.train import TrainConfig, train
-
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size or 64, lr=args.lr or 2e-3, seed=args.seed)
-    result = train(args.model, config, out_dir=args.out or "out/train")
-    print(f"{result.model_name}: held-out accuracy {result.accuracy * 100:.2f}% "
-          f"({result.params:,} parameters, {result.seconds:.0f} s) -> {result.checkpoint}")
     return 0
 
 
