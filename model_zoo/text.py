@@ -3,7 +3,6 @@ and a byte-level BPE tokenizer trained on it with the `tokenizers` package."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
