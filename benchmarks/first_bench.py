@@ -3,7 +3,7 @@
     python benchmarks/first_bench.py --work out --fractions 0.25 0.5 --speed-fractions 0.5 --rounds 5
 
 1. Train (if not on disk) routers + LoRA per target skip fraction on the frozen ``llama_pydoc``
-   (``model_zoo/first_train.py``; the base checkpoint comes from benchmarks/llm_bench.py).
+   (``model_zoo/first_train.py``; the base checkpoint comes from `edgekit train llama_pydoc`).
 2. Quality: validation perplexity (64 windows of 128 tokens, each routed from its first 16 tokens)
    of the base, the routed model before LoRA and after, with the realised skip fraction.
 3. Speed: the no-skip artifact (``export_llm``, the ordinary prefill + decode .pte) and one FiRST
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from llm_bench import decode_rate_artifact as decode_rate_plain  # same timing loop (benchmarks/ is on sys.path)
+from edgekit.llm_bench import decode_rate_artifact as decode_rate_plain  # the timing loop of `edgekit bench`
 
 
 def decode_rate_first(session, tokens: np.ndarray, prefill: int, fused: bool) -> tuple[float, frozenset]:
@@ -136,7 +136,7 @@ def main() -> None:
     work = Path(args.work)
     base = Path(args.base or work / "llm" / "llama_pydoc")
     if not (base / "model.safetensors").exists():
-        sys.exit(f"no base checkpoint at {base}: run benchmarks/llm_bench.py first (trains llama_pydoc)")
+        sys.exit(f"no base checkpoint at {base}: run `edgekit train llama_pydoc` first")
     val = encode_split(load_tokenizer(base / "tokenizer.json"), "val")
     results = {"base_checkpoint": str(base), "curve": []}
     first_arts = {}

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgekit.llm_bench import decode_rate_artifact  # the decode timing loop `edgekit bench` uses
+
 
 def decode_rate_torch(model, tokens: np.ndarray, prefill: int) -> float:
     k, v = model.empty_cache(1)
@@ -41,15 +43,6 @@ def decode_rate_torch_in_place(step, tokens: np.ndarray, prefill: int) -> float:
         t0 = time.perf_counter()
         for i, tok in enumerate(tokens[prefill:]):
             step(torch.tensor([[int(tok)]]), torch.tensor([prefill + i]))
-    return (len(tokens) - prefill) / (time.perf_counter() - t0)
-
-
-def decode_rate_artifact(session, tokens: np.ndarray, prefill: int) -> float:
-    k, v = session.empty_cache()
-    _, k, v = session.prefill_chunk(tokens[:prefill], 0, k, v)
-    t0 = time.perf_counter()
-    for i, tok in enumerate(tokens[prefill:]):
-        _, k, v = session.decode(int(tok), prefill + i, k, v)
     return (len(tokens) - prefill) / (time.perf_counter() - t0)
 
 

@@ -50,6 +50,46 @@ class TensorSpec:
         return cls(name, tuple(int(s) for s in array.shape), str(array.dtype))
 
 
+@dataclass(frozen=True)
+class MethodSpec:
+    """One callable entry point of an artifact: its name, I/O signature and the file holding it."""
+
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    file: str | None = None
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "inputs": [t.to_json() for t in self.inputs],
+                "outputs": [t.to_json() for t in self.outputs]}
+
+    @classmethod
+    def from_json(cls, name: str, d: dict) -> "MethodSpec":
+        return cls(name, tuple(TensorSpec.from_json(t) for t in d["inputs"]),
+                   tuple(TensorSpec.from_json(t) for t in d["outputs"]), d.get("file"))
+
+
+# The in-place-cache LLM .pte has a `reset` method that manifests before the methods list did not name.
+RESET_SIGNATURE = {"inputs": [{"name": "token", "shape": [1], "dtype": "int64"}],
+          "outputs": [{"name": "token_out", "shape": [1], "dtype": "int64"}]}
+
+
+def method_specs(manifest: dict) -> dict[str, MethodSpec]:
+    """The artifact's methods by name, in manifest order.
+
+    Manifests written before methods were listed still load: a classifier's one
+    signature becomes ``forward``, and an in-place-cache LLM gains its ``reset``.
+    """
+    listed = manifest.get("methods")
+    if not listed:
+        sig = manifest["signature"]
+        return {"forward": MethodSpec.from_json("forward", {**sig, "file": manifest.get("model_file")})}
+    methods = {name: MethodSpec.from_json(name, d) for name, d in listed.items()}
+    if manifest.get("kv_cache") == "in_place" and "reset" not in methods:
+        methods["reset"] = MethodSpec.from_json("reset", {**RESET_SIGNATURE, "file": manifest.get("model_file")})
+    return methods
+
+
 def sha256_of(path: Path) -> str:
     """sha256 of a file, or of a directory's files in sorted relative-path order."""
     digest = hashlib.sha256()

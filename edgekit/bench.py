@@ -36,6 +36,9 @@ class BenchConfig:
     seed: int = 0
     input_spec: list | None = None  # [{name, shape, dtype, value, range}] (edgekit.inputspec.parse_input)
     dims: dict | None = None        # {symbol: size}
+    # LLM artifacts only (edgekit.llm_bench): prompt length and decode steps of one generation round
+    prompt_tokens: int | None = None
+    new_tokens: int | None = None
 
     def __post_init__(self):
         if self.runs < 1:
@@ -55,7 +58,7 @@ def benchmark(path: str | os.PathLike, *, timeout_s: float = 900, **config) -> d
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         result_file = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "edgekit.bench_child", str(path), str(result_file), json.dumps(asdict(cfg))]
+        cmd = [sys.executable, "-m", "edgekit.bench_child", str(path), str(result_file), json.dumps(_child_config(cfg))]
         env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
@@ -89,6 +92,9 @@ def stderr_head(stderr: str | None, lines: int = 12, indent: str = "") -> str:
     if len(text) > lines:
         shown += [f"... ({len(text) - lines - 1} more lines)", text[-1]] if len(text) > lines + 1 else [text[-1]]
     return "\n" + indent + "stderr:\n" + "\n".join(indent + "  " + ln[:300] for ln in shown)
+def _child_config(cfg: BenchConfig) -> dict:
+    """The child's config; the LLM-only fields only when set, so a classifier result's config is unchanged."""
+    return {k: v for k, v in asdict(cfg).items() if v is not None or k not in ("prompt_tokens", "new_tokens")}
 
 
 SIMD_FLAGS = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",

@@ -37,6 +37,9 @@ def main(path: str, result_file: str, config_json: str) -> None:
     try:
         phase("load")
         target, model_file, manifest = runtime_for(path)
+        if manifest is not None and manifest.get("kind") == "edgekit-llm":
+            _write(result_file, _llm_result(path, target, model_file, cfg, phase))
+            return
         t0 = time.perf_counter()
         session = load(path, threads=cfg["threads"])
         load_s = time.perf_counter() - t0
@@ -102,6 +105,37 @@ def main(path: str, result_file: str, config_json: str) -> None:
         step = max(1, len(times) // int(cfg["keep_samples"]))
         result["samples_ms"] = [t * 1e3 for t in times[::step]]
     _write(result_file, result)
+
+
+def _llm_result(path, target, model_file, cfg, phase) -> dict:
+    """An LLM artifact: generation rounds (edgekit.llm_bench); the same provenance as any benchmark."""
+    from edgekit.artifact import sha256_of
+    from edgekit.bench import machine_info
+    from edgekit.generate import open_llm
+    from edgekit.llm_bench import bench_llm
+    from edgekit.runtime import available_runtimes_for
+
+    t0 = time.perf_counter()
+    llm = open_llm(path, threads=cfg["threads"])
+    load_s = time.perf_counter() - t0
+    cold_start_s = time.perf_counter() - _T_PROCESS
+    timing = bench_llm(llm, cfg, phase)
+    phase("report")
+    times = timing.pop("samples_s")
+    result = {
+        "artifact": str(path), "kind": "llm", "target": target, "runtime": llm.session.runtime,
+        "runtime_version": available_runtimes_for(target)["version"],
+        "sha256": sha256_of(model_file), "model_bytes": model_file.stat().st_size if model_file.is_file() else None,
+        "threads": cfg["threads"], "inputs": "random token ids",
+        "cold_start_ms": cold_start_s * 1e3, "load_ms": load_s * 1e3,
+        **timing,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine_info(), "config": cfg,
+    }
+    if cfg.get("keep_samples"):
+        step = max(1, len(times) // int(cfg["keep_samples"]))
+        result["samples_ms"] = [t * 1e3 for t in times[::step]]  # per decode step
+    return result
 
 
 def _inputs(session, path, manifest, cfg, used: list[dict]):

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--dim", action="append", metavar="NAME=SIZE",
                     help="size of a symbolic dimension, repeatable: --dim N=1 --dim H=640")
     be.add_argument("--html", help="also write an HTML page with a p50 chart (servers side by side) to this file")
+    be.add_argument("--prompt-tokens", type=int, default=None,
+                    help="LLM artifacts: prompt length of each generation round (default 16)")
+    be.add_argument("--new-tokens", type=int, default=None,
+                    help="LLM artifacts: decode steps per round (default 128); --runs counts decode steps")
     be.set_defaults(func=cmd_bench)
 
     gen = sub.add_parser("generate", help="generate text with an exported LLM artifact (torch-free)")
@@ -139,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--out", default="out/llm", help="clustered checkpoint: OUT/<checkpoint>_edkm<bits>")
     cl.set_defaults(func=cmd_compress_llm)
 
+    from edgekit.cli_train import add_train_parser
     add_train_parser(sub)
     add_doctor_parser(sub)
 
@@ -240,7 +245,7 @@ def export_table(results) -> str:
 
 
 def cmd_inspect(args) -> int:
-    from edgekit.artifact import load_artifact
+    from edgekit.artifact import load_artifact, method_specs
 
     art = load_artifact(args.artifact)
     m = art.manifest
@@ -253,6 +258,9 @@ def cmd_inspect(args) -> int:
     print(f"producer   " + ", ".join(f"{k} {v}" for k, v in m["producer"].items()))
     print("inputs     " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["inputs"]))
     print("outputs    " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["outputs"]))
+    methods = method_specs(m)
+    if len(methods) > 1:  # runtime.load(path).method(name).run(...)
+        print(f"methods    {len(methods)}: " + ", ".join(list(methods)[:8]) + (", ..." if len(methods) > 8 else ""))
     for f in m["files"]:
         print(f"file       {f['path']}  {f['bytes']:,} B  sha256 {f['sha256'][:16]}…")
     print(f"parity     {parity_cell(m.get('parity'))}  (artifact vs the model it was converted from)")
@@ -324,11 +332,12 @@ def cmd_bench(args) -> int:
     specs = [parse_input(t) for t in args.input or []]
     chosen = {"inputs": "spec" if specs else args.inputs, "input_spec": specs or None,
               "dims": parse_dims(args.dim) or None}
+    llm = {k: v for k, v in (("prompt_tokens", args.prompt_tokens), ("new_tokens", args.new_tokens)) if v is not None}
     if args.server:
         from edgekit.client import bench_remote
 
         pairs = bench_remote(args.server, args.artifact, token=args.token, runs=args.runs, warmup=args.warmup,
-                             threads=args.threads, min_seconds=args.min_seconds, **chosen)
+                             threads=args.threads, min_seconds=args.min_seconds, **chosen, **llm)
         print(bench_table([r for _, r in pairs], servers=[s for s, _ in pairs]))
         _note_default_fills([r for _, r in pairs])
         _write_html(args.html, [{**r, "artifact": args.artifact[i // len(args.server)]} for i, (_, r) in
@@ -342,7 +351,7 @@ def cmd_bench(args) -> int:
     results = []
     for path in progress(args.artifact, desc="benchmark", enabled=len(args.artifact) > 1):
         results.append(benchmark(path, runs=args.runs, warmup=args.warmup, threads=args.threads,
-                                 min_seconds=args.min_seconds, **chosen))
+                                 min_seconds=args.min_seconds, **chosen, **llm))
     print(bench_table(results))
     _note_default_fills(results)
     _write_html(args.html, [{**r, "artifact": str(p)} for r, p in zip(results, args.artifact)])
@@ -371,6 +380,18 @@ def _note_default_fills(results: list[dict]) -> None:
 
 
 def bench_table(results: list[dict], servers: list[str] | None = None) -> str:
+    servers = servers or [None] * len(results)
+    llms = [(s, r) for s, r in zip(servers, results) if r.get("kind") == "llm"]
+    others = [(s, r) for s, r in zip(servers, results) if r.get("kind") != "llm"]
+    parts = [_bench_table([r for _, r in others], [s for s, _ in others] if others and others[0][0] else None)] \
+        if others else []
+    if llms:
+        from edgekit.report import llm_bench_table
+        parts.append(llm_bench_table([r for _, r in llms], [s for s, _ in llms] if llms[0][0] else None))
+    return "\n\n".join(parts)
+
+
+def _bench_table(results: list[dict], servers: list[str] | None = None) -> str:
     rows = [[r["target"], r["runtime"], r["threads"], human_bytes(r["model_bytes"]), r["latency"]["runs"],
              latency_cell(r, "min_ms"), latency_cell(r, "p50_ms"), latency_cell(r, "p90_ms"),
              latency_cell(r, "p99_ms"), f"{r['latency']['cv']:.3f}", f"{r['cold_start_ms']:.0f}",
@@ -475,27 +496,6 @@ def cmd_compress_llm(args) -> int:
         ["processes x steps", f"{len(ranks)} x {ft.steps} ({max(x['seconds'] for x in ranks):.0f} s)"],
         ["clustered checkpoint", r["clustered_checkpoint"]],
     ]))
-    return 0
-
-
-def add_train_parser(sub) -> None:
-    tr = sub.add_parser("train", help="train a zoo classifier on digits; safetensors checkpoint, held-out accuracy")
-    tr.add_argument("model", help="a zoo name (see `edgekit zoo list`)")
-    tr.add_argument("--epochs", type=int, default=15)
-    tr.add_argument("--batch-size", type=int, default=64)
-    tr.add_argument("--lr", type=float, default=2e-3)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", default="out/train", help="checkpoint folder: OUT/<model>.safetensors")
-    tr.set_defaults(func=cmd_train)
-
-
-def cmd_train(args) -> int:
-    from edgekit.model_zoo.train import TrainConfig, train
-
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    result = train(args.model, config, out_dir=args.out)
-    print(f"{result.model_name}: held-out accuracy {result.accuracy * 100:.2f}% "
-          f"({result.params:,} parameters, {result.seconds:.0f} s) -> {result.checkpoint}")
     return 0
 
 

@@ -6,7 +6,9 @@
     >>> result.text, result.decode_tokens_per_s                        # doctest: +SKIP
     >>> llm = open_llm("out/first/executorch")   # a FiRST artifact too   # doctest: +SKIP
 
-The KV cache lives in numpy arrays passed to each call and returned updated.
+The artifact is opened with ``edgekit.runtime.load``: prefill, decode (and reset,
+for an in-place cache) are methods of that one session. Without an in-place cache
+the KV cache lives in numpy arrays passed to each call and returned updated.
 Prompts longer than the prefill chunk are fed chunk by chunk; the last chunk
 is padded, and the padding is harmless because later positions are masked
 until a decode step overwrites them.
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import runtime
 from edgekit.artifact import load_artifact
 from edgekit.errors import EdgekitError
 
@@ -72,7 +75,9 @@ class LLMSession:
         # in place: the artifact keeps the cache (methods take tokens and positions only);
         # explicit: the cache travels in and out of every call as numpy arrays
         self.in_place = self.manifest.get("kv_cache") == "in_place"
-        self._methods = _open_methods(art.path, self.manifest, threads, self._method_names())
+        # One runtime session for the artifact; each LLM method is one of its methods.
+        self.session = runtime.load(art.path, threads=threads)
+        self._methods = {m: self.session.method(m).run for m in self._method_names()}
         if self.in_place:
             self._methods["reset"]([np.zeros(1, np.int64)])  # the runtime does not promise zeroed buffers
         self._tokenizer = None
@@ -83,7 +88,7 @@ class LLMSession:
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from edgekit.model_zoo.text import load_tokenizer
+            from edgekit.tokenizer import load_tokenizer
             self._tokenizer = load_tokenizer(self.path / self.manifest["tokenizer"])
         return self._tokenizer
 
@@ -165,76 +170,3 @@ def sample(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Ge
         z = np.where(z >= cut, z, -np.inf)
     p = np.exp(z - z.max())
     return int(rng.choice(len(p), p=p / p.sum()))
-
-
-def _open_methods(path: Path, manifest: dict, threads: int | None,
-                  names: tuple[str, ...] = ("prefill", "decode")) -> dict:
-    target = manifest["target"]
-    methods = manifest["methods"]
-    if target == "executorch":
-        from executorch.extension.pybindings import portable_lib
-        from executorch.runtime import Runtime
-        import torch
-
-        if threads:
-            portable_lib._unsafe_reset_threadpool(int(threads))
-        program = Runtime.get().load_program(path / manifest["model_file"])
-        loaded = {m: program.load_method(m) for m in names}
-        return {m: (lambda arrays, meth=meth: [o.numpy() for o in meth.execute([torch.from_numpy(a) for a in arrays])])
-                for m, meth in loaded.items()}
-    if target == "onnx":
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        out = {}
-        for m in ("prefill", "decode"):
-            sess = ort.InferenceSession(str(path / methods[m]["file"]), opts, providers=["CPUExecutionProvider"])
-            names = [i.name for i in sess.get_inputs()]
-            out[m] = lambda arrays, sess=sess, names=names: sess.run(None, dict(zip(names, arrays)))
-        return out
-    if target == "tflite":
-        from edgekit.runtime.tflite_session import _interpreter_module
-
-        module, _ = _interpreter_module()
-        interp = module.Interpreter(model_path=str(path / methods["decode"]["file"]), num_threads=threads or 1)
-        out = {}
-        for m in ("prefill", "decode"):
-            runner = interp.get_signature_runner(m)
-            sig = interp.get_signature_list()[m]
-            # litert-torch narrows int64 inputs to int32
-            dtypes = [runner.get_input_details()[n]["dtype"] for n in sig["inputs"]]
-
-            def call(arrays, runner=runner, sig=sig, dtypes=dtypes):
-                res = runner(**{n: a.astype(d, copy=False) for n, a, d in zip(sig["inputs"], arrays, dtypes)})
-                return [res[n] for n in sig["outputs"]]
-            out[m] = call
-        return out
-    if target == "coreml":
-        return _coreml_functions(path / methods["decode"]["file"], methods)
-    raise EdgekitError("unsupported_llm_target", f"no LLM runtime for target {target!r}",
-                       fix="export the LLM to executorch, onnx, tflite or coreml")
-
-
-def _coreml_functions(package: Path, methods: dict) -> dict:
-    import platform
-
-    if platform.system() != "Darwin":
-        raise EdgekitError("coreml_needs_macos", f"Core ML prediction needs macOS; this machine runs {platform.system()}",
-                           fix="generate with this .mlpackage on a Mac or iPhone; here export the LLM to "
-                           "executorch, onnx or tflite, or use `edgekit inspect` for its structure")
-    import coremltools as ct
-
-    out = {}
-    for m in ("prefill", "decode"):
-        model = ct.models.MLModel(str(package), function_name=m)
-        names = [t["name"] for t in methods[m]["inputs"]]
-        outs = [t["name"] for t in methods[m]["outputs"]]
-
-        def call(arrays, model=model, names=names, outs=outs):
-            # Core ML takes token ids as int32
-            res = model.predict({n: (a.astype(np.int32) if a.dtype == np.int64 else a) for n, a in zip(names, arrays)})
-            return [np.asarray(res[n], np.float32) for n in outs]
-        out[m] = call
-    return out

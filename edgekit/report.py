@@ -95,3 +95,19 @@ def latency_cell(result: dict | None, key: str) -> str:
     pct = key.split("_")[0]
     mark = "~" if pct in lat.get("estimates", []) else ""
     return f"{mark}{lat[key]:.3f}"
+
+
+def llm_bench_table(results: list[dict], servers: list[str] | None = None) -> str:
+    """LLM benchmark results (edgekit.llm_bench): time to first token, prefill and decode tokens/s, per-token ms."""
+    rows = [[r["target"], r["runtime"], r["threads"], human_bytes(r["model_bytes"]),
+             f"{r['llm']['prompt_tokens']}+{r['llm']['new_tokens']}", r["latency"]["runs"],
+             f"{r['llm']['ttft_ms']['p50_ms']:.2f}", f"{r['llm']['prefill_tokens_per_s']:.1f}",
+             f"{r['llm']['decode_tokens_per_s']:.1f}", latency_cell(r, "p50_ms"), latency_cell(r, "p90_ms"),
+             latency_cell(r, "p99_ms"), f"{r['peak_rss_mb']:.0f}"] for r in results]
+    headers = ["target", "runtime", "threads", "bytes", "prompt+new", "decode steps", "TTFT ms",
+               "prefill tok/s", "decode tok/s", "p50 ms/token", "p90 ms/token", "p99 ms/token", "peak RSS MB"]
+    note = ("\n(TTFT: median prefill of the prompt; decode tok/s: timed steps / their total time; "
+            "~ marks a percentile estimated from too few steps)")
+    if servers:
+        return table(["server", *headers], [[s, *row] for s, row in zip(servers, rows)]) + note
+    return table(headers, rows) + note

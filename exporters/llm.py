@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekit.artifact import TensorSpec, load_artifact, staging_dir, write_manifest
+from edgekit.artifact import RESET_SIGNATURE, TensorSpec, load_artifact, staging_dir, write_manifest
 from edgekit.errors import EdgekitError, UnknownChoice
 from edgekit.exporters.base import captured_native_output, diagnose
 from edgekit.exporters.pipeline import producer_versions
@@ -75,6 +75,8 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
                             "inputs": [TensorSpec.of(n, x.numpy()).to_json()
                                        for n, x in zip(names[:io_count[0]], examples[m])],
                             "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names[:io_count[1]], outs)]}
+        if target in IN_PLACE_CACHE:  # zeroes the shared cache buffers: a new conversation
+            signature["reset"] = {"file": files["decode"], **RESET_SIGNATURE}
         manifest = llm_manifest_header(model, name, target, prefill_len) | {
             "precision": "fp16" if target == "coreml" else "int8" if weights != "fp32" else "fp32",
             "weights": weights,

@@ -148,6 +148,10 @@ def export_model(
                 "inputs": [TensorSpec.of(n, x).to_json() for n, x in zip(names, example_inputs)],
                 "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)],
             },
+            "methods": {"forward": {  # one method; LLM artifacts list several (edgekit.artifact.MethodSpec)
+                "file": result.model_file,
+                "inputs": [TensorSpec.of(n, x).to_json() for n, x in zip(names, example_inputs)],
+                "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)]}},
             "target_info": result.info,
             "compression": compression_section(model, exporter, result, recipe,
                                                allow_decompressed=allow_decompressed),

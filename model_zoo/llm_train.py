@@ -6,12 +6,14 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from edgekit.model_zoo.llama import Llama, LlamaConfig, save_hf_checkpoint
-from edgekit.model_zoo.text import encode_split, train_tokenizer
+from edgekit.model_zoo.llm_train_state import STATE_DIR, TrainState
+from edgekit.model_zoo.text import encode_split, load_tokenizer, train_tokenizer
 from edgekit.progress import progress
 
 
@@ -40,40 +42,69 @@ def full_logits(model: Llama, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def train_llm(cfg: LlamaConfig, out_dir: str | Path, *, steps: int = 600, batch: int = 16, seq_len: int = 128,
-              lr: float = 3e-3, seed: int = 0, show_progress: bool = True) -> dict:
+              lr: float = 3e-3, seed: int = 0, show_progress: bool = True, save_every: int = 50,
+              resume: bool = True, on_step: Callable[[int, float], None] | None = None) -> dict:
+    """Train on the pydoc text and write a Hugging Face-format checkpoint (+ tokenizer.json, train_result.json).
+
+    Resumable: every ``save_every`` steps, and when interrupted (Ctrl-C), the model, AdamW and
+    schedule state and the data sampler's RNG go to ``out_dir/train_state`` (safetensors + json);
+    a later call with the same options continues from there and ends with the same weights as an
+    uninterrupted run. ``on_step(step_done, loss)`` is called after every step.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tok = train_tokenizer(cfg.vocab_size)
-    tok.save(str(out / "tokenizer.json"))
-    train_ids, val_ids = encode_split(tok, "train"), encode_split(tok, "val")
+    options = {"config": cfg.__dict__, "steps": steps, "batch": batch, "seq_len": seq_len, "lr": lr, "seed": seed}
     model = Llama(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
     warm = max(1, steps // 20)  # linear warmup, then cosine decay to 10%
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (
         0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, s / steps)))))
+    state = TrainState(out / STATE_DIR)
+    first = state.load(options, model, opt, sched, rng) if resume and state.exists() else 0
+    if first:
+        tok = load_tokenizer(out / "tokenizer.json")
+    else:
+        tok = train_tokenizer(cfg.vocab_size)
+        tok.save(str(out / "tokenizer.json"))
+    train_ids, val_ids = encode_split(tok, "train"), encode_split(tok, "val")
     data = batches(train_ids, seq_len, batch, rng)
     start = time.time()
     model.train()
-    bar = progress(range(steps), desc="train llm", enabled=show_progress)
-    for step in bar:
-        x, y = next(data)
-        logits = full_logits(model, x)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab_size), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if hasattr(bar, "set_postfix") and step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar = progress(range(first, steps), desc="train llm" + (f" (resumed at {first})" if first else ""),
+                   enabled=show_progress, total=steps - first)
+    done, sampler, updating = first, rng.bit_generator.state, False
+    try:
+        for step in bar:
+            x, y = next(data)
+            logits = full_logits(model, x)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab_size), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            updating = True  # an interruption from here to the end of the step leaves no consistent state
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            done, sampler, updating = step + 1, rng.bit_generator.state, False
+            if hasattr(bar, "set_postfix") and step % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            if save_every and done % save_every == 0 and done < steps:
+                state.save(options, done, model, opt, sched, sampler)
+            if on_step:
+                on_step(done, float(loss.item()))
+    except BaseException:
+        if done > first and not updating:  # keep what this run did: the next call resumes here
+            state.save(options, done, model, opt, sched, sampler)
+        raise
     train_s = time.time() - start
     model.eval()
-    result = {"config": cfg.__dict__, "steps": steps, "batch": batch, "seq_len": seq_len, "train_seconds": train_s,
+    result = {**options, "train_seconds": train_s, "resumed_at": first or None,
               "train_tokens": int(len(train_ids)), "val_tokens": int(len(val_ids)),
               "val_perplexity": perplexity(model, val_ids, seq_len),
               "parameters": int(sum(p.numel() for p in model.parameters()))}
     save_hf_checkpoint(model, out)
     (out / "train_result.json").write_text(json.dumps(result, indent=2))
+    state.remove()
     return result
+

@@ -3,11 +3,11 @@ and a byte-level BPE tokenizer trained on it with the `tokenizers` package."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from edgekit.errors import MissingDependency
+from edgekit.tokenizer import load_tokenizer  # noqa: F401  (the torch-free loader; importable from here too)
 
 HELD_OUT = 0.1  # the last 10% of topics (sorted by name) are validation text
 
@@ -34,14 +34,6 @@ def train_tokenizer(vocab_size: int = 1024, text: str | None = None):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator([text or pydoc_text("train")], trainer=trainer)
     return tok
-
-
-def load_tokenizer(path: str | Path):
-    try:
-        from tokenizers import Tokenizer
-    except ImportError as e:
-        raise MissingDependency("tokenizers", "device", "encoding prompts for LLM artifacts") from e
-    return Tokenizer.from_file(str(path))
 
 
 def encode_split(tok, split: str) -> np.ndarray:

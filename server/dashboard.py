@@ -45,9 +45,9 @@ def home(artifacts: list[dict], jobs: list[dict], summaries: dict[str, dict] | N
         status = f"<span class='{_e(j['status'])}'>{_e(j['status'])}</span>"
         label = (summaries.get(j["artifact_id"]) or {}).get("label") or j["artifact_id"]
         job_rows.append([link, label, status, j.get("reason") or "", j.get("phase") or "", str(j["attempts"]),
-                         _ms(lat.get("p50_ms")), _ms(lat.get("p99_ms")), _when(j["created_at"])])
-    jobs_html = table(["job", "artifact", "status", "reason", "phase", "attempts", "p50 ms", "p99 ms", "submitted"],
-                      job_rows, raw_cols=(0, 2))
+                         _ms(lat.get("p50_ms")), _ms(lat.get("p99_ms")), _tok_s(j), _when(j["created_at"])])
+    jobs_html = table(["job", "artifact", "status", "reason", "phase", "attempts", "p50 ms", "p99 ms",
+                       "decode tok/s", "submitted"], job_rows, raw_cols=(0, 2))
     compare = ("<form action='/dashboard/compare'>compare job <input name='a' size=24> with "
                "<input name='b' size=24> <button>compare</button></form>")
     chart = p50_svg(p50_bars(jobs if bars_from is None else bars_from, summaries))
@@ -135,7 +135,26 @@ def job_page(job: dict) -> str:
     info = table(["field", "value"], [["status", job["status"]], ["attempts", str(job["attempts"])],
                                       ["phase", job.get("phase") or "-"], ["runtime", res.get("runtime", "-")],
                                       ["threads", str(res.get("threads", "-"))]])
-    return page(f"job {job['id']}", f"{err}{info}<h2>Latency CDF</h2>{svg}{table(['statistic', 'value'], rows)}")
+    return page(f"job {job['id']}", f"{err}{info}{_llm_section(res)}<h2>Latency CDF</h2>{svg}"
+                f"{table(['statistic', 'value'], rows)}")
+
+
+def _tok_s(job: dict) -> str:
+    """Decode tokens/s of an LLM benchmark (edgekit.llm_bench); '-' for other models."""
+    llm = (job.get("result") or {}).get("llm")
+    return f"{llm['decode_tokens_per_s']:.1f}" if llm else "-"
+
+
+def _llm_section(res: dict) -> str:
+    llm = res.get("llm")
+    if not llm:
+        return ""
+    rows = [["prompt + new tokens", f"{llm['prompt_tokens']} + {llm['new_tokens']} ({llm['rounds']} rounds)"],
+            ["time to first token (p50)", f"{llm['ttft_ms']['p50_ms']:.3f} ms"],
+            ["prefill tokens/s", f"{llm['prefill_tokens_per_s']:.1f}"],
+            ["decode tokens/s", f"{llm['decode_tokens_per_s']:.1f}"]]
+    return "<h2>LLM: tokens/s</h2>" + table(["statistic", "value"], rows) + \
+        "<p>latency below: one decode step (ms per token)</p>"
 
 
 def compare_page(a: dict, b: dict) -> str:

@@ -65,6 +65,10 @@ class JobCreate(BaseModel):
         None, max_length=32, description="sizes for symbolic dimensions, e.g. {\"N\": 1, \"H\": 640}")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     timeout_s: float | None = Field(None, gt=0, le=86_400)
+    # LLM artifacts (edgekit.llm_bench): each round prefills prompt_tokens then times new_tokens decode steps;
+    # runs then counts decode steps and the result gains an `llm` section (TTFT, prefill/decode tokens/s)
+    prompt_tokens: int | None = Field(None, ge=1, le=65_536, description="LLM artifacts: prompt length (16)")
+    new_tokens: int | None = Field(None, ge=1, le=65_536, description="LLM artifacts: decode steps a round (128)")
 
 
 class JobPublic(BaseModel):

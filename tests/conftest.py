@@ -55,3 +55,18 @@ def tiny_llm_with_tokenizer(directory: Path, n_layers: int = 3, max_seq_len: int
     cfg = LlamaConfig(vocab_size=300, dim=64, n_layers=n_layers, n_heads=4, n_kv_heads=2, hidden_dim=128,
                       max_seq_len=max_seq_len)
     return Llama(cfg).eval(), directory / "tokenizer.json", tok
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_artifacts(tmp_path_factory) -> dict[str, Path]:
+    """A tiny LLM (2 layers) exported once to ONNX and TFLite, with parity: {target: artifact dir}."""
+    if not HAS_EXPORT:
+        pytest.skip("needs the export extra")
+    from edgekit.exporters.llm import export_llm
+    from edgekit.model_zoo.text import encode_split
+
+    out = tmp_path_factory.mktemp("tiny_llm")
+    model, tok_file, tok = tiny_llm_with_tokenizer(out, n_layers=2)
+    val = encode_split(tok, "val")[:64]
+    return {t: export_llm(model, tok_file, t, out / t, name="tiny_llm", prefill_len=8, parity_tokens=val).path
+            for t in ("onnx", "tflite")}

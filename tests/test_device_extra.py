@@ -60,3 +60,22 @@ def test_device_extra_benchmarks_without_torch(tiny_artifacts):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "onnxruntime" in proc.stdout and "p50 ms" in proc.stdout
     assert python.exists()
+
+
+@needs_export
+@pytest.mark.parametrize("target", ["onnx", "tflite"])
+def test_device_extra_generates_and_benchmarks_llm_artifacts(tiny_llm_artifacts, target):
+    """`edgekit generate` and `edgekit bench` on LLM artifacts with the device extra alone (no torch installed).
+    A .pte is not covered: ExecuTorch's Python bindings need torch."""
+    _device_venv()
+    art = str(tiny_llm_artifacts[target])
+    gen = subprocess.run([str(VENV / "bin" / "edgekit"), "generate", art, "--prompt", "The for statement",
+                          "--max-new-tokens", "6", "--temperature", "0"], capture_output=True, text=True, timeout=300,
+                         cwd="/")
+    assert gen.returncode == 0, gen.stderr[-2000:]
+    assert gen.stdout.startswith("The for statement") and "tok/s decode" in gen.stderr
+    bench = subprocess.run([str(VENV / "bin" / "edgekit"), "bench", art, "--runs", "16", "--warmup", "0",
+                            "--min-seconds", "0", "--prompt-tokens", "8", "--new-tokens", "16"],
+                           capture_output=True, text=True, timeout=300, cwd="/")
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    assert "decode tok/s" in bench.stdout and "8+16" in bench.stdout

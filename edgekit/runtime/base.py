@@ -1,14 +1,21 @@
-"""The Session interface every runtime wrapper implements."""
+"""The Session interface every runtime wrapper implements.
+
+A session is one loaded artifact; each of the artifact's methods (a classifier's
+``forward``; an LLM's ``prefill``, ``decode``, ``reset``; FiRST's routers and
+per-layer steps) is a :class:`Method` with its own signature: ``session.method(name).run(...)``.
+``session.run(...)`` is the one method of a single-method artifact.
+"""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from edgekit.artifact import TensorSpec
-from edgekit.errors import EdgekitError, InputMismatch
+from edgekit.artifact import MethodSpec, TensorSpec, method_specs
+from edgekit.errors import EdgekitError, InputMismatch, UnknownChoice
 
 Inputs = Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray
 
@@ -25,6 +32,7 @@ class Session:
         self.threads = threads
         self.inputs: list[TensorSpec] = []
         self.outputs: list[TensorSpec] = []
+        self._loaded: dict[str, Method] = {}
 
     @classmethod
     def probe(cls) -> dict:
@@ -32,10 +40,37 @@ class Session:
         raise NotImplementedError
 
     def run(self, inputs: Inputs) -> list[np.ndarray]:
+        if len(self.methods) > 1:
+            raise EdgekitError(
+                "multi_method", f"{self.model_file.parent.name} has {len(self.methods)} methods "
+                f"({', '.join(list(self.methods)[:6])}{', ...' if len(self.methods) > 6 else ''}); run() needs one",
+                fix="call session.method(name).run(inputs); `edgekit inspect` lists the methods")
         return self._run(self._check(inputs))
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
+
+    @functools.cached_property
+    def methods(self) -> dict[str, MethodSpec]:
+        """The artifact's methods by name; a bare model file has one, ``forward``."""
+        if self.manifest:
+            return method_specs(self.manifest)
+        return {"forward": MethodSpec("forward", tuple(self.inputs), tuple(self.outputs), self.model_file.name)}
+
+    def method(self, name: str) -> "Method":
+        """The named method, loaded on first use."""
+        if name not in self._loaded:
+            if name not in self.methods:
+                raise UnknownChoice("method", name, list(self.methods))
+            spec = self.methods[name]
+            call = self._run if len(self.methods) == 1 else self._load_method(spec)
+            self._loaded[name] = Method(spec, call)
+        return self._loaded[name]
+
+    def _load_method(self, spec: MethodSpec) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+        """A callable for one method of a multi-method artifact (each runtime knows where its methods live)."""
+        raise EdgekitError("multi_method_unsupported", f"the {self.runtime} runtime cannot run multi-method "
+                           "artifacts", fix="export to executorch, onnx or tflite")
 
     def _signature_from_manifest(self) -> None:
         if self.manifest:
@@ -83,3 +118,20 @@ def _check_shape(spec: TensorSpec, shape: tuple[int, ...], bound: dict[str, int]
             if bound.setdefault(want, got) != got:
                 raise InputMismatch(spec.name, spec.shape, shape,
                                     why=f"dimension {axis} '{want}' is {bound[want]} elsewhere in this call")
+
+
+class Method:
+    """One method of a loaded artifact; ``run`` checks inputs against this method's own signature."""
+
+    def __init__(self, spec: MethodSpec, call: Callable[[list[np.ndarray]], list[np.ndarray]]):
+        self.spec, self.name = spec, spec.name
+        self.inputs, self.outputs = list(spec.inputs), list(spec.outputs)
+        self._call = call
+
+    def run(self, inputs: Inputs) -> list[np.ndarray]:
+        return self._call(self._check(inputs))
+
+    _check = Session._check  # the session's input checks, against this method's inputs
+
+    def __repr__(self) -> str:
+        return f"Method({self.name!r}, inputs={[t.name for t in self.inputs]})"

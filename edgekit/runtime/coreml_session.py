@@ -46,3 +46,17 @@ class CoreMLSession(Session):
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         result = self._model.predict(dict(zip(self._in_names, arrays)))
         return [np.asarray(result[name]) for name in self._out_names]
+
+    def _load_method(self, spec):
+        """A method of a multi-method artifact is one function of the multifunction .mlpackage."""
+        import coremltools as ct
+
+        model = ct.models.MLModel(str(self.model_file), function_name=spec.name)
+        names = [t.name for t in spec.inputs]
+        outs = [(t.name, t.dtype) for t in spec.outputs]
+
+        def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            # Core ML takes integer ids as int32
+            res = model.predict({n: (a.astype(np.int32) if a.dtype == np.int64 else a) for n, a in zip(names, arrays)})
+            return [np.asarray(res[n], dtype) for n, dtype in outs]
+        return call

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekit.artifact import TensorSpec
+from edgekit.artifact import TensorSpec, method_specs
 from edgekit.errors import MissingDependency
 from edgekit.runtime.base import Session
 
 _ET_DTYPES = {"Float": "float32", "Half": "float16", "Long": "int64", "Int": "int32", "Bool": "bool",
-              "Byte": "uint8", "Char": "int8"}
+              "Byte": "uint8", "Char": "int8",
+              # some executorch builds report the ScalarType as its number
+              "0": "uint8", "1": "int8", "2": "int16", "3": "int32", "4": "int64", "5": "float16", "6": "float32",
+              "7": "float64", "11": "bool"}
 
 
 class ExecuTorchSession(Session):
@@ -40,15 +43,24 @@ class ExecuTorchSession(Session):
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
         self._program = Runtime.get().load_program(self.model_file)
-        self._method = self._program.load_method(method)
         self._signature_from_manifest()
+        if self.manifest and len(method_specs(self.manifest)) > 1:  # methods load on first use (session.method)
+            return
+        self._method = self._program.load_method(method)
         if not self.inputs:
             meta = self._method.metadata
             self.inputs = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
             self.outputs = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        outs = self._method.execute([self._torch.from_numpy(a) for a in arrays])
+        return self._execute(self._method, arrays)
+
+    def _load_method(self, spec):
+        method = self._program.load_method(spec.name)  # every method of the .pte shares its mutable buffers
+        return lambda arrays: self._execute(method, arrays)
+
+    def _execute(self, method, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        outs = method.execute([self._torch.from_numpy(a) for a in arrays])
         return [o.detach().numpy().copy() if hasattr(o, "numpy") else np.asarray(o) for o in outs]
 
 

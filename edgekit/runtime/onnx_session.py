@@ -41,7 +41,9 @@ class OnnxSession(Session):
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self._sess = ort.InferenceSession(str(self.model_file), opts, providers=["CPUExecutionProvider"])
+        self._open = lambda f: ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
+        self._sess = self._open(self.model_file)
+        self._by_file = {self.model_file.name: self._sess}  # multi-method artifacts: one .onnx per method
         self._in_names = [i.name for i in self._sess.get_inputs()]
         self._signature_from_manifest()
         if not self.inputs:
@@ -50,3 +52,11 @@ class OnnxSession(Session):
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         return list(self._sess.run(None, dict(zip(self._in_names, arrays))))
+
+    def _load_method(self, spec):
+        file = spec.file or self.model_file.name
+        if file not in self._by_file:
+            self._by_file[file] = self._open(self.model_file.parent / file)
+        sess = self._by_file[file]
+        names = [i.name for i in sess.get_inputs()]
+        return lambda arrays: list(sess.run(None, dict(zip(names, arrays))))

@@ -59,6 +59,19 @@ class TFLiteSession(Session):
             self.inputs = [_spec(d) for d in self._interp.get_input_details()]
             self.outputs = [_spec(d) for d in self._interp.get_output_details()]
 
+    def _load_method(self, spec):
+        """A method of a multi-method artifact is one signature of the .tflite."""
+        runner = self._interp.get_signature_runner(spec.name)
+        sig = self._interp.get_signature_list()[spec.name]
+        names, outs = sig["inputs"], sig["outputs"]
+        details = runner.get_input_details()
+        dtypes = [details[n]["dtype"] for n in names]  # int64 narrowed to int32, as for the one signature
+
+        def call(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            result = runner(**{n: a.astype(d, copy=False) for n, a, d in zip(names, arrays, dtypes)})
+            return [np.array(result[name]) for name in outs]
+        return call
+
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self._runner is not None:
             result = self._runner(**{n: a.astype(d, copy=False)

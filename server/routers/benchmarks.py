@@ -35,6 +35,9 @@ def submit(body: JobCreate, state: StateDep, db: DbDep, settings: SettingsDep, w
         raise ApiError(429, "queue_full", f"{queued} jobs are queued; the cap is {settings.max_queue}",
                        {"queued": queued, "max_queue": settings.max_queue}, headers={"Retry-After": "10"})
     config = body.model_dump(exclude={"artifact_id"})
+    for key in ("prompt_tokens", "new_tokens"):  # LLM-only: a classifier job's config stays as it was
+        if config[key] is None:
+            del config[key]
     if isinstance(body.inputs, list):
         config["input_spec"] = [t.model_dump(exclude_none=True) for t in body.inputs]
         config["inputs"] = "spec"

@@ -1,0 +1,219 @@
+"""Rewrite the figure blocks of docs/*.md from the result JSON files in docs/, so the prose cannot drift.
+
+    python benchmarks/render_docs.py          # rewrite every <!-- figures:NAME -->...<!-- /figures --> block
+    python benchmarks/render_docs.py --check  # exit 1 and name the blocks that are out of date (tests run this)
+
+A block is inline (``<!-- figures:pte_speedup -->4.90x<!-- /figures -->``) or spans lines; its
+content is whatever ``FIGURES[NAME]`` renders from the JSON files. Each renderer names the
+files it reads; the scripts that write those files are named beside each block in the docs.
+Only the standard library: the check runs anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+BLOCK = re.compile(r"(<!-- figures:(?P<name>[a-z0-9_]+) -->)(?P<body>.*?)(<!-- /figures -->)", re.S)
+
+
+def _load(name: str):
+    return json.loads((DOCS / name).read_text())
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n" + "\n".join(out) + "\n"
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+# -- LLM decode speed (benchmarks/llm_bench.py -> docs/llm_results.json) ---------------------------------------
+
+def pte_speedup() -> str:
+    return f"{_load('llm_results.json')['llama_pydoc']['speedup']:.2f}x"
+
+
+def pte_speedup_30m() -> str:
+    return f"{_load('llm_results.json')['llama_30m']['speedup']:.2f}x"
+
+
+def llm_speed() -> str:
+    d = _load("llm_results.json")
+    rows = []
+    for key, label in (("llama_pydoc", "llama_pydoc"), ("llama_30m", "llama_30m (max_seq 512)")):
+        r = d[key]
+        params = r.get("parameters") or d["train"]["parameters"]
+        rows.append([label, f"{params / 1e6:.2f}M", f"{r['eager_tok_s']:,.1f}", f"{r['pte_tok_s']:,.1f}",
+                     f"**{r['speedup']:.2f}x**", f"{r['speedup_range'][0]:.2f}..{r['speedup_range'][1]:.2f}",
+                     f"{r['int4_pte_tok_s']:,.1f}", f"**{r['int4_vs_fp32_pte']:.2f}x**",
+                     f"{_mb(r['pte_bytes'])} / {_mb(r['int4_pte_bytes'])}"])
+    return _table(["model", "params", "eager tok/s (best)", ".pte fp32 tok/s", "speed-up", "range",
+                   ".pte int4 tok/s", "int4 vs fp32 .pte", ".pte bytes fp32 / int4"], rows)
+
+
+def llm_bench_server() -> str:
+    d = _load("llm_bench_server.json")
+    return (f"decode p50 **{d['local_p50_ms']:.3f} ms** a token locally, **{d['server_p50_ms']:.3f} ms** through "
+            f"`edgekit serve`: server / local **{d['server_over_local']:.3f}** (median of {d['rounds']} rounds, range "
+            f"{d['ratio_range'][0]:.2f}..{d['ratio_range'][1]:.2f}; load average "
+            f"{d['load_average'][0]:.1f} on {d['machine']['cpu_count']} cores while it ran, so single rounds "
+            f"differ by up to {max(abs(1 - r) for r in d['ratio_range']) * 100:.0f}%)")
+
+
+def llm_perplexity() -> str:
+    d = _load("llm_results.json")
+    return (f"validation perplexity **{d['val_perplexity']['fp32']:.2f}** fp32, "
+            f"{d['val_perplexity']['int4']:.2f} with int4 weights (groups of 32)")
+
+
+# -- the zoo (benchmarks/zoo_accuracy.py, hourglass_vs_conventional.py, phc_forms.py) --------------------------
+
+def _accuracy(label: str) -> dict:
+    return next(r for r in _load("zoo_results/accuracy.json") if r["label"].startswith(label))
+
+
+def zoo_accuracy_vovnet() -> str:
+    r, base = _accuracy("vovnet_tiny"), _accuracy("resnet_tiny")
+    return _table(["model (digits, 10 classes)", "params", "held-out accuracy", "training time"],
+                  [[x["label"], f"{x['params']:,}", f"{x['accuracy'] * 100:.2f}%", f"{x['seconds']:.0f} s"]
+                   for x in (r, base)])
+
+
+def phc_forms() -> str:
+    rows = []
+    for r in _load("zoo_results/phc_forms.json"):
+        rows.append([r["runtime"], f"{r['factorised_bytes']:,}", f"{r['folded_bytes']:,}",
+                     f"{r['folded_bytes'] / r['factorised_bytes']:.2f}x", f"{r['factorised_p50_ms']:.3f}",
+                     f"{r['folded_p50_ms']:.3f}", f"{r['folded_over_factorised']:.2f}x"])
+    acc = _accuracy("phnn_tiny")
+    return _table(["phnn_tiny (n=4) on", "factorised bytes", "folded bytes", "folded / factorised",
+                   "factorised p50 ms", "folded p50 ms", "folded time / factorised"], rows) + \
+        f"\nHeld-out digits accuracy of `phnn_tiny`: **{acc['accuracy'] * 100:.2f}%** ({acc['params']:,} parameters).\n"
+
+
+def denseshift_accuracy() -> str:
+    fp, q = _accuracy("denseshift_tiny fp32"), _accuracy("denseshift_tiny 3-bit")
+    return _table(["denseshift_tiny (digits)", "held-out accuracy"],
+                  [["fp32 weights", f"{fp['accuracy'] * 100:.2f}%"], ["3-bit shift weights", f"{q['accuracy'] * 100:.2f}%"],
+                   ["drop", f"{(fp['accuracy'] - q['accuracy']) * 100:.2f} points"]])
+
+
+def denseshift_bytes() -> str:
+    rows = [[r["target"], r["variant"], f"{r['file_bytes']:,}", f"{r['weight_bytes']:,}", f"{r['expected_bytes']:,}",
+             "ok" if r["parity_ok"] else "FAIL"] for r in _load("zoo_results/denseshift_encodings.json")]
+    return _table(["target", "variant", "file bytes", "shift-layer weight bytes", "3-bit expected bytes", "parity"],
+                  rows)
+
+
+def hourglass() -> str:
+    d = _load("zoo_results/hourglass.json")
+    rows = [[r["depth"], f"{r['hourglass']['d_z']} / {r['hourglass']['d_h']}", f"{r['hourglass']['params']:,}",
+             f"{r['hourglass']['psnr_db']:.2f}", f"{r['conventional']['d_x']} / {r['conventional']['d_h']}",
+             f"{r['conventional']['params']:,}", f"{r['conventional']['psnr_db']:.2f}",
+             f"{r['hourglass']['psnr_db'] - r['conventional']['psnr_db']:+.2f}"] for r in d["rows"]]
+    return _table(["depth", "hourglass d_z / d_h", "params", "PSNR dB", "conventional d_x / d_h", "params",
+                   "PSNR dB", "hourglass - conventional"], rows) + \
+        f"\nDenoising digits (noise σ {d['sigma']}), {d['epochs']} epochs each.\n"
+
+
+# -- compression (benchmarks/compression_acceptance.py, edkm_memory.py, llm_edkm.py) ---------------------------
+
+def compression_recipes() -> str:
+    d = _load("compression_results.json")
+    rows = [[name, f"{r['accuracy']:.2f}%", f"{r['drop']:.2f}", f"{r['weight_ratio_expected']:.3f}",
+             f"{r['targets']['coreml']['bytes']:,}" if "coreml" in r["targets"] else "-"]
+            for name, r in d["recipes"].items()]
+    return _table([f"recipe on {d['model'].split('{')[0]} (fp32 {d['fp32_accuracy']:.2f}%)", "accuracy", "drop (points)",
+                   "weight bytes / fp32", "Core ML iOS18 bytes"], rows)
+
+
+def edkm_memory() -> str:
+    d = _load("edkm_memory.json")
+    rows = [[r["bits"], f"{r['rows']} x {r['cols']}", r["dtype"], f"{r['naive_saved_bytes'] / 1e6:.1f}",
+             f"{r['edkm_saved_bytes'] / 1e6:.2f}", f"**{r['ratio']:.1f}x**", r["grad_equal_to_no_hooks"]]
+            for r in d["single"]]
+    return _table(["bits", "layer", "weights", "DKM saved MB", "eDKM saved MB", "ratio", "gradients equal"], rows) + \
+        f"\nCommand: `{d['command']}`.\n"
+
+
+def edkm_llm() -> str:
+    d = _load("llm_edkm.json")
+    rows = []
+    for r in d["edkm"]:
+        s = r["size"]
+        rows.append([r["bits"], f"{r['fp32_perplexity']:.2f}", f"{r['ptq_perplexity']:.2f}", f"{r['perplexity']:.2f}",
+                     f"{r['perplexity'] / r['fp32_perplexity']:.3f}x", f"**{s['ratio']:.3f}x**"])
+    return _table(["bits", "fp32 ppl", "k-means, no fine-tuning", "eDKM ppl", "vs fp32", "linear bytes / fp32"], rows)
+
+
+# -- FiRST (benchmarks/first_bench.py -> docs/first_results.json) ----------------------------------------------
+
+def first_curve() -> str:
+    d = _load("first_results.json")
+    base = d["curve"][0]["base"]["perplexity"]
+    rows = [["0 (base)", "0", f"{base:.2f}", "-"]]
+    for c in d["curve"]:
+        rows.append([f"{c['target_skip']:g}", f"{c['first']['skip_fraction']:.2f}", f"{c['first']['perplexity']:.2f}",
+                     f"{(c['first']['perplexity'] / base - 1) * 100:+.1f}%"])
+    best = max(d["speed"]["rows"], key=lambda r: (r["layers_skipped"], r["decode_path"] == "fused"))
+    return _table(["target skip", "realised skip fraction", "perplexity", "vs base"], rows) + (
+        f"\nDecode speed-up of the skip-aware .pte at {best['layers_skipped']} of 4 layers skipped "
+        f"({best['decode_path']}): **{best['speedup_vs_no_skip_pte']:.2f}x** the no-skip .pte "
+        f"(range {best['speedup_range'][0]:.2f}..{best['speedup_range'][1]:.2f}).\n")
+
+
+def gradual_sparsity() -> str:
+    r = _load("compression_results.json")["recipes"]["sparse50_palettize4"]
+    return (f"`sparse50_palettize4` (gradual 50% sparsity, then 4-bit tables) on resnet_tiny: "
+            f"**{r['accuracy']:.2f}%** held-out accuracy ({r['drop']:.2f} points below fp32), weights at "
+            f"{r['weight_ratio_expected']:.3f}x the fp32 bytes")
+
+
+FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
+    pte_speedup, pte_speedup_30m, llm_speed, llm_bench_server, llm_perplexity, zoo_accuracy_vovnet, phc_forms, denseshift_accuracy,
+    denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity)}
+
+
+def render(text: str, source: str = "") -> tuple[str, list[str]]:
+    """(text with every block re-rendered, names of the blocks whose content changed)."""
+    changed = []
+
+    def sub(m: re.Match) -> str:
+        name = m["name"]
+        if name not in FIGURES:
+            raise SystemExit(f"{source}: unknown figures block {name!r}; known: {', '.join(sorted(FIGURES))}")
+        body = FIGURES[name]()
+        if body != m["body"]:
+            changed.append(name)
+        return m[1] + body + m[4]
+    return BLOCK.sub(sub, text), changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block is out of date")
+    args = ap.parse_args(argv)
+    stale = []
+    for md in sorted(DOCS.glob("*.md")):
+        text = md.read_text()
+        new, changed = render(text, md.name)
+        stale += [f"{md.name}: {name}" for name in changed]
+        if changed and not args.check:
+            md.write_text(new)
+    if stale:
+        print(("out of date (run python benchmarks/render_docs.py): " if args.check else "rewrote: ")
+              + "; ".join(stale), file=sys.stderr)
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
