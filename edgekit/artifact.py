@@ -171,6 +171,12 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     return Artifact(p, manifest)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_reference_io(dir_: Path, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
     arrays = {f"in/{k}": v for k, v in inputs.items()} | {f"out/{k}": v for k, v in outputs.items()}
     np.savez_compressed(dir_ / REFERENCE_IO_NAME, **arrays)
@@ -203,13 +209,22 @@ def _json_default(o: object) -> object:
 
 @contextlib.contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
-    """Yield a temp directory beside ``final``; on success it replaces ``final`` atomically."""
+    """Yield a temp directory beside ``final``; on success it replaces ``final`` atomically.
+
+    On failure nothing is left: the staging directory goes, and so do the parent
+    directories this call created (a failed ``OUT/<model>/<target>`` leaves no empty ``OUT/<model>``).
+    """
+    created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; an artifact is an ordinary directory
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only if still empty
         raise
     if final.exists():
         shutil.rmtree(final)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from edgekit import TARGETS
 from edgekit.errors import EdgekitError
-from edgekit.report import human_bytes, latency_cell, parity_cell, table
+from edgekit.cli_cost import add_cost_flags, add_layer_flags, cost_kwargs, layer_kwargs, validate
+from edgekit.report import cost_cell, cost_lines, human_bytes, latency_cell, parity_cell, table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--recipe", help="compress first: a preset (see `edgekit compress --list`) or a .json/.yaml")
     ex.add_argument("--allow-decompressed", action="store_true",
                     help="keep artifacts of targets that store compressed weights dense")
+    add_cost_flags(ex)
     ex.set_defaults(func=cmd_export)
 
     co = sub.add_parser("compress", help="compress a model with a recipe and print the per-layer report")
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--recipe", help="a preset or a .json/.yaml recipe file")
     co.add_argument("--out", help="write recipe.json, report.json and model.pt (state dict) here")
     co.add_argument("--list", action="store_true", help="list the preset recipes")
+    add_layer_flags(co)
     co.set_defaults(func=cmd_compress)
 
     ins = sub.add_parser("inspect", help="summarise an artifact's manifest")
@@ -159,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--runs", type=int, default=50)
     demo.add_argument("--threads", type=int, default=1)
     demo.add_argument("--no-server", action="store_true", help="benchmark in a child process, not via `serve`")
+    demo.add_argument("--recipe", help="compress first; the report adds the compression cost per output")
+    demo.add_argument("--max-loss", action="append", metavar="[OUTPUT:]METRIC=VALUE", help="as for export")
     demo.set_defaults(func=cmd_demo)
     return p
 
@@ -204,13 +209,14 @@ def cmd_export(args) -> int:
     opts = export_options(args)
     for t in targets:  # validate every option before the slow part starts
         get_exporter(t).make_options(opts.get(t))
+    validate(args)
     spec = _spec_for(args.model)
     out_root = Path(args.out) / spec.name
     print(f"exporting {spec.name} to {', '.join(targets)} -> {out_root}", file=sys.stderr)
     recipe, data = _recipe_and_data(args.recipe, spec) if args.recipe else (None, None)
     results = export_spec(spec, targets, out_root, options=opts, parity_samples=args.parity_samples,
                           parity_gate=not args.no_parity_gate, on_result=_report_one, recipe=recipe,
-                          train_data=data, allow_decompressed=args.allow_decompressed,
+                          train_data=data, allow_decompressed=args.allow_decompressed, **cost_kwargs(args),
                           on_start=lambda t: print(f"  {t}: converting and checking parity ...", file=sys.stderr,
                                                    flush=True))
     print(export_table(results))
@@ -222,16 +228,20 @@ def _report_one(target, result) -> None:
         print(f"  {target}: FAILED\n    {str(result).replace(chr(10), chr(10) + '    ')}", file=sys.stderr)
     else:
         print(f"  {target}: {result.path} ({human_bytes(result.model_bytes)})", file=sys.stderr)
+        if result.manifest["parity"].get("cost"):
+            print(f"    fidelity (artifact vs compressed model): {parity_cell(result.manifest['parity'])}\n"
+                  f"    cost (artifact vs original model): {cost_cell(result.manifest['parity'])}", file=sys.stderr)
 
 
 def export_table(results) -> str:
     rows = []
     for target, r in results.items():
         if isinstance(r, EdgekitError):
-            rows.append([target, "FAILED", "-", r.code])
+            rows.append([target, "FAILED", "-", "-", r.code])
         else:
-            rows.append([target, human_bytes(r.model_bytes), parity_cell(r.manifest.get("parity")), str(r.path)])
-    return table(["target", "bytes", "parity", "artifact"], rows)
+            rows.append([target, human_bytes(r.model_bytes), parity_cell(r.manifest.get("parity")),
+                         cost_cell(r.manifest.get("parity")), str(r.path)])
+    return table(["target", "bytes", "parity (vs compressed)", "cost (vs original)", "artifact"], rows)
 
 
 def cmd_inspect(args) -> int:
@@ -253,7 +263,12 @@ def cmd_inspect(args) -> int:
         print(f"methods    {len(methods)}: " + ", ".join(list(methods)[:8]) + (", ..." if len(methods) > 8 else ""))
     for f in m["files"]:
         print(f"file       {f['path']}  {f['bytes']:,} B  sha256 {f['sha256'][:16]}…")
-    print(f"parity     {parity_cell(m.get('parity'))}")
+    print(f"parity     {parity_cell(m.get('parity'))}  (artifact vs the model it was converted from)")
+    for line in cost_lines(m.get("parity")):
+        print(f"cost       {line}  (artifact vs the original model)")
+    kinds = m["signature"].get("output_kinds")
+    if kinds:
+        print("kinds      " + ", ".join(f"{k}: {v}" for k, v in kinds.items()))
     info = m.get("target_info", {})
     if "delegation" in info:
         d = info["delegation"]
@@ -269,6 +284,8 @@ def cmd_inspect(args) -> int:
     if ledger:
         from edgekit.exporters.compression.ledger import ledger_table
         print(ledger_table(comp))
+    for skip in comp.get("skipped") or []:
+        print(f"skipped    {skip['layer']} (step {skip['step']}, {skip['type']}): {skip['reason']}")
     return 0
 
 
@@ -276,12 +293,13 @@ def _recipe_and_data(ref: str, spec):
     from edgekit.exporters.compression import load_recipe
     from edgekit.exporters.compression.finetune import data_for_spec
 
-    recipe = load_recipe(ref)
+    recipe = load_recipe(ref)  # labelled digits for the zoo's classifiers, else label-free distillation
     return recipe, (data_for_spec(spec) if recipe.training else None)
 
 
 def cmd_compress(args) -> int:
-    from edgekit.exporters.compression import PRESETS, compress
+    from edgekit.exporters.compression import PRESETS
+    from edgekit.exporters.compression.cache import cached_compress
 
     if args.list or not args.model:
         print(table(["preset", "steps"], [[n, " -> ".join(s.default.type_tag if s.default else "-" for s in r.steps)]
@@ -291,8 +309,9 @@ def cmd_compress(args) -> int:
         raise EdgekitError("missing_recipe", "edgekit compress needs --recipe",
                            fix=f"pass --recipe with one of {', '.join(sorted(PRESETS))} or a .json/.yaml file")
     spec = _spec_for(args.model)
+    validate(args)
     recipe, data = _recipe_and_data(args.recipe, spec)
-    model, report = compress(spec.build(), recipe, data)
+    model, report = cached_compress(spec.build(), recipe, data, **layer_kwargs(args))
     print(report.table())
     print(f"weight bytes (expected) / fp32: {report.ratio():.3f}")
     if args.out:
@@ -379,7 +398,7 @@ def _bench_table(results: list[dict], servers: list[str] | None = None) -> str:
              f"{r['peak_rss_mb']:.0f}"] for r in results]
     note = "\n(~ marks a percentile estimated from too few runs: p90 needs >= 64, p99 >= 662)"
     headers = ["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
-               "cold start ms", "peak RSS MB"]
+               "cold start ms", "peak RSS MiB"]
     if servers:
         return table(["server", *headers], [[s, *row] for s, row in zip(servers, rows)]) + note
     return table(headers, rows) + note
@@ -484,7 +503,8 @@ def cmd_demo(args) -> int:
     from edgekit.demo import run_demo
 
     code, summary = run_demo(args.model, Path(args.out), runs=args.runs, threads=args.threads,
-                             via_server=not args.no_server, say=lambda msg: print(msg, file=sys.stderr, flush=True))
+                             via_server=not args.no_server, say=lambda msg: print(msg, file=sys.stderr, flush=True),
+                             recipe=args.recipe, max_loss=args.max_loss)
     print(summary)
     return code
 

@@ -8,14 +8,16 @@ from pathlib import Path
 
 from edgekit import TARGETS
 from edgekit.errors import EdgekitError
-from edgekit.report import human_bytes, latency_cell, machine_line, markdown_table, parity_cell, table
+from edgekit.report import (cost_cell, cost_lines, human_bytes, latency_cell, machine_line, markdown_table,
+                            parity_cell, table)
 
 
 def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_server: bool = True,
-             say=lambda msg: None) -> tuple[int, str]:
+             say=lambda msg: None, recipe=None, max_loss=None) -> tuple[int, str]:
     """Export ``model`` everywhere, then benchmark through a local `edgekit serve` (or in-process).
 
-    Progress goes to ``say``; returns (exit code, the summary table).
+    With ``recipe`` the model is compressed first and the report shows the compression cost
+    per output next to the conversion parity. Progress goes to ``say``; returns (exit code, the summary table).
     """
     import contextlib
 
@@ -27,7 +29,8 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_ser
     spec = get_spec(model)
     say(f"[1/3] exporting {spec.name} to {', '.join(TARGETS)} (parity on {32} real digits samples)")
     exports = export_spec(spec, TARGETS, out, on_start=lambda t: say(f"      {t}: converting ..."),
-                          on_result=lambda t, r: say(f"      {t}: {_status(r)}"))
+                          on_result=lambda t, r: say(f"      {t}: {_status(r)}"), recipe=recipe, max_loss=max_loss,
+                          allow_decompressed=recipe is not None)
 
     where = "through a local benchmark server" if via_server else "in a child process"
     say(f"[2/3] benchmarking every artifact this machine can run {where} ({threads} thread(s), >= {runs} runs)")
@@ -36,15 +39,17 @@ def run_demo(model: str, out: Path, *, runs: int = 50, threads: int = 1, via_ser
         benches = _bench_all(exports, bench, runs, threads, say, available_runtimes_for)
 
     say("[3/3] writing the report")
-    headers = ["target", "bytes", "parity", "p50 ms", "p90 ms", "note"]
+    compressed = recipe is not None
+    headers = ["target", "bytes", "parity", *(["cost vs original"] if compressed else []), "p50 ms", "p90 ms", "note"]
     rows = []
     for target in TARGETS:
         art, b = exports[target], benches.get(target)
         if isinstance(art, EdgekitError):
-            rows.append([target, "-", "FAILED", "-", "-", art.message[:60]])
+            rows.append([target, "-", "FAILED", *(["-"] if compressed else []), "-", "-", art.message[:60]])
             continue
         bench = b if isinstance(b, dict) else None
-        rows.append([target, human_bytes(art.model_bytes), parity_cell(art.manifest["parity"]),
+        cost = [cost_cell(art.manifest["parity"])] if compressed else []
+        rows.append([target, human_bytes(art.model_bytes), parity_cell(art.manifest["parity"]), *cost,
                      latency_cell(bench, "p50_ms"), latency_cell(bench, "p90_ms"),
                      "" if bench else str(b)])
     summary = table(headers, rows)
@@ -109,7 +114,12 @@ def _bench_all(exports, bench, runs, threads, say, available_runtimes_for) -> di
 def _status(result) -> str:
     if isinstance(result, EdgekitError):
         return f"FAILED {result}"
-    return f"{human_bytes(result.model_bytes)}, parity {parity_cell(result.manifest['parity'])}"
+    cost = f", cost vs original {cost_cell(result.manifest['parity'])}" if _cost(result) else ""
+    return f"{human_bytes(result.model_bytes)}, parity {parity_cell(result.manifest['parity'])}{cost}"
+
+
+def _cost(art) -> bool:
+    return not isinstance(art, EdgekitError) and bool(art.manifest["parity"].get("cost"))
 
 
 def _markdown(spec, rows, headers, exports, benches, machine) -> str:
@@ -123,9 +133,12 @@ def _markdown(spec, rows, headers, exports, benches, machine) -> str:
         "",
         markdown_table(headers, rows),
         "",
-        "Parity: the worst sample's cosine similarity and the top-1 agreement against PyTorch on held-out "
-        "digits images; Core ML cannot run on Linux, so its package is checked structurally "
+        "Parity: the worst sample's cosine similarity and the top-1 agreement (class outputs) against PyTorch "
+        "on held-out digits images; Core ML cannot run on Linux, so its package is checked structurally "
         "(I/O names and shapes, op list, weight encodings).",
+        *(["Cost: the same inputs through the ORIGINAL (uncompressed) model, compared with the artifact: "
+            "top1_flip (share of samples whose class changed) for class outputs, 1 - mean cosine (cos_loss) for "
+            "the others; per output below."] if any(_cost(a) for a in exports.values()) else []),
         "Latency: batch 1, measured by the local benchmark server (one job at a time, a fresh sandboxed process per job) after warmup; "
         "`~` marks a percentile estimated from fewer runs than it needs.",
         "",
@@ -138,10 +151,15 @@ def _markdown(spec, rows, headers, exports, benches, machine) -> str:
                          f"{lat['runs']} runs, min {lat['min_ms']:.3f} / p50 {lat['p50_ms']:.3f} / "
                          f"p90 {lat['p90_ms']:.3f} / p99 {lat['p99_ms']:.3f} / max {lat['max_ms']:.3f} ms, "
                          f"cv {lat['cv']:.3f}, {lat['outliers']} outliers; cold start {b['cold_start_ms']:.0f} ms, "
-                         f"first run {b['first_run_ms']:.1f} ms, peak RSS {b['peak_rss_mb']:.0f} MB, "
+                         f"first run {b['first_run_ms']:.1f} ms, peak RSS {b['peak_rss_mb']:.0f} MiB, "
                          f"sha256 {b['sha256'][:16]}…")
         else:
             lines.append(f"- **{target}**: not benchmarked: {b}")
+    costs = [(t, a) for t, a in exports.items() if _cost(a)]
+    if costs:
+        lines += ["", "## Compression cost per output (artifact vs the original model)"]
+        for target, a in costs:
+            lines += [f"- **{target}**: {line}" for line in cost_lines(a.manifest["parity"])]
     lines += ["", "## Artifacts"]
     for target, a in exports.items():
         if not isinstance(a, EdgekitError):

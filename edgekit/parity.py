@@ -16,8 +16,12 @@ TOLERANCES: dict[str, dict[str, float]] = {
 }
 
 
-def compare(reference: list[np.ndarray], candidate: list[np.ndarray]) -> dict:
-    """Metrics over samples: each list holds one array per sample (same output)."""
+def compare(reference: list[np.ndarray], candidate: list[np.ndarray], kind: str | None = None) -> dict:
+    """Metrics over samples: each list holds one array per sample (same output).
+
+    ``kind`` is the output's kind (``edgekit.outputs``): top-1 only for ``classes``;
+    ``None`` means classes when each sample is [batch, C] (the LLM/logits callers).
+    """
     ref = np.stack([np.asarray(r, dtype=np.float64) for r in reference])
     got = np.stack([np.asarray(c, dtype=np.float64) for c in candidate])
     if ref.shape != got.shape:
@@ -38,7 +42,8 @@ def compare(reference: list[np.ndarray], candidate: list[np.ndarray]) -> dict:
         "cosine_mean": float(np.mean(cos)),
         "psnr_db": float("inf") if mse == 0 else 10 * math.log10(peak**2 / mse),
     }
-    if ref.ndim >= 2 and ref.shape[-1] > 1:
+    is_classes = kind == "classes" or (kind is None and ref.ndim == 3 and ref.shape[-1] > 1)
+    if is_classes and ref.ndim >= 2 and ref.shape[-1] > 1:
         top_r = ref.reshape(-1, ref.shape[-1]).argmax(-1)
         top_g = got.reshape(-1, got.shape[-1]).argmax(-1)
         metrics["top1"] = float(np.mean(top_r == top_g))

@@ -36,10 +36,11 @@ def machine_line(machine: dict) -> str:
 
 
 def human_bytes(n: int | None) -> str:
+    """Binary units, labelled as such: 1 KiB = 1024 B, 1 MiB = 1024 KiB."""
     if n is None:
         return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
@@ -54,6 +55,37 @@ def parity_cell(parity: dict | None) -> str:
     tag = "ok" if parity["ok"] else "FAIL"
     top1 = f" top1 {m['top1'] * 100:.1f}%" if "top1" in m else ""
     return f"{tag} cos {m['cosine_min']:.7f}{top1}"
+
+
+def cost_cell(parity: dict | None) -> str:
+    """Compression cost per output (artifact vs the original model), with metrics that fit each output."""
+    cost = (parity or {}).get("cost")
+    if not cost:
+        return "-"
+    parts = []
+    for o in cost["per_output"]:
+        loss = f"top1_flip {o['top1_flip']:.3f}" if "top1_flip" in o else f"cos_loss {o['cos_loss']:.4f}"
+        parts.append(f"{o['name']} ({o['kind']}) {loss} cos {o['cosine_mean']:.5f} rel_l2 {o['rel_l2']:.4f}")
+    tag = ("ok" if cost["ok"] else "FAIL") if cost.get("gate") else "not gated (--max-loss off)"
+    stand_in = "" if cost.get("measured_on") == "artifact" else " [on the compressed PyTorch model]"
+    return f"{tag} " + "; ".join(parts) + stand_in
+
+
+def cost_lines(parity: dict | None) -> list[str]:
+    """One line per output: the cost metrics and the limits that apply (for `inspect` and reports)."""
+    cost = (parity or {}).get("cost")
+    if not cost:
+        return []
+    limits: dict[str, list[str]] = {}
+    for lim in cost.get("limits", []):
+        limits.setdefault(lim["output"], []).append(f"{lim['metric']} <= {lim['max']:g} ({lim['source']})")
+    lines = []
+    for o in cost["per_output"]:
+        top1 = f"top1_flip {o['top1_flip']:.4f}, " if "top1_flip" in o else ""
+        lines.append(f"{o['name']} ({o['kind']}): {top1}cos_loss {o['cos_loss']:.5f}, rel_l2 {o['rel_l2']:.5f}, "
+                     f"max abs err {o['max_abs_err']:.4g}, mean abs err {o['mean_abs_err']:.4g}, "
+                     f"PSNR {o['psnr_db']:.1f} dB; limit {', '.join(limits.get(o['name'], ['none (--max-loss off)']))}")
+    return lines
 
 
 def latency_cell(result: dict | None, key: str) -> str:

@@ -16,7 +16,11 @@ class ModelSpec:
     ``build`` returns an ``nn.Module`` in eval mode; ``example_inputs(seed)``
     returns a tuple of numpy arrays (batch included). ``dataset(n)``, when set,
     returns ``n`` real input samples (a tuple of arrays with a leading sample
-    axis) that parity and calibration use instead of random data.
+    axis) that parity and calibration use instead of random data; a dataset with a
+    ``labels(n)`` method is labelled. ``output_kinds`` maps an output (``output_<i>``
+    or ``<i>``) to its kind (``edgekit.outputs.OUTPUT_KINDS``: classes, embedding,
+    boxes, regression), which picks the parity and compression-cost metrics;
+    undeclared outputs are detected (``edgekit.outputs.resolve_output_kinds``).
     """
 
     name: str
@@ -28,6 +32,7 @@ class ModelSpec:
     dataset: Callable[[int], tuple[np.ndarray, ...]] | None = None
     input_names: tuple[str, ...] | None = None
     hints: dict = field(default_factory=dict)
+    output_kinds: dict[str, str] = field(default_factory=dict)
 
 
 def forward_arg_names(module: Any, count: int) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 The function takes no arguments and returns ``(module, example_inputs)``, or a
 ModelSpec, or a dict with keys ``model``, ``example_inputs`` and optionally
-``dataset`` and ``name``. Example inputs may be torch tensors or numpy arrays.
+``dataset``, ``name``, ``task`` and ``output_kinds``. Example inputs may be torch
+tensors or numpy arrays. A model that says nothing about its task has task
+"unknown": its outputs are not taken for class scores unless declared.
 """
 
 from __future__ import annotations
@@ -43,15 +45,18 @@ def load_user_spec(ref: str) -> ModelSpec:
     if isinstance(value, dict):
         model, examples = value.get("model"), value.get("example_inputs")
         dataset, name = value.get("dataset"), value.get("name", func_name)
+        task, kinds = value.get("task", "unknown"), dict(value.get("output_kinds") or {})
     elif isinstance(value, tuple) and len(value) == 2:
         (model, examples), dataset, name = value, None, func_name
+        task, kinds = "unknown", {}
     else:
         raise EdgekitError("bad_model_function", f"{ref} returned {type(value).__name__}",
                            fix="return (module, example_inputs), a ModelSpec, or a dict with model and example_inputs")
     if not isinstance(examples, (tuple, list)):
         examples = (examples,)
     arrays = tuple(_to_numpy(x) for x in examples)
-    return ModelSpec(name=name, build=lambda: model, example_inputs=lambda seed=0: arrays, dataset=dataset)
+    return ModelSpec(name=name, build=lambda: model, example_inputs=lambda seed=0: arrays, dataset=dataset,
+                     task=task, output_kinds=kinds)
 
 
 def _to_numpy(x) -> np.ndarray:

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import numpy as np
 
-from edgekit.model_zoo.data import digits_samples
+from edgekit.model_zoo.data import digits, digits_samples
 from edgekit.spec import ModelSpec
+
+
+class DigitsDataset:
+    """``dataset(n)``: n held-out digits as batch-1 samples; ``labels(n)``: their classes (a labelled
+    dataset tells the parity check that the model's [batch, C] output is class scores)."""
+
+    def __init__(self, size: int, channels: int):
+        self.size, self.channels = size, channels
+
+    def __call__(self, n: int, seed: int = 0) -> tuple[np.ndarray]:
+        return digits_samples(self.size, self.channels, n, seed)
+
+    def labels(self, n: int, seed: int = 0) -> np.ndarray:
+        _, y = digits(self.size, self.channels, split="test", seed=seed)
+        if n > len(y):
+            y = np.concatenate([y, digits(self.size, self.channels, split="train", seed=seed)[1]])
+        return y[:n]
 
 
 def image_classifier_spec(name: str, family: str, paper: str, build: Callable, img_size: int,
@@ -20,9 +36,9 @@ def image_classifier_spec(name: str, family: str, paper: str, build: Callable, i
         paper=paper,
         build=build,
         example_inputs=lambda seed=0: (digits_samples(img_size, in_chans, 1, seed)[0][0],),
-        dataset=functools.partial(digits_samples, img_size, in_chans),
+        dataset=DigitsDataset(img_size, in_chans),
         input_names=("image",),
-        hints={"img_size": img_size, "in_chans": in_chans} | hints,
+        hints={"img_size": img_size, "in_chans": in_chans, "data": "digits"} | hints,
     )
 
 

@@ -11,6 +11,20 @@ HAS_EXPORT = all(importlib.util.find_spec(m) for m in ("torch", "executorch", "c
 needs_export = pytest.mark.skipif(not HAS_EXPORT, reason="needs the export extra (torch, executorch, ...)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compression_cache(tmp_path_factory):
+    """The compression cache of the CLI lives in a per-session temp dir, never in ~/.cache."""
+    import os
+
+    old = os.environ.get("EDGEKIT_COMPRESSION_CACHE")
+    os.environ["EDGEKIT_COMPRESSION_CACHE"] = str(tmp_path_factory.mktemp("compression_cache"))
+    yield
+    if old is None:
+        os.environ.pop("EDGEKIT_COMPRESSION_CACHE", None)
+    else:
+        os.environ["EDGEKIT_COMPRESSION_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_artifacts(tmp_path_factory) -> dict[str, Path]:
     """resnet_tiny exported to all four targets with parity on 16 real digits samples."""

@@ -41,6 +41,10 @@ class CompressionConfig:
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
+    def skip_reason(self, module) -> str | None:
+        """Why this config cannot apply to ``module`` (it is then skipped or, under strict, an error)."""
+        return None
+
     def check(self, name: str, ok: bool, value: Any, valid: str, fix: str | None = None) -> None:
         if not ok:
             raise ConfigError(type(self).__name__, name, value, valid, fix)

@@ -121,12 +121,17 @@ def build_ledger(model, exporter, result) -> list[dict]:
 
 
 def compression_section(model, exporter, result, recipe=None, report=None, *, allow_decompressed: bool = False) -> dict:
+    from edgekit.exporters.compression.provenance import get_provenance
+
     ledger = build_ledger(model, exporter, result)
     if widened := [r for r in ledger if "widened" in r]:  # never silent, even with allow_decompressed
         raise CompressionWidened(exporter.name, widened)
     section = {"recipe": None, "ledger": ledger}
     if recipe is not None:
         section["recipe"] = {"name": recipe.name, "hash": recipe.hash(), "document": recipe.to_dict()}
+    prov = get_provenance(model)
+    if prov is not None and prov.skipped:  # layers the recipe could not apply to: left dense, with the reason
+        section["skipped"] = list(prov.skipped)
     if not ledger:
         return section
     written = sum(r["bytes_written"] for r in ledger)

@@ -16,7 +16,7 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,9 +50,11 @@ class Step:
     by_type: dict[str, CompressionConfig | None] = field(default_factory=dict)
     by_name: dict[str, CompressionConfig | None] = field(default_factory=dict)
     min_numel: int = 0  # smaller weights stay dense (tables would cost more than they save)
+    only: str | None = None     # re.search on the module name: compress only matching modules
+    exclude: str | None = None  # re.search on the module name: leave matching modules alone
 
     def __post_init__(self):
-        for pattern in self.by_name:
+        for pattern in [*self.by_name, *(p for p in (self.only, self.exclude) if p is not None)]:
             try:
                 re.compile(pattern)
             except re.error as e:
@@ -68,6 +70,9 @@ class Step:
 
     def resolve(self, name: str, module) -> CompressionConfig | None:
         if type(module).__name__ not in WEIGHT_TYPES or module.weight.numel() < self.min_numel:
+            return None
+        if (self.exclude is not None and re.search(self.exclude, name)) or (
+                self.only is not None and not re.search(self.only, name)):
             return None
         for pattern, cfg in self.by_name.items():
             if re.fullmatch(pattern, name):
@@ -87,8 +92,10 @@ class Step:
 
     def to_dict(self) -> dict:
         enc = lambda c: None if c is None else c.to_dict()  # noqa: E731
-        return {"default": enc(self.default), "by_type": {k: enc(v) for k, v in self.by_type.items()},
-                "by_name": {k: enc(v) for k, v in self.by_name.items()}, "min_numel": self.min_numel}
+        out = {"default": enc(self.default), "by_type": {k: enc(v) for k, v in self.by_type.items()},
+               "by_name": {k: enc(v) for k, v in self.by_name.items()}, "min_numel": self.min_numel}
+        # only when set, so the documents (and hashes) of recipes without them do not change
+        return out | {k: v for k, v in (("only", self.only), ("exclude", self.exclude)) if v is not None}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Step":
@@ -96,7 +103,7 @@ class Step:
         return cls(default=dec(data.get("default")),
                    by_type={k: dec(v) for k, v in (data.get("by_type") or {}).items()},
                    by_name={k: dec(v) for k, v in (data.get("by_name") or {}).items()},
-                   min_numel=int(data.get("min_numel", 0)))
+                   min_numel=int(data.get("min_numel", 0)), only=data.get("only"), exclude=data.get("exclude"))
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,27 @@ class Recipe:
         return cls.from_dict(yaml.safe_load(text))
 
 
+def restrict(recipe: Recipe, *, only: str | None = None, exclude: str | None = None) -> Recipe:
+    """The recipe with every step limited to modules matching ``only`` and not matching ``exclude``
+    (``re.search`` on the module name; a list of patterns means any of them)."""
+    only, exclude = _join(only), _join(exclude)
+    if only is None and exclude is None:
+        return recipe
+    steps = []
+    for step in recipe.steps:
+        ex = exclude if step.exclude is None or exclude is None else f"(?:{step.exclude})|(?:{exclude})"
+        on = only if step.only is None or only is None else f"(?=.*(?:{step.only}))(?=.*(?:{only}))"
+        steps.append(replace(step, only=on or step.only, exclude=ex or step.exclude))
+    return Recipe(recipe.name, tuple(steps))
+
+
+def _join(patterns) -> str | None:
+    if patterns is None or isinstance(patterns, str):
+        return patterns
+    patterns = list(patterns)
+    return None if not patterns else patterns[0] if len(patterns) == 1 else "|".join(f"(?:{p})" for p in patterns)
+
+
 def load_recipe(ref: str | Path | Recipe) -> Recipe:
     """A preset name, a .json/.yaml/.yml file, or a Recipe."""
     from edgekit.exporters.compression.presets import PRESETS, get_preset
@@ -174,30 +202,44 @@ class Context:
     seed: int = 0
 
 
-def compress(model, recipe: Recipe | str, data=None, *, seed: int = 0):
+def compress(model, recipe: Recipe | str, data=None, *, seed: int = 0, only: str | None = None,
+             exclude: str | None = None, strict: bool = False):
     """Apply ``recipe`` to a copy of ``model``; returns ``(new_model, CompressionReport)``.
 
-    ``data`` (a ``finetune.TrainData``) is needed by training-time configs
-    (DKM, shift QAT, gradual sparsity).
+    ``data`` (a ``finetune.TrainData`` with labels, or a ``finetune.DistillData``) is needed by
+    training-time configs (DKM, shift QAT, gradual sparsity). ``only``/``exclude`` limit every step
+    to matching module names (``re.search``). A layer a config cannot apply to (e.g. N:M sparsity
+    on rows not divisible by M) is skipped and listed in the report, or is an error under ``strict``.
+    The returned model carries a ``Provenance`` (original model, recipe, skipped layers).
     """
     import torch
 
+    from edgekit.exporters.compression.provenance import Provenance, get_provenance, set_provenance
     from edgekit.exporters.compression.report import CompressionReport
 
-    recipe = load_recipe(recipe)
+    recipe = restrict(load_recipe(recipe), only=only, exclude=exclude)
     if recipe.training and data is None:
         raise EdgekitError("needs_training_data", f"recipe {recipe.name!r} has training-time steps",
-                           fix="pass data=TrainData(...) (see edgekit.exporters.compression.finetune)")
+                           fix="pass data=TrainData(...) (labelled) or data=distill_data(model, example_inputs) "
+                               "(label-free, see edgekit.exporters.compression.finetune)")
+    prev = get_provenance(model)
+    root = prev.original if prev is not None else model
+    if hasattr(data, "teacher") and data.teacher is None:
+        data = replace(data, teacher=root)  # distillation learns from the original model's outputs
     original = {n: m.weight.detach().clone() for n, m in model.named_modules()
                 if type(m).__name__ in WEIGHT_TYPES}
-    new = copy.deepcopy(model)
+    new = copy.deepcopy(model, memo={} if root is model else {id(root): root})
     ctx = Context(data=data, seed=seed)
-    step_notes = []
+    step_notes, skipped = [], list(prev.skipped) if prev is not None else []
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for i, step in enumerate(recipe.steps):
             by_type: dict[type, dict] = {}
             for name, (module, cfg) in step.targets(new).items():
+                reason = cfg.skip_reason(module)
+                if reason is not None:
+                    skipped.append(_skip(recipe, i, name, module, cfg, reason, strict))
+                    continue
                 by_type.setdefault(type(cfg), {})[name] = (module, cfg)
             for cfg_type, targets in by_type.items():
                 if cfg_type not in _HANDLERS:
@@ -206,4 +248,22 @@ def compress(model, recipe: Recipe | str, data=None, *, seed: int = 0):
                 note = _HANDLERS[cfg_type](new, targets, ctx) or {}
                 step_notes.append({"step": i, "type": cfg_type.type_tag, "layers": len(targets)} | note)
     new.eval()
-    return new, CompressionReport.build(recipe, original, new, step_notes)
+    set_provenance(new, Provenance(root, recipe if prev is None else _chain(prev.recipe, recipe), tuple(skipped)))
+    return new, CompressionReport.build(recipe, original, new, step_notes, skipped)
+
+
+def _skip(recipe: Recipe, i: int, name: str, module, cfg, reason: str, strict: bool) -> dict:
+    shape = "x".join(str(d) for d in module.weight.shape)
+    if strict:
+        raise EdgekitError(
+            "layer_not_applicable", f"recipe {recipe.name!r} step {i} ({cfg.type_tag}) cannot apply to layer "
+            f"'{name}' ({type(module).__name__} {shape}): {reason}",
+            fix=f"leave it dense: --exclude '^{re.escape(name)}$' (compress(..., exclude=...)), pick another "
+                "config for it, or drop --strict to skip such layers (they are listed in the ledger)",
+            details={"layer": name, "step": i, "type": cfg.type_tag, "reason": reason})
+    return {"layer": name, "step": i, "type": cfg.type_tag, "shape": list(module.weight.shape), "reason": reason}
+
+
+def _chain(first: Recipe, second: Recipe) -> Recipe:
+    """Compressing a compressed model: the provenance records both recipes in order."""
+    return Recipe(f"{first.name}+{second.name}", first.steps + second.steps)

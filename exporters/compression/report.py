@@ -33,10 +33,11 @@ class CompressionReport:
     recipe_hash: str
     layers: list[LayerReport] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)   # layers a config could not apply to, with the reason
 
     @classmethod
-    def build(cls, recipe, original: dict, model, steps: list[dict]) -> "CompressionReport":
-        rep = cls(recipe.name, recipe.hash(), steps=steps)
+    def build(cls, recipe, original: dict, model, steps: list[dict], skipped=()) -> "CompressionReport":
+        rep = cls(recipe.name, recipe.hash(), steps=steps, skipped=list(skipped))
         modules = dict(model.named_modules())
         for name, w0 in original.items():
             m = modules[name]
@@ -63,7 +64,7 @@ class CompressionReport:
 
     def to_json(self) -> dict:
         return {"recipe": self.recipe, "recipe_hash": self.recipe_hash, "weight_bytes_ratio": self.ratio(),
-                "steps": self.steps, "layers": [r.to_json() for r in self.layers]}
+                "steps": self.steps, "layers": [r.to_json() for r in self.layers], "skipped": self.skipped}
 
     def table(self) -> str:
         from edgekit.report import table
@@ -71,4 +72,6 @@ class CompressionReport:
         rows = [[r.name, r.module, "x".join(map(str, r.shape)), r.kind or "dense", r.bits or "-",
                  r.unique_values, f"{r.sparsity:.3f}", f"{r.weight_rel_error:.4f}", r.expected_bytes]
                 for r in self.layers]
-        return table(["layer", "type", "shape", "kind", "bits", "unique", "sparsity", "rel err", "bytes"], rows)
+        text = table(["layer", "type", "shape", "kind", "bits", "unique", "sparsity", "rel err", "bytes"], rows)
+        return text + "".join(f"\nskipped {s['layer']} (step {s['step']}, {s['type']}): {s['reason']}"
+                              for s in self.skipped)

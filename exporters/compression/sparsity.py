@@ -69,6 +69,13 @@ class SparsityConfig(CompressionConfig):
                        f"a float in [0, sparsity={self.sparsity}]")
             self.check("epochs", self.epochs > 0, self.epochs, "> 0 with schedule='gradual'")
 
+    def skip_reason(self, module) -> str | None:
+        row = int(module.weight[0].numel()) if module.weight.dim() else 1
+        if self.structure == "n:m" and row % self.m:
+            return (f"{self.n}:{self.m} sparsity needs rows of a multiple of {self.m} weights; "
+                    f"this layer's rows have {row}")
+        return None
+
 
 def cubic_sparsity(step: int, cfg: SparsityConfig) -> float:
     """Zhu & Gupta: s_t = s_f + (s_i - s_f) (1 - p)^3, p = clip((t - t0) / (t_end - t0), 0, 1)."""

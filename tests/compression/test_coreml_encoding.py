@@ -22,7 +22,9 @@ CASES = [  # recipe, deployment target, expected constexpr ops, index bits
 
 
 def _export(model, spec, tmp_path, target):
-    return export_model(model, spec.example_inputs(0), "coreml", tmp_path / "a",
+    # max_loss off: the encoding is under test; the untrained model's cost (every top-1 flips at 50%
+    # sparsity) is still measured and recorded
+    return export_model(model, spec.example_inputs(0), "coreml", tmp_path / "a", max_loss="off",
                         options={"minimum_deployment_target": target}, dataset=spec.dataset, show_progress=False)
 
 
@@ -40,6 +42,8 @@ def test_coreml_stores_the_compressed_form(tmp_path, tiny_spec, tiny_model, reci
         assert got == bits if "scaled" not in recipe else got <= bits
         assert row["bytes_written"] < row["dense_bytes"] or "sparse" == row["requested"]["kind"]
     assert art.manifest["parity"]["ok"]
+    cost = art.manifest["parity"]["cost"]
+    assert cost["recipe"] == recipe and cost["per_output"][0]["kind"] == "classes" and cost["gate"] is False
 
 
 def test_lut_values_are_the_clustered_values(tmp_path, tiny_spec, tiny_model):

@@ -39,4 +39,6 @@ def test_dynamic_int8_stores_compressed_layers_in_int8(tmp_path, tiny_spec, tiny
         assert 0 < r["encoded"]["max_abs_error"] < 2e-3              # half an int8 step of these weights
     assert art.manifest["precision"] == "int8" and art.manifest["parity"]["ok"]
     assert art.manifest["parity"]["metrics"]["top1"] == 1.0
+    cost = art.manifest["parity"]["cost"]  # palettize4 + int8 re-quantization, against the original model
+    assert cost["measured_on"] == "artifact" and cost["ok"] and 0 < cost["per_output"][0]["cos_loss"] < 0.05
     assert art.model_bytes < 0.6 * dense.model_bytes

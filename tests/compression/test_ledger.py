@@ -40,6 +40,7 @@ def test_allowed_decompression_is_written_in_the_ledger(tmp_path, tiny_spec, tin
     assert row["bytes_written"] == row["dense_bytes"] > row["expected_bytes"]
     assert comp["summary"]["decompressed_layers"][0] == row["layer"]
     assert art.manifest["parity"]["ok"]  # parity is against the compressed PyTorch model
+    assert art.manifest["parity"]["cost"]["ok"]  # and the cost against the original one
 
 
 def test_uncompressed_model_has_empty_ledger(tmp_path, tiny_spec, tiny_model):

@@ -90,6 +90,7 @@ def test_onnx_stores_lut_weights_natively_and_exactly(tmp_path, tiny_spec, tiny_
     assert comp["summary"]["bytes_written"] < 0.3 * comp["summary"]["dense_bytes"] * field / 4 + 1
     par = art.manifest["parity"]
     assert par["ok"] and par["metrics"]["top1"] == 1.0 and par["metrics"]["max_abs_err"] < 1e-5
+    assert par["cost"]["measured_on"] == "artifact" and par["cost"]["per_output"][0]["cos_loss"] > 0  # vs original
 
 
 def test_sparse_only_weights_stay_dense_and_say_so(tmp_path, tiny_spec, tiny_model):

@@ -44,4 +44,6 @@ def test_int8_stores_clustered_layers_in_a_quarter_of_the_bytes(tmp_path, tiny_s
         assert 0 < r["encoded"]["max_abs_error"] < 0.02
     assert art.manifest["precision"] == "int8" and art.manifest["parity"]["ok"]
     assert art.manifest["parity"]["metrics"]["top1"] >= 0.9
+    cost = art.manifest["parity"]["cost"]  # palettize4 + int8 re-quantization, against the original model
+    assert cost["measured_on"] == "artifact" and cost["ok"] and 0 < cost["per_output"][0]["cos_loss"] < 0.05
     assert art.manifest["compression"]["summary"]["ratio_to_dense"] < 0.27
