@@ -1,0 +1,85 @@
+/* LUT product, AVX-512F: one zmm = the same column of the 16 rows of a block.
+ * Per column: shift the block's index word down (vpsrld), look the 16 lanes up in the block's
+ * 16-entry table (vpermps reads the low 4 bits of each lane), FMA with x[k] broadcast.
+ * GEMV runs 8 blocks at once (8 independent accumulator chains); GEMM shares each decoded
+ * weight vector across 8 rows of x. Blocks mixing two tables use the reference. */
+#include <immintrin.h>
+
+#include "../src/matrix.h"
+
+#define AI static inline __attribute__((always_inline))
+
+AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
+             float *y, int ldy) {
+    const int F = 32 / bits, words = w->words;
+    __m512 acc[G * MT], T[G];
+    const uint32_t *p[G];
+    for (int g = 0; g < G; g++) {
+        T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[b + g] * 16);
+        p[g] = ek_block(w, b + g);
+    }
+    for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_ps();
+    for (int wi = 0; wi < words; wi++) {
+        __m512i v[G];
+        for (int g = 0; g < G; g++) v[g] = _mm512_load_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
+        const float *xk = x + (size_t)wi * F;
+#pragma GCC unroll 16
+        for (int i = 0; i < F; i++) {
+            for (int g = 0; g < G; g++) {
+                __m512 wv = _mm512_permutexvar_ps(v[g], T[g]);
+                v[g] = _mm512_srli_epi32(v[g], bits);
+                for (int mm = 0; mm < MT; mm++)
+                    acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xk[(size_t)mm * ldx + i]), acc[g * MT + mm]);
+            }
+        }
+    }
+    float out[EK_LANES];
+    for (int g = 0; g < G; g++)
+        for (int mm = 0; mm < MT; mm++) {
+            _mm512_storeu_ps(out, acc[g * MT + mm]);
+            ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
+        }
+}
+
+#define EK_TILES(bits)                                                                                   \
+    static void gemv_##bits(const ek_matrix *w, const float *x, int b0, int b1, float *y) {              \
+        for (int b = b0; b < b1;) {                                                                     \
+            int uniform = 0;                                                                            \
+            while (b + uniform < b1 && uniform < 8 && w->block_table[b + uniform] >= 0) uniform++;      \
+            if (uniform == 8) { tile(w, x, 0, b, 8, 1, bits, y, 0); b += 8; }                            \
+            else if (uniform > 0) { for (int e = b + uniform; b < e; b++) tile(w, x, 0, b, 1, 1, bits, y, 0); } \
+            else { ek_lut_rows_ref(w, x, 1, w->kpad, b, b + 1, y, w->n); b++; }                          \
+        }                                                                                               \
+    }                                                                                                   \
+    static void gemm_##bits(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) { \
+        for (int b = b0; b < b1;) {                                                                     \
+            int two = b + 1 < b1 && w->block_table[b] >= 0 && w->block_table[b + 1] >= 0;              \
+            if (w->block_table[b] < 0) { ek_lut_rows_ref(w, x, m, ldx, b, b + 1, y, ldy); b++; continue; } \
+            int mi = 0;                                                                                 \
+            for (; mi + 8 <= m; mi += 8) {                                                              \
+                if (two) tile(w, x + (size_t)mi * ldx, ldx, b, 2, 8, bits, y + (size_t)mi * ldy, ldy);   \
+                else tile(w, x + (size_t)mi * ldx, ldx, b, 1, 8, bits, y + (size_t)mi * ldy, ldy);       \
+            }                                                                                           \
+            for (; mi < m; mi++) {                                                                      \
+                if (two) tile(w, x + (size_t)mi * ldx, ldx, b, 2, 1, bits, y + (size_t)mi * ldy, ldy);   \
+                else tile(w, x + (size_t)mi * ldx, ldx, b, 1, 1, bits, y + (size_t)mi * ldy, ldy);       \
+            }                                                                                           \
+            b += two ? 2 : 1;                                                                           \
+        }                                                                                               \
+    }
+
+EK_TILES(2)
+EK_TILES(3)
+EK_TILES(4)
+
+void ek_lut_rows_avx512(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
+    if (m == 1) {
+        if (w->bits == 2) gemv_2(w, x, b0, b1, y);
+        else if (w->bits == 3) gemv_3(w, x, b0, b1, y);
+        else gemv_4(w, x, b0, b1, y);
+    } else {
+        if (w->bits == 2) gemm_2(w, x, m, ldx, b0, b1, y, ldy);
+        else if (w->bits == 3) gemm_3(w, x, m, ldx, b0, b1, y, ldy);
+        else gemm_4(w, x, m, ldx, b0, b1, y, ldy);
+    }
+}
