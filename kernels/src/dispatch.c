@@ -1,4 +1,5 @@
 /* Public entry points: CPU feature detection, the ISA choice, threading over row blocks, epilogue. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,5 @@
 /* Packing helpers shared by the formats: index streams, fp16 tables, errors, decode. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ void *ek_fail(const char *fmt, ...) {
 }
 
 void ek_clear_error(void) { last_error[0] = 0; }
+
+#define ek_fail_int(...) (ek_fail(__VA_ARGS__) != NULL)
 
 uint8_t ek_index_at(const uint8_t *indices, int bits_in, size_t i) {
     if (bits_in == 8) return indices[i];
@@ -49,12 +52,12 @@ float ek_half_to_float(uint16_t h) {
 }
 
 int ek_check_common(int n, int k, int bits, int index_bits_in, int group_size) {
-    if (n < 1 || k < 1) return !ek_fail("shape %d x %d is invalid; rows and columns must be >= 1", n, k);
-    if (bits < 2 || bits > 4) return !ek_fail("bits = %d is invalid; valid: 2, 3 or 4", bits);
+    if (n < 1 || k < 1) return ek_fail_int("shape %d x %d is invalid; rows and columns must be >= 1", n, k);
+    if (bits < 2 || bits > 4) return ek_fail_int("bits = %d is invalid; valid: 2, 3 or 4", bits);
     if (index_bits_in != 8 && index_bits_in != bits)
-        return !ek_fail("index_bits_in = %d is invalid; valid: 8 (one index per byte) or %d (packed stream)",
+        return ek_fail_int("index_bits_in = %d is invalid; valid: 8 (one index per byte) or %d (packed stream)",
                         index_bits_in, bits);
-    if (group_size < 0) return !ek_fail("group_size = %d is invalid; valid: 0 (one table) or >= 1", group_size);
+    if (group_size < 0) return ek_fail_int("group_size = %d is invalid; valid: 0 (one table) or >= 1", group_size);
     return 1;
 }
 
