@@ -8,20 +8,24 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
              float *y, int ldy) {
     const int F = 32 / bits, words = w->words;
-    __m256 acc[2 * G * MT], Tlo[G], Thi[G];
-    const uint32_t *p[G];
+    __m256 acc[8], Tlo[4], Thi[4];
+    const uint32_t *p[4];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++) {
         const float *t = w->tables + (size_t)w->block_table[b + g] * 16;
         Tlo[g] = _mm256_loadu_ps(t);
         Thi[g] = _mm256_loadu_ps(t + 8);
         p[g] = ek_block(w, b + g);
     }
+    #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_ps();
     for (int wi = 0; wi < words; wi++) {
-        __m256i v[2 * G];
+        __m256i v[8];
+        #pragma GCC unroll 32
         for (int g = 0; g < G; g++) {
             v[2 * g] = _mm256_load_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES));
             v[2 * g + 1] = _mm256_load_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES + 8));
@@ -29,16 +33,20 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         const float *xk = x + (size_t)wi * F;
 #pragma GCC unroll 16
         for (int i = 0; i < F; i++) {
+            #pragma GCC unroll 32
             for (int h = 0; h < 2 * G; h++) {
                 __m256 wv = ek_lookup8(v[h], Tlo[h / 2], Thi[h / 2], bits);
                 v[h] = _mm256_srli_epi32(v[h], bits);
+                #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++)
                     acc[h * MT + mm] = _mm256_fmadd_ps(wv, _mm256_set1_ps(xk[(size_t)mm * ldx + i]), acc[h * MT + mm]);
             }
         }
     }
     float out[EK_LANES];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++)
+        #pragma GCC unroll 32
         for (int mm = 0; mm < MT; mm++) {
             _mm256_storeu_ps(out, acc[(2 * g) * MT + mm]);
             _mm256_storeu_ps(out + 8, acc[(2 * g + 1) * MT + mm]);

@@ -9,32 +9,40 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
              float *y, int ldy) {
     const int F = 32 / bits, words = w->words;
-    __m512 acc[G * MT], T[G];
-    const uint32_t *p[G];
+    __m512 acc[16], T[8];
+    const uint32_t *p[8];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++) {
         T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[b + g] * 16);
         p[g] = ek_block(w, b + g);
     }
+    #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_ps();
     for (int wi = 0; wi < words; wi++) {
-        __m512i v[G];
+        __m512i v[8];
+        #pragma GCC unroll 32
         for (int g = 0; g < G; g++) v[g] = _mm512_load_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
         const float *xk = x + (size_t)wi * F;
 #pragma GCC unroll 16
         for (int i = 0; i < F; i++) {
+            #pragma GCC unroll 32
             for (int g = 0; g < G; g++) {
                 __m512 wv = _mm512_permutexvar_ps(v[g], T[g]);
                 v[g] = _mm512_srli_epi32(v[g], bits);
+                #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++)
                     acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xk[(size_t)mm * ldx + i]), acc[g * MT + mm]);
             }
         }
     }
     float out[EK_LANES];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++)
+        #pragma GCC unroll 32
         for (int mm = 0; mm < MT; mm++) {
             _mm512_storeu_ps(out, acc[g * MT + mm]);
             ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);

@@ -9,33 +9,42 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
              float *y, int ldy) {
     const int F = 32 / bits, words = w->words;
-    float32x4_t acc[4 * G * MT];
-    uint8x16x4_t T[G];
-    const uint32_t *p[G];
+    float32x4_t acc[16];
+    uint8x16x4_t T[2];
+    const uint32_t *p[2];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++) {
         T[g] = ek_table16(w->tables + (size_t)w->block_table[b + g] * 16);
         p[g] = ek_block(w, b + g);
     }
+    #pragma GCC unroll 32
     for (int a = 0; a < 4 * G * MT; a++) acc[a] = vdupq_n_f32(0.0f);
     for (int wi = 0; wi < words; wi++) {
-        uint32x4_t v[4 * G];
+        uint32x4_t v[8];
+        #pragma GCC unroll 32
         for (int q = 0; q < 4 * G; q++) v[q] = vld1q_u32(p[q / 4] + (size_t)wi * EK_LANES + 4 * (q % 4));
         const float *xk = x + (size_t)wi * F;
         for (int i = 0; i < F; i++) {
+            #pragma GCC unroll 32
             for (int q = 0; q < 4 * G; q++) {
                 float32x4_t wv = ek_lookup16(T[q / 4], v[q]);
                 v[q] = vshrq_n_u32(v[q], bits);
+                #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++)
                     acc[q * MT + mm] = vfmaq_n_f32(acc[q * MT + mm], wv, xk[(size_t)mm * ldx + i]);
             }
         }
     }
     float out[EK_LANES];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++)
+        #pragma GCC unroll 32
         for (int mm = 0; mm < MT; mm++) {
+            #pragma GCC unroll 32
             for (int q = 0; q < 4; q++) vst1q_f32(out + 4 * q, acc[(4 * g + q) * MT + mm]);
             ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
         }

@@ -7,20 +7,24 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
              float *y, int ldy) {
     const int F = 32 / bits, cw = w->code_words, chunk_words = 1 + cw, chunks = w->kpad / 32;
-    __m256 acc[2 * G * MT], Tlo[G], Thi[G];
-    const uint32_t *p[G];
+    __m256 acc[8], Tlo[4], Thi[4];
+    const uint32_t *p[4];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++) {
         const float *t = w->tables + (size_t)w->block_table[b + g] * 16;
         Tlo[g] = _mm256_loadu_ps(t);
         Thi[g] = _mm256_loadu_ps(t + 8);
         p[g] = ek_block(w, b + g);
     }
+    #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_ps();
     for (int c = 0; c < chunks; c++) {
-        __m256i pos[2 * G], code[2 * G];
+        __m256i pos[8], code[8];
+        #pragma GCC unroll 32
         for (int h = 0; h < 2 * G; h++) {
             const uint32_t *cp = p[h / 2] + (size_t)c * chunk_words * EK_LANES + 8 * (h % 2);
             pos[h] = _mm256_load_si256((const __m256i *)cp);
@@ -29,9 +33,11 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         const float *xc = x + (size_t)c * 32;
 #pragma GCC unroll 16
         for (int s = 0; s < 16; s++) {
-            __m256 xg[MT];
+            __m256 xg[4];
+            #pragma GCC unroll 32
             for (int mm = 0; mm < MT; mm++)
                 xg[mm] = _mm256_broadcast_ps((const __m128 *)(xc + (size_t)mm * ldx + 4 * (s / 2)));
+            #pragma GCC unroll 32
             for (int h = 0; h < 2 * G; h++) {
                 if (s > 0 && s % F == 0) {
                     const uint32_t *cp = p[h / 2] + (size_t)c * chunk_words * EK_LANES + 8 * (h % 2);
@@ -39,6 +45,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
                 }
                 __m256 wv = ek_lookup8(code[h], Tlo[h / 2], Thi[h / 2], bits);
                 code[h] = _mm256_srli_epi32(code[h], bits);
+                #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++) {
                     __m256 xv = _mm256_permutevar_ps(xg[mm], pos[h]);
                     acc[h * MT + mm] = _mm256_fmadd_ps(wv, xv, acc[h * MT + mm]);
@@ -48,7 +55,9 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         }
     }
     float out[EK_LANES];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++)
+        #pragma GCC unroll 32
         for (int mm = 0; mm < MT; mm++) {
             _mm256_storeu_ps(out, acc[(2 * g) * MT + mm]);
             _mm256_storeu_ps(out + 8, acc[(2 * g + 1) * MT + mm]);

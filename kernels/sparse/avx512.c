@@ -8,18 +8,22 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
              float *y, int ldy) {
     const int F = 32 / bits, cw = w->code_words, chunk_words = 1 + cw, chunks = w->kpad / 32;
-    __m512 acc[G * MT], T[G];
-    const uint32_t *p[G];
+    __m512 acc[16], T[8];
+    const uint32_t *p[8];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++) {
         T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[b + g] * 16);
         p[g] = ek_block(w, b + g);
     }
+    #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_ps();
     for (int c = 0; c < chunks; c++) {
-        __m512i pos[G], code[G];
+        __m512i pos[8], code[8];
+        #pragma GCC unroll 32
         for (int g = 0; g < G; g++) {
             const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
             pos[g] = _mm512_load_si512((const void *)cp);
@@ -28,9 +32,11 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         const float *xc = x + (size_t)c * 32;
 #pragma GCC unroll 16
         for (int s = 0; s < 16; s++) {
-            __m512 xg[MT];
+            __m512 xg[8];
+            #pragma GCC unroll 32
             for (int mm = 0; mm < MT; mm++)
                 xg[mm] = _mm512_broadcast_f32x4(_mm_loadu_ps(xc + (size_t)mm * ldx + 4 * (s / 2)));
+            #pragma GCC unroll 32
             for (int g = 0; g < G; g++) {
                 if (s > 0 && s % F == 0) {
                     const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
@@ -38,6 +44,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
                 }
                 __m512 wv = _mm512_permutexvar_ps(code[g], T[g]);
                 code[g] = _mm512_srli_epi32(code[g], bits);
+                #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++) {
                     __m512 xv = _mm512_permutevar_ps(xg[mm], pos[g]);
                     acc[g * MT + mm] = _mm512_fmadd_ps(wv, xv, acc[g * MT + mm]);
@@ -47,7 +54,9 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         }
     }
     float out[EK_LANES];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++)
+        #pragma GCC unroll 32
         for (int mm = 0; mm < MT; mm++) {
             _mm512_storeu_ps(out, acc[g * MT + mm]);
             ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);

@@ -7,19 +7,23 @@
 
 #define AI static inline __attribute__((always_inline))
 
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
              float *y, int ldy) {
     const int F = 32 / bits, cw = w->code_words, chunk_words = 1 + cw, chunks = w->kpad / 32;
-    float32x4_t acc[4 * G * MT];
-    uint8x16x4_t T[G];
-    const uint32_t *p[G];
+    float32x4_t acc[16];
+    uint8x16x4_t T[2];
+    const uint32_t *p[2];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++) {
         T[g] = ek_table16(w->tables + (size_t)w->block_table[b + g] * 16);
         p[g] = ek_block(w, b + g);
     }
+    #pragma GCC unroll 32
     for (int a = 0; a < 4 * G * MT; a++) acc[a] = vdupq_n_f32(0.0f);
     for (int c = 0; c < chunks; c++) {
-        uint32x4_t pos[4 * G], code[4 * G];
+        uint32x4_t pos[8], code[8];
+        #pragma GCC unroll 32
         for (int q = 0; q < 4 * G; q++) {
             const uint32_t *cp = p[q / 4] + (size_t)c * chunk_words * EK_LANES + 4 * (q % 4);
             pos[q] = vld1q_u32(cp);
@@ -27,8 +31,10 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         }
         const float *xc = x + (size_t)c * 32;
         for (int s = 0; s < 16; s++) {
-            uint8x16_t xg[MT];
+            uint8x16_t xg[4];
+            #pragma GCC unroll 32
             for (int mm = 0; mm < MT; mm++) xg[mm] = vld1q_u8((const uint8_t *)(xc + (size_t)mm * ldx + 4 * (s / 2)));
+            #pragma GCC unroll 32
             for (int q = 0; q < 4 * G; q++) {
                 if (s > 0 && s % F == 0) {
                     const uint32_t *cp = p[q / 4] + (size_t)c * chunk_words * EK_LANES + 4 * (q % 4);
@@ -37,6 +43,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
                 float32x4_t wv = ek_lookup16(T[q / 4], code[q]);
                 code[q] = vshrq_n_u32(code[q], bits);
                 uint8x16_t bi = ek_bytes_of(pos[q], 3);
+                #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++) {
                     float32x4_t xv = vreinterpretq_f32_u8(vqtbl1q_u8(xg[mm], bi));
                     acc[q * MT + mm] = vfmaq_f32(acc[q * MT + mm], wv, xv);
@@ -46,8 +53,11 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         }
     }
     float out[EK_LANES];
+    #pragma GCC unroll 32
     for (int g = 0; g < G; g++)
+        #pragma GCC unroll 32
         for (int mm = 0; mm < MT; mm++) {
+            #pragma GCC unroll 32
             for (int q = 0; q < 4; q++) vst1q_f32(out + 4 * q, acc[(4 * g + q) * MT + mm]);
             ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
         }
