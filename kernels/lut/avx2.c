@@ -31,6 +31,24 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             v[2 * g + 1] = _mm256_load_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES + 8));
         }
         const float *xk = x + (size_t)wi * F;
+        if (bits == 2) {  /* column pairs, in the reference's order: acc += fma(T[hi], x1, T[lo] * x0) */
+            #pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                #pragma GCC unroll 32
+                for (int h = 0; h < 2 * G; h++) {
+                    __m256 lo = ek_lookup8(v[h], Tlo[h / 2], Thi[h / 2], 2);
+                    __m256 hi = ek_lookup8(_mm256_srli_epi32(v[h], 2), Tlo[h / 2], Thi[h / 2], 2);
+                    v[h] = _mm256_srli_epi32(v[h], 4);
+                    #pragma GCC unroll 32
+                    for (int mm = 0; mm < MT; mm++) {
+                        __m256 pv = _mm256_fmadd_ps(hi, _mm256_set1_ps(xk[(size_t)mm * ldx + 2 * j + 1]),
+                                                    _mm256_mul_ps(lo, _mm256_set1_ps(xk[(size_t)mm * ldx + 2 * j])));
+                        acc[h * MT + mm] = _mm256_add_ps(acc[h * MT + mm], pv);
+                    }
+                }
+            }
+            continue;
+        }
 #pragma GCC unroll 16
         for (int i = 0; i < F; i++) {
             #pragma GCC unroll 32

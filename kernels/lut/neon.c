@@ -28,6 +28,22 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         #pragma GCC unroll 32
         for (int q = 0; q < 4 * G; q++) v[q] = vld1q_u32(p[q / 4] + (size_t)wi * EK_LANES + 4 * (q % 4));
         const float *xk = x + (size_t)wi * F;
+        if (bits == 2) {  /* column pairs, in the reference's order: acc += fma(T[hi], x1, T[lo] * x0) */
+            for (int j = 0; j < 8; j++) {
+                #pragma GCC unroll 32
+                for (int q = 0; q < 4 * G; q++) {
+                    float32x4_t lo = ek_lookup16(T[q / 4], v[q]), hi = ek_lookup16(T[q / 4], vshrq_n_u32(v[q], 2));
+                    v[q] = vshrq_n_u32(v[q], 4);
+                    #pragma GCC unroll 32
+                    for (int mm = 0; mm < MT; mm++) {
+                        float32x4_t pv = vfmaq_n_f32(vmulq_n_f32(lo, xk[(size_t)mm * ldx + 2 * j]), hi,
+                                                     xk[(size_t)mm * ldx + 2 * j + 1]);
+                        acc[q * MT + mm] = vaddq_f32(acc[q * MT + mm], pv);
+                    }
+                }
+            }
+            continue;
+        }
         for (int i = 0; i < F; i++) {
             #pragma GCC unroll 32
             for (int q = 0; q < 4 * G; q++) {

@@ -2,7 +2,9 @@
  *
  * For each row: acc = +0; for each column k in order: acc = fma(table[idx], x[k], acc).
  * The fast paths hold 16 rows in the 16 lanes of a vector and run the same sequence per lane,
- * so their results are bit-identical to this one. */
+ * so their results are bit-identical to this one.
+ * 2-bit weights sum column pairs: acc = acc + fma(table[i1], x[k+1], table[i0] * x[k]) (the fast
+ * paths precompute the 16 pair values of a table and add one per pair). */
 #include <math.h>
 
 #include "../src/matrix.h"
@@ -20,6 +22,13 @@ void ek_lut_rows_ref(const ek_matrix *w, const float *x, int m, int ldx, int b0,
                 float acc = 0.0f;
                 for (int wi = 0; wi < w->words; wi++) {
                     uint32_t word = blk[(size_t)wi * EK_LANES + j];
+                    if (bits == 2) {  /* column pairs: acc += fma(T[hi], x1, T[lo] * x0) */
+                        for (int i = 0; i < F; i += 2) {
+                            float lo = t[(word >> (2 * i)) & 3] * xr[wi * F + i];
+                            acc = acc + fmaf(t[(word >> (2 * i + 2)) & 3], xr[wi * F + i + 1], lo);
+                        }
+                        continue;
+                    }
                     for (int i = 0; i < F; i++)
                         acc = fmaf(t[(word >> (bits * i)) & mask], xr[wi * F + i], acc);
                 }
