@@ -52,6 +52,10 @@ def lib() -> ctypes.CDLL:
         "ek_free": (None, [vp]), "ek_matrix_rows": (i, [vp]), "ek_matrix_cols": (i, [vp]),
         "ek_matrix_bytes": (sz, [vp]), "ek_decode": (i, [vp, _f32p]),
         "ek_linear": (i, [vp, _f32p, i, _f32p, _f32p, i, i]),
+        "ek_matrix_info": (None, [vp, ctypes.POINTER(ctypes.c_int64)]),
+        "ek_matrix_copy": (None, [vp, ctypes.c_void_p, _f32p, _f32p]),
+        "ek_matrix_wrap": (vp, [i, i, i, i, i, ctypes.c_void_p, _f32p, _f32p]),
+        "ek_set_default_threads": (None, [i]),
         "ek_stream_sum": (ctypes.c_float, [_f32p, sz, i, i]),
         "ek_fma_peak": (ctypes.c_double, [ctypes.c_long, i, i]),
     }
@@ -99,6 +103,18 @@ class PackedMatrix:
     def nbytes(self) -> int:
         """Bytes one product reads of the weight: index words + tables + row scales."""
         return int(lib().ek_matrix_bytes(self._h))
+
+    def arrays(self) -> dict:
+        """The packed layout as arrays (to store, e.g. in a .pte) + the scalars ``wrap`` needs."""
+        info = (ctypes.c_int64 * 8)()
+        lib().ek_matrix_info(self._h, info)
+        fmt, n, k, bits, group, nwords, ntables, has_scale = (int(v) for v in info)
+        data = np.empty(nwords, np.uint32)
+        tables = np.empty((ntables, 16), np.float32)
+        scale = np.empty(n, np.float32) if has_scale else None
+        lib().ek_matrix_copy(self._h, data.ctypes.data, _ptr(tables, ctypes.c_float), _ptr(scale, ctypes.c_float))
+        return {"format": fmt, "n": n, "k": k, "bits": bits, "group_size": group, "data": data, "tables": tables,
+                "row_scale": scale}
 
     def dense(self) -> np.ndarray:
         out = np.empty(self.shape, np.float32)
@@ -186,6 +202,24 @@ def pack_sparse24_lut(indices: np.ndarray, tables: np.ndarray, bits: int, group_
     h = lib().ek_pack_sparse24_lut(n, k, bits, _ptr(idx, ctypes.c_uint8), inbits, t.ctypes.data, fp16,
                                    group_size, _ptr(s, ctypes.c_float), _ptr(kp, ctypes.c_uint8))
     return PackedMatrix(h, "sparse24_lut", bits)
+
+
+def wrap(fmt: int, n: int, k: int, bits: int, group_size: int, data: np.ndarray, tables: np.ndarray,
+         row_scale: np.ndarray | None = None) -> PackedMatrix:
+    """A PackedMatrix over arrays from ``PackedMatrix.arrays()`` (kept alive by it, not copied)."""
+    data = np.ascontiguousarray(data).view(np.uint32)
+    tables = np.ascontiguousarray(tables, dtype=np.float32)
+    scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float32)
+    h = lib().ek_matrix_wrap(int(fmt), int(n), int(k), int(bits), int(group_size), data.ctypes.data,
+                             _ptr(tables, ctypes.c_float), _ptr(scale, ctypes.c_float))
+    m = PackedMatrix(h, FORMATS.get(int(fmt), "?"), int(bits))
+    m._keep = (data, tables, scale)
+    return m
+
+
+def set_default_threads(threads: int) -> None:
+    """Threads of ek_linear calls that pass none (the ExecuTorch ops)."""
+    lib().ek_set_default_threads(int(threads))
 
 
 def linear(w: PackedMatrix, x: np.ndarray, bias: np.ndarray | None = None, threads: int = 1,

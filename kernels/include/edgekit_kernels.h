@@ -64,6 +64,15 @@ EK_API ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *in
                                        const float *row_scale, const uint8_t *keep);
 EK_API void ek_free(ek_matrix *w);
 
+/* Storing a packed weight (e.g. in an ExecuTorch program) and using it again without repacking:
+ * info = {format, n, k, bits, group_size, data words (uint32), tables (16 fp32 each), has row scale};
+ * ek_matrix_copy writes the packed arrays; ek_matrix_wrap makes a matrix over such arrays without
+ * copying them (they must outlive it; ek_free leaves them alone). Any alignment works. */
+EK_API void ek_matrix_info(const ek_matrix *w, int64_t info[8]);
+EK_API void ek_matrix_copy(const ek_matrix *w, uint32_t *data, float *tables, float *row_scale);
+EK_API ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, const uint32_t *data,
+                                 const float *tables, const float *row_scale);
+
 /* Shape and the bytes one product reads of the packed weights (index words + tables + row scales). */
 EK_API int ek_matrix_rows(const ek_matrix *w);
 EK_API int ek_matrix_cols(const ek_matrix *w);
@@ -76,6 +85,9 @@ EK_API int ek_decode(const ek_matrix *w, float *out);
  * (a persistent pthread pool). isa: EK_ISA_AUTO or a specific path (EK_EISA if unsupported). */
 EK_API int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, float *y,
                      int threads, int isa);
+
+/* Threads used when ek_linear is passed threads = 0 (default: 1). */
+EK_API void ek_set_default_threads(int threads);
 
 /* Machine probes for the roofline, same threads and ISA choice as ek_linear:
  * sum of n floats (streaming read), and `iters` rounds of independent FMAs (returns FLOPs done). */

@@ -27,8 +27,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         __m256i v[8];
         #pragma GCC unroll 32
         for (int g = 0; g < G; g++) {
-            v[2 * g] = _mm256_load_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES));
-            v[2 * g + 1] = _mm256_load_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES + 8));
+            v[2 * g] = _mm256_loadu_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES));
+            v[2 * g + 1] = _mm256_loadu_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES + 8));
         }
         const float *xk = x + (size_t)wi * F;
         if (bits == 2) {  /* column pairs, in the reference's order: acc += fma(T[hi], x1, T[lo] * x0) */

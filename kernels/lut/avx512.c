@@ -37,7 +37,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         for (int wi = 0; wi < words; wi++) {
             __m512i v[8];
             #pragma GCC unroll 32
-            for (int g = 0; g < G; g++) v[g] = _mm512_load_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
+            for (int g = 0; g < G; g++) v[g] = _mm512_loadu_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
             const float *xk = x + (size_t)wi * F;
             /* the 8 pair tables of this word first, then each block's 8 lookups: few live registers */
             #pragma GCC unroll 32
@@ -64,7 +64,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int wi = 0; wi < words; wi++) {
         __m512i v[8];
         #pragma GCC unroll 32
-        for (int g = 0; g < G; g++) v[g] = _mm512_load_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
+        for (int g = 0; g < G; g++) v[g] = _mm512_loadu_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
         const float *xk = x + (size_t)wi * F;
 #pragma GCC unroll 16
         for (int i = 0; i < F; i++) {

@@ -6,10 +6,9 @@ ek_matrix *ek_pack_lut_format(int format, int n, int k, int bits, const uint8_t 
     ek_clear_error();
     if (!ek_check_common(n, k, bits, index_bits_in, group_size)) return NULL;
     if (!indices || !tables) return ek_fail("indices and tables are required");
-    const int F = ek_fields(bits), words = (k + F - 1) / F;
-    ek_matrix *w = ek_alloc(format, n, k, bits, words, group_size);
+    ek_matrix *w = ek_alloc(format, n, k, bits, group_size);
     if (!w) return NULL;
-    w->kpad = words * F;
+    const int F = w->fields, words = w->words;
     const uint8_t limit = (uint8_t)(1u << bits);
     for (int r = 0; r < n; r++) {
         uint32_t *dst = w->data + (size_t)(r / EK_LANES) * words * EK_LANES + r % EK_LANES;

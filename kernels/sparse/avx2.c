@@ -27,8 +27,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         #pragma GCC unroll 32
         for (int h = 0; h < 2 * G; h++) {
             const uint32_t *cp = p[h / 2] + (size_t)c * chunk_words * EK_LANES + 8 * (h % 2);
-            pos[h] = _mm256_load_si256((const __m256i *)cp);
-            code[h] = _mm256_load_si256((const __m256i *)(cp + EK_LANES));
+            pos[h] = _mm256_loadu_si256((const __m256i *)cp);
+            code[h] = _mm256_loadu_si256((const __m256i *)(cp + EK_LANES));
         }
         const float *xc = x + (size_t)c * 32;
 #pragma GCC unroll 16
@@ -41,7 +41,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             for (int h = 0; h < 2 * G; h++) {
                 if (s > 0 && s % F == 0) {
                     const uint32_t *cp = p[h / 2] + (size_t)c * chunk_words * EK_LANES + 8 * (h % 2);
-                    code[h] = _mm256_load_si256((const __m256i *)(cp + (size_t)(1 + s / F) * EK_LANES));
+                    code[h] = _mm256_loadu_si256((const __m256i *)(cp + (size_t)(1 + s / F) * EK_LANES));
                 }
                 __m256 wv = ek_lookup8(code[h], Tlo[h / 2], Thi[h / 2], bits);
                 code[h] = _mm256_srli_epi32(code[h], bits);

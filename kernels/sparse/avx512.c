@@ -26,8 +26,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         #pragma GCC unroll 32
         for (int g = 0; g < G; g++) {
             const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
-            pos[g] = _mm512_load_si512((const void *)cp);
-            code[g] = _mm512_load_si512((const void *)(cp + EK_LANES));
+            pos[g] = _mm512_loadu_si512((const void *)cp);
+            code[g] = _mm512_loadu_si512((const void *)(cp + EK_LANES));
         }
         const float *xc = x + (size_t)c * 32;
 #pragma GCC unroll 16
@@ -40,7 +40,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             for (int g = 0; g < G; g++) {
                 if (s > 0 && s % F == 0) {
                     const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
-                    code[g] = _mm512_load_si512((const void *)(cp + (size_t)(1 + s / F) * EK_LANES));
+                    code[g] = _mm512_loadu_si512((const void *)(cp + (size_t)(1 + s / F) * EK_LANES));
                 }
                 __m512 wv = _mm512_permutexvar_ps(code[g], T[g]);
                 code[g] = _mm512_srli_epi32(code[g], bits);

@@ -10,11 +10,9 @@ ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, 
     ek_clear_error();
     if (!ek_check_common(n, k, bits, index_bits_in, group_size)) return NULL;
     if (!indices || !tables) return ek_fail("indices and tables are required");
-    const int F = ek_fields(bits), cw = (16 + F - 1) / F, chunks = (k + 31) / 32;
-    ek_matrix *w = ek_alloc(EK_SPARSE24_LUT, n, k, bits, chunks * (1 + cw), group_size);
+    ek_matrix *w = ek_alloc(EK_SPARSE24_LUT, n, k, bits, group_size);
     if (!w) return NULL;
-    w->kpad = chunks * 32;
-    w->code_words = cw;
+    const int F = w->fields, cw = w->code_words;
     if (!ek_set_tables(w, tables, tables_fp16, row_scale)) { ek_free(w); return ek_fail("out of memory"); }
     const uint8_t limit = (uint8_t)(1u << bits);
     for (int r = 0; r < n; r++) {

@@ -123,6 +123,9 @@ static void linear_part(void *arg, int part) {
     }
 }
 
+static int default_threads = 1;
+void ek_set_default_threads(int threads) { default_threads = threads > 0 ? threads : 1; }
+
 int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
     ek_clear_error();
     if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
@@ -140,7 +143,7 @@ int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, floa
             memset(xp + (size_t)mi * ldx + w->k, 0, sizeof(float) * (ldx - w->k));
         }
     }
-    if (threads < 1) threads = 1;
+    if (threads < 1) threads = default_threads;
     if (threads > w->nblocks) threads = w->nblocks;
     linear_job job = {w, xp ? xp : x, m, ldx, bias, y, w->format == EK_SPARSE24_LUT ? p.sparse : p.lut, threads};
     ek_pool_run(linear_part, &job, threads);

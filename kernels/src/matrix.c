@@ -61,29 +61,76 @@ int ek_check_common(int n, int k, int bits, int index_bits_in, int group_size) {
     return 1;
 }
 
-ek_matrix *ek_alloc(int format, int n, int k, int bits, int words, int group_size) {
+/* Layout of a format: words per row, padded columns (src/matrix.h). */
+static void ek_layout(ek_matrix *w) {
+    const int F = ek_fields(w->bits);
+    w->fields = F;
+    w->nblocks = (w->n + EK_LANES - 1) / EK_LANES;
+    w->ntables = w->format == EK_SHIFT ? 1 : w->group_size ? (w->n + w->group_size - 1) / w->group_size : 1;
+    if (w->format == EK_SPARSE24_LUT) {
+        int chunks = (w->k + 31) / 32;
+        w->code_words = (16 + F - 1) / F;
+        w->words = chunks * (1 + w->code_words);
+        w->kpad = chunks * 32;
+    } else {
+        w->words = (w->k + F - 1) / F;
+        w->kpad = w->words * F;
+    }
+}
+
+/* The small per-row / per-block table maps (always ours). */
+static int ek_maps(ek_matrix *w) {
+    w->block_table = malloc(sizeof(int32_t) * w->nblocks);
+    w->row_table = malloc(sizeof(int32_t) * w->n);
+    if (!w->block_table || !w->row_table) return 0;
+    for (int r = 0; r < w->n; r++) w->row_table[r] = w->group_size ? r / w->group_size : 0;
+    for (int b = 0; b < w->nblocks; b++) {
+        int first = w->row_table[b * EK_LANES];
+        int last_row = (b + 1) * EK_LANES - 1 < w->n - 1 ? (b + 1) * EK_LANES - 1 : w->n - 1;
+        w->block_table[b] = w->row_table[last_row] == first ? first : -1;
+    }
+    return 1;
+}
+
+ek_matrix *ek_alloc(int format, int n, int k, int bits, int group_size) {
     ek_matrix *w = calloc(1, sizeof *w);
     if (!w) return ek_fail("out of memory");
-    w->format = format; w->n = n; w->k = k; w->bits = bits;
-    w->fields = ek_fields(bits);
-    w->nblocks = (n + EK_LANES - 1) / EK_LANES;
-    w->words = words;
-    w->ntables = group_size ? (n + group_size - 1) / group_size : 1;
-    size_t nwords = (size_t)w->nblocks * words * EK_LANES;
+    w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
+    w->owns = 1;
+    ek_layout(w);
+    size_t nwords = (size_t)w->nblocks * w->words * EK_LANES;
     /* 64-byte aligned: one block word row is one cache line */
     if (posix_memalign((void **)&w->data, 64, nwords * 4 + 64)) w->data = NULL;
     w->tables = calloc((size_t)w->ntables * 16, sizeof(float));
-    w->block_table = malloc(sizeof(int32_t) * w->nblocks);
-    w->row_table = malloc(sizeof(int32_t) * n);
-    if (!w->data || !w->tables || !w->block_table || !w->row_table) { ek_free(w); return ek_fail("out of memory"); }
+    if (!w->data || !w->tables || !ek_maps(w)) { ek_free(w); return ek_fail("out of memory"); }
     memset(w->data, 0, nwords * 4);
-    for (int r = 0; r < n; r++) w->row_table[r] = group_size ? r / group_size : 0;
-    for (int b = 0; b < w->nblocks; b++) {
-        int first = w->row_table[b * EK_LANES];
-        int last_row = (b + 1) * EK_LANES - 1 < n - 1 ? (b + 1) * EK_LANES - 1 : n - 1;
-        w->block_table[b] = w->row_table[last_row] == first ? first : -1;
-    }
     return w;
+}
+
+ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, const uint32_t *data,
+                          const float *tables, const float *row_scale) {
+    ek_clear_error();
+    if (format < EK_LUT || format > EK_SPARSE24_LUT) return ek_fail("format %d is invalid; valid: 0 lut, 1 shift, 2 sparse24_lut", format);
+    if (!ek_check_common(n, k, bits, 8, group_size)) return NULL;
+    if (!data || !tables) return ek_fail("data and tables are required");
+    ek_matrix *w = calloc(1, sizeof *w);
+    if (!w) return ek_fail("out of memory");
+    w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
+    ek_layout(w);
+    w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
+    if (!ek_maps(w)) { ek_free(w); return ek_fail("out of memory"); }
+    return w;
+}
+
+void ek_matrix_info(const ek_matrix *w, int64_t info[8]) {
+    info[0] = w->format; info[1] = w->n; info[2] = w->k; info[3] = w->bits; info[4] = w->group_size;
+    info[5] = (int64_t)w->nblocks * w->words * EK_LANES; info[6] = w->ntables; info[7] = w->row_scale != NULL;
+}
+
+void ek_matrix_copy(const ek_matrix *w, uint32_t *data, float *tables, float *row_scale) {
+    if (data) memcpy(data, w->data, sizeof(uint32_t) * (size_t)w->nblocks * w->words * EK_LANES);
+    if (tables) memcpy(tables, w->tables, sizeof(float) * (size_t)w->ntables * 16);
+    if (row_scale && w->row_scale) memcpy(row_scale, w->row_scale, sizeof(float) * w->n);
 }
 
 int ek_set_tables(ek_matrix *w, const void *tables, int fp16, const float *row_scale) {
@@ -104,7 +151,8 @@ int ek_set_tables(ek_matrix *w, const void *tables, int fp16, const float *row_s
 
 void ek_free(ek_matrix *w) {
     if (!w) return;
-    free(w->data); free(w->tables); free(w->block_table); free(w->row_table); free(w->row_scale);
+    if (w->owns) { free(w->data); free(w->tables); free(w->row_scale); }
+    free(w->block_table); free(w->row_table);
     free(w);
 }
 

@@ -24,7 +24,8 @@
 #define EK_LANES 16
 
 struct ek_matrix {
-    int format, n, k, bits;
+    int format, n, k, bits, group_size;
+    int owns;            /* 1: data/tables/row_scale are ours (packed); 0: borrowed (ek_matrix_wrap) */
     int fields;          /* indices per 32-bit word: 8, 10, 16 for 4, 3, 2 bits */
     int nblocks;         /* ceil(n / 16) */
     int kpad;            /* padded columns */
