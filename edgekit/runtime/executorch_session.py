@@ -39,6 +39,7 @@ class ExecuTorchSession(Session):
         self._torch = torch
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
+        _load_edgekit_kernels(self.model_file, threads)
         self._program = Runtime.get().load_program(self.model_file)
         self._method = self._program.load_method(method)
         self._signature_from_manifest()
@@ -50,6 +51,19 @@ class ExecuTorchSession(Session):
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         outs = self._method.execute([self._torch.from_numpy(a) for a in arrays])
         return [o.detach().numpy().copy() if hasattr(o, "numpy") else np.asarray(o) for o in outs]
+
+
+def _load_edgekit_kernels(model_file, threads) -> None:
+    """Programs exported with --executorch-kernels edgekit call edgekit:: ops: register their
+    kernels (libedgekit_executorch_ops.so) before loading, and size their thread pool."""
+    with open(model_file, "rb") as f:
+        if b"edgekit::" not in f.read():
+            return
+    from edgekit.kernels import _native
+    from edgekit.kernels.executorch_ops import load_runtime_kernels
+
+    load_runtime_kernels()
+    _native.set_default_threads(int(threads) if threads else 1)
 
 
 def _spec(name: str, info) -> TensorSpec:
