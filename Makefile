@@ -34,10 +34,12 @@ test-all: $(STAMP) browser native cross
 	$(BIN)/python -m pytest -q -m ""
 
 # Native kernels (kernels/, C11): CMake (+ Ninja when present) builds kernels/_build/libedgekit_kernels.so,
-# where edgekit.kernels._native finds it. Nothing is downloaded; takes seconds.
+# where edgekit.kernels._native finds it, and, when the venv has executorch, the ExecuTorch custom-op
+# kernels libedgekit_executorch_ops.so against the wheel's headers. Nothing is downloaded; takes seconds.
 native:
-	@cmake -S kernels -B kernels/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) \
-	  -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build kernels/_build >/dev/null
+	@cmake -S kernels -B kernels/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
+	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch, os; print(os.path.dirname(executorch.__file__))' 2>/dev/null)" \
+	  >/dev/null && cmake --build kernels/_build >/dev/null
 
 # The NEON kernel tests cross-compile for AArch64 and run under qemu-user. Installed when we are root on a
 # Debian-like machine (CI); elsewhere the test is skipped with its reason.
