@@ -68,7 +68,15 @@ static ek_paths paths_of(int isa) {
     return p;
 }
 
-int ek_isa_supported(int isa) { return isa == EK_ISA_SCALAR || (built(isa) && cpu_has(isa)); }
+/* cpuid is a VM exit under a hypervisor (tens of microseconds): ask once per ISA */
+static int cpu_has_cached(int isa) {
+    static int known[4] = {-1, -1, -1, -1};
+    if (isa < 0 || isa > 3) return 0;
+    if (known[isa] < 0) known[isa] = cpu_has(isa);
+    return known[isa];
+}
+
+int ek_isa_supported(int isa) { return isa == EK_ISA_SCALAR || (built(isa) && cpu_has_cached(isa)); }
 
 int ek_isa_best(void) {
     static const int order[] = {EK_ISA_AVX512, EK_ISA_AVX2, EK_ISA_NEON};
@@ -91,7 +99,7 @@ static int resolve(int isa) {
     if (isa == EK_ISA_AUTO) return ek_isa_best();
     if (!ek_isa_supported(isa)) {
         ek_fail("ISA %s (%d) is not available here (built: %d, cpu: %d); best here: %s", ek_isa_name(isa), isa,
-                built(isa), cpu_has(isa), ek_isa_name(ek_isa_best()));
+                built(isa), cpu_has_cached(isa), ek_isa_name(ek_isa_best()));
         return -1;
     }
     return isa;
