@@ -1,7 +1,7 @@
 """GEMV / small-GEMM speed of the native compressed-weight kernels against the machine's limits.
 
-    python benchmarks/kernels_gemv.py            # full: ~10 min on 2 loaded cores
-    python benchmarks/kernels_gemv.py --quick    # < 3 min, for checks
+    python benchmarks/kernels_gemv.py            # full, with the .pte rows: ~25 min on 2 loaded cores
+    python benchmarks/kernels_gemv.py --quick    # < 3 min, for checks (no .pte rows unless --pte)
 
 In one process and one run, interleaved round-robin (every configuration once per round, medians
 over all rounds):
@@ -11,7 +11,9 @@ over all rounds):
   * fp32 FMA peak: independent FMA chains (ek_fma_peak) at the same thread counts;
   * GEMV (M = 1) for torch fp32 and edgekit lut2, lut3, lut4, shift3, sparse24_lut4 on the LLM
     shapes; effective bandwidth = (packed weight bytes + activation bytes) / time;
-  * prefill GEMM at M = 32 (lut4 and torch fp32) against the FMA peak.
+  * prefill GEMM at M = 32 (lut4 and torch fp32) against the FMA peak;
+  * ExecuTorch .pte rows (XNNPACK fp32, XNNPACK int4, edgekit lut4) from benchmarks/kernels_pte.py,
+    one child process per thread count with its own lut4 anchor (rows marked "process").
 Each sample records wall time and process CPU time / threads: on a shared, time-sliced machine
 CPU time is the cost of the call itself, wall time includes the waits for a core. Both are
 reported; docs/kernels.md states the load.
@@ -90,7 +92,7 @@ class Timer:
                 "cv": float(w.std() / w.mean())}
 
 
-def run(quick: bool, out: Path) -> dict:
+def run(quick: bool, out: Path, pte: bool = True) -> dict:
     import torch
 
     from edgekit.kernels import _native as nk
@@ -174,22 +176,44 @@ def run(quick: bool, out: Path) -> dict:
                                 "gflops_cpu": round(flops / cpu / 1e9, 1),
                                 "fraction_of_peak": round(flops / wall / 1e9 / res["peak_gflops"][str(threads)], 3),
                                 "fraction_of_peak_cpu": round(flops / cpu / 1e9 / res["peak_gflops_cpu"][str(threads)], 3)})
+    if pte:
+        res["rows"] += pte_rows(quick, threads_list)
     res["acceptance"] = acceptance(res)
     res["machine"] = {"cpu": _cpu_model(), "cores": os.cpu_count(), "isa": nk.best_isa(),
                       "loadavg_before": [round(v, 2) for v in load_before],
                       "loadavg_after": [round(v, 2) for v in load_after],
                       "stream_buffer_mb": round(buf.nbytes / 1e6, 1)}
     res["method"] = {"rounds": rounds, "seconds_per_visit": timer.budget, "statistic": "median over all calls",
-                     "command": "python benchmarks/kernels_gemv.py" + (" --quick" if quick else "")}
+                     "command": "python benchmarks/kernels_gemv.py" + (" --quick" if quick else "")
+                     + ("" if pte != quick else (" --pte" if pte else " --no-pte"))}
     out.write_text(json.dumps(res, indent=1) + "\n")
     return res
+
+
+def pte_rows(quick: bool, threads_list) -> list[dict]:
+    """XNNPACK fp32 / int4 and edgekit lut4 .pte rows: one child process per thread count
+    (benchmarks/kernels_pte.py), each with its own in-process lut4 anchor."""
+    import subprocess
+
+    shapes = "4096x4096" if quick else "4096x4096,11008x4096"
+    rows = []
+    for t in threads_list:
+        cmd = [sys.executable, str(Path(__file__).with_name("kernels_pte.py")), "--threads", str(t), "--shapes", shapes,
+               "--rounds", "3" if quick else "5", "--budget", "0.04" if quick else "0.1"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"pte rows failed ({t} threads): {done.stderr[-2000:]}", file=sys.stderr)
+            continue
+        for r in json.loads(done.stdout.strip().splitlines()[-1]):
+            rows.append(r | {"process": "pte_child"})
+    return rows
 
 
 def acceptance(res: dict) -> dict:
     """The issue's acceptance lines, on wall-time and on CPU-time medians."""
     def rate(kernel, shape, threads, key):
         row = next((r for r in res["rows"] if r["kernel"] == kernel and r["shape"] == list(shape)
-                    and r["threads"] == threads), None)
+                    and r["threads"] == threads and "process" not in r), None)
         return None if row is None else row[key]
 
     out = {}
@@ -197,13 +221,14 @@ def acceptance(res: dict) -> dict:
                                    ("cpu", "cpu_ms", "gbs_cpu", "bandwidth_gbs_cpu", "fraction_of_peak_cpu")):
         lines = {}
         for t in (1, 2):
-            big = [r for r in res["rows"] if r["kernel"] == "lut4" and r["bytes"] >= 32e6 and r["threads"] == t]
+            big = [r for r in res["rows"] if r["kernel"] == "lut4" and r["bytes"] >= 32e6 and r["threads"] == t
+                   and "process" not in r]
             if big:
                 frac = min(r[gbs] for r in big) / res[bw][str(t)]
                 lines[f"lut4_bw_fraction_t{t}"] = {"value": round(frac, 3), "target": 0.8, "pass": frac >= 0.8}
             for name, target, cmp in (("lut3", 1.25, "min"), ("lut2", 1.6, "min"), ("sparse24_lut4", 1.3, "min")):
                 ratios = [rate("lut4", r["shape"], t, ms) / r[ms] for r in res["rows"]
-                          if r["kernel"] == name and r["threads"] == t]
+                          if r["kernel"] == name and r["threads"] == t and "process" not in r]
                 if ratios:
                     v = float(np.median(ratios))
                     lines[f"{name}_speedup_vs_lut4_t{t}"] = {"value": round(v, 3), "target": target, "pass": v >= target}
@@ -212,6 +237,16 @@ def acceptance(res: dict) -> dict:
             if diffs:
                 v = float(np.median(diffs))
                 lines[f"shift3_vs_lut3_t{t}"] = {"value": round(v, 3), "target": "<= 0.10", "pass": v <= 0.10}
+            child = [r for r in res["rows"] if r.get("process") == "pte_child" and r["threads"] == t]
+            for r in child:
+                if r["kernel"] != "xnnpack_int4_pte":
+                    continue
+                for mine in ("lut4", "edgekit_lut4_pte"):
+                    m = next((c for c in child if c["kernel"] == mine and c["shape"] == r["shape"]), None)
+                    if m is not None:
+                        v = r[ms] / m[ms]
+                        lines[f"{mine}_vs_xnnpack_int4_{r['shape'][0]}x{r['shape'][1]}_t{t}"] = {
+                            "value": round(v, 3), "target": ">= 1.0 (speed ratio)", "pass": v >= 1.0}
             g = next(r for r in res["gemm"] if r["kernel"] == "lut4" and r["threads"] == t)
             lines[f"gemm_m32_peak_fraction_t{t}"] = {"value": g[gf], "target": 0.5, "pass": g[gf] >= 0.5}
         out[basis] = lines
@@ -223,9 +258,9 @@ def table(res: dict) -> str:
         f"{t} thr {res['bandwidth_gbs'][t]} / {res['bandwidth_gbs_cpu'][t]}" for t in res["bandwidth_gbs"]),
         f"fp32 FMA peak GFLOP/s (wall / cpu): " + ", ".join(
         f"{t} thr {res['peak_gflops'][t]} / {res['peak_gflops_cpu'][t]}" for t in res["peak_gflops"]),
-        "", f"{'kernel':<14} {'shape':>12} {'thr':>3} {'ms':>9} {'GB/s':>7} {'cpu ms':>9} {'GB/s cpu':>8}"]
+        "", f"{'kernel':<16} {'shape':>12} {'thr':>3} {'ms':>9} {'GB/s':>7} {'cpu ms':>9} {'GB/s cpu':>8}"]
     for r in res["rows"]:
-        lines.append(f"{r['kernel']:<14} {r['shape'][0]:>5}x{r['shape'][1]:<6} {r['threads']:>3} {r['ms']:>9.3f} "
+        lines.append(f"{r['kernel']:<16} {r['shape'][0]:>5}x{r['shape'][1]:<6} {r['threads']:>3} {r['ms']:>9.3f} "
                      f"{r['gbs']:>7.2f} {r['cpu_ms']:>9.3f} {r['gbs_cpu']:>8.2f}")
     lines.append("")
     for g in res["gemm"]:
@@ -242,11 +277,14 @@ def table(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2 shapes, 3 rounds (< 3 minutes)")
+    p.add_argument("--pte", action=argparse.BooleanOptionalAction, default=None,
+                   help="ExecuTorch .pte rows (XNNPACK fp32/int4, edgekit lut4); default: on, off with --quick "
+                        "(exporting them takes minutes on a loaded machine)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default docs/kernels.json; "
                                                             "docs/kernels_quick.json with --quick)")
     args = p.parse_args(argv)
     out = args.out or ROOT / "docs" / ("kernels_quick.json" if args.quick else "kernels.json")
-    res = run(args.quick, out)
+    res = run(args.quick, out, pte=not args.quick if args.pte is None else args.pte)
     print(table(res))
     print(f"\nwrote {out}")
     return 0
