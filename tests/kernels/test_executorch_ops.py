@@ -71,3 +71,14 @@ def test_edgekit_kernels_pte_runs_compressed(nk, tmp_path):
 
     swapped, _ = swap_compressed_linears(model)
     assert np.array_equal(y, swapped(torch.from_numpy(xs)).detach().numpy())
+
+
+def test_kernels_option_is_checked():
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.executorch import ExecuTorchOptions
+
+    assert ExecuTorchOptions(kernels="edgekit").kernels == "edgekit"
+    with pytest.raises(EdgekitError, match="edgekit"):
+        ExecuTorchOptions(kernels="tmac")
+    with pytest.raises(EdgekitError, match="pick one"):
+        ExecuTorchOptions(kernels="edgekit", requantize="dynamic_int8")
