@@ -56,8 +56,14 @@ class ExecuTorchSession(Session):
 def _load_edgekit_kernels(model_file, threads) -> None:
     """Programs exported with --executorch-kernels edgekit call edgekit:: ops: register their
     kernels (libedgekit_executorch_ops.so) before loading, and size their thread pool."""
+    import mmap
+
     with open(model_file, "rb") as f:
-        if b"edgekit::" not in f.read():
+        try:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:  # no copy of a large program
+                if mm.find(b"edgekit::") < 0:
+                    return
+        except ValueError:  # empty file: the runtime reports it
             return
     from edgekit.kernels import _native
     from edgekit.kernels.executorch_ops import load_runtime_kernels
