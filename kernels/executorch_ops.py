@@ -94,8 +94,9 @@ def _module_class():
     class EdgekitLinear(nn.Module):
         """A compressed Linear executed by an edgekit op; the packed arrays are buffers."""
 
-        def __init__(self, op: str, packed: dict, bias):
+        def __init__(self, op: str, packed: dict, bias, conv1x1: bool = False):
             super().__init__()
+            self.conv1x1 = conv1x1  # NCHW in and out: a Linear over channels at every pixel
             self.op, self.bits, self.group_size = op, packed["bits"], packed["group_size"]
             self.out_features, self.in_features = packed["n"], packed["k"]
             self.register_buffer("data", torch.from_numpy(packed["data"].view(np.int32).copy()))
@@ -105,6 +106,13 @@ def _module_class():
             self.register_buffer("bias", bias.detach().clone().float() if bias is not None else torch.zeros(0))
 
         def forward(self, x):
+            if self.conv1x1:
+                n, c, h, w = x.shape
+                y = self._op(x.permute(0, 2, 3, 1).reshape(n * h * w, c))
+                return y.reshape(n, h, w, self.out_features).permute(0, 3, 1, 2)
+            return self._op(x)
+
+        def _op(self, x):
             return getattr(torch.ops.edgekit, self.op)(x, self.data, self.tables, self.scale, self.bias, self.bits,
                                                        self.group_size, self.out_features, self.in_features)
 
@@ -114,6 +122,6 @@ def _module_class():
     return EdgekitLinear
 
 
-def edgekit_linear(op: str, packed: dict, bias):
+def edgekit_linear(op: str, packed: dict, bias, conv1x1: bool = False):
     define_ops()
-    return _module_class()(op, packed, bias)
+    return _module_class()(op, packed, bias, conv1x1)

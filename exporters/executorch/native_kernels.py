@@ -1,6 +1,6 @@
 """``--executorch-kernels edgekit``: compressed Linear layers stay at their bit width in the .pte.
 
-Each ``nn.Linear`` whose weight carries a compression record is replaced by an ``EdgekitLinear``
+Each ``nn.Linear`` (and 1x1 ``nn.Conv2d``) whose weight carries a compression record is replaced by an ``EdgekitLinear``
 (``kernels/executorch_ops.py``) holding the packed kernel layout; the program calls
 ``edgekit::lut_linear`` / ``shift_linear`` / ``sparse_lut_linear``, run by the native kernels
 (``libedgekit_executorch_ops.so``, loaded by ``edgekit.runtime`` before the program).
@@ -9,7 +9,7 @@ Kinds: ``lut`` (tables per tensor or per group of rows, 2-4 bits), ``lut+sparse`
 group of 4 keeps at most 2, else a plain table holding 0), ``shift`` (2-4 bits, layer scale). A layer
 is converted only when the packed form decodes to its weight exactly; others stay dense (the ledger
 says so): per-channel-scaled tables (the record does not keep the scales), ``shift+sparse``, 1-bit
-or > 4-bit tables, convolutions.
+or > 4-bit tables, convolutions other than 1x1 (stride 1, no padding, one group).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def pack_layer(module, rec) -> tuple[str, object] | None:
     from edgekit.kernels import _native as nk
 
     w = module.weight.detach().cpu().numpy().astype(np.float32)
-    if w.ndim != 2 or rec.bits not in (2, 3, 4) or rec.lut is None:
+    w = w.reshape(w.shape[0], -1)  # a 1x1 convolution is a Linear over channels
+    if rec.bits not in (2, 3, 4) or rec.lut is None:
         return None
     if rec.kind == "shift":
         table = np.asarray(rec.lut, np.float32)[:1]
@@ -77,6 +78,13 @@ def pack_layer(module, rec) -> tuple[str, object] | None:
     return op, packed
 
 
+def _is_conv1x1(module) -> bool:
+    from torch import nn
+
+    return (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.stride == (1, 1)
+            and module.padding == (0, 0) and module.dilation == (1, 1) and module.groups == 1)
+
+
 def swap_compressed_linears(model) -> tuple[object, dict]:
     """A copy of ``model`` with compressed Linears replaced by edgekit ops; ledger facts per layer."""
     from torch import nn
@@ -89,13 +97,13 @@ def swap_compressed_linears(model) -> tuple[object, dict]:
     layers = compressed_layers(out)
     weights = {}
     for name, (module, rec) in layers.items():
-        if not isinstance(module, nn.Linear):
+        if not (isinstance(module, nn.Linear) or _is_conv1x1(module)):
             continue
         found = pack_layer(module, rec)
         if found is None:
             continue
         op, packed = found
-        new = edgekit_linear(op, packed.arrays(), module.bias)
+        new = edgekit_linear(op, packed.arrays(), module.bias, conv1x1=_is_conv1x1(module))
         parent_name, _, attr = name.rpartition(".")
         setattr(out.get_submodule(parent_name) if parent_name else out, attr, new)
         weights[name] = {"ops": [f"edgekit::{op}"], "bytes": new.stored_bytes(), "index_bits": rec.bits,

@@ -82,3 +82,29 @@ def test_kernels_option_is_checked():
         ExecuTorchOptions(kernels="tmac")
     with pytest.raises(EdgekitError, match="pick one"):
         ExecuTorchOptions(kernels="edgekit", requantize="dynamic_int8")
+
+
+@needs_export
+def test_conv1x1_runs_as_edgekit_op(nk, tmp_path):
+    import torch
+    from torch import nn
+
+    from edgekit import runtime
+    from edgekit.exporters.compression.palettize import palettize_array, write_lut
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.kernels.executorch_ops import ops_library_path
+
+    if not ops_library_path().is_file():
+        pytest.skip(f"{ops_library_path().name} not built: `make native` with the export extra builds it")
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 24, 3, padding=1), nn.ReLU(), nn.Conv2d(24, 40, 1), nn.ReLU()).eval()
+    w = model[2].weight.detach().numpy()
+    clustered, tables, _ = palettize_array(w, 4)
+    write_lut(model[2], clustered, 4, tables, "palettize")
+    x = np.random.default_rng(2).standard_normal((1, 3, 7, 9)).astype(np.float32)
+    art = export_model(model, (x,), "executorch", tmp_path / "pte", options={"kernels": "edgekit"},
+                       parity_samples=4, show_progress=False)
+    row = next(r for r in art.manifest["compression"]["ledger"] if r["layer"] == "2")
+    assert row["encoded"] == {"kind": "native", "format": "edgekit::lut_linear", "index_bits": 4}
+    y, = runtime.load(tmp_path / "pte").run([x])
+    np.testing.assert_allclose(y, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
