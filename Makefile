@@ -6,9 +6,9 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.edgekit-installed
 
-.PHONY: demo test test-all setup browser clean
+.PHONY: demo test test-all setup browser clean native cross
 
-setup: $(STAMP)
+setup: $(STAMP) native
 
 # Installs this checkout (never the unrelated `edgekit` on PyPI) with the versions in constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -27,11 +27,27 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  chromium chromium-driver >/dev/null; } || echo "note: chromium not installed; the browser test will skip"
 
-test: $(STAMP) browser
+test: $(STAMP) browser native cross
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP) browser
+test-all: $(STAMP) browser native cross
 	$(BIN)/python -m pytest -q -m ""
 
+# Native kernels (kernels/, C11): CMake (+ Ninja when present) builds kernels/_build/libedgekit_kernels.so,
+# where edgekit.kernels._native finds it, and, when the venv has executorch, the ExecuTorch custom-op
+# kernels libedgekit_executorch_ops.so against the wheel's headers. Nothing is downloaded; takes seconds.
+native:
+	@cmake -S kernels -B kernels/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
+	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch, os; print(os.path.dirname(executorch.__file__))' 2>/dev/null)" \
+	  >/dev/null && cmake --build kernels/_build >/dev/null
+
+# The NEON kernel tests cross-compile for AArch64 and run under qemu-user. Installed when we are root on a
+# Debian-like machine (CI); elsewhere the test is skipped with its reason.
+cross:
+	@{ command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; } || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
+	  libc6-dev-arm64-cross qemu-user >/dev/null; } || echo "note: aarch64 cross tools not installed; the NEON test will skip"
+
 clean:
-	rm -rf $(VENV) .venv-device out
+	rm -rf $(VENV) .venv-device out kernels/_build

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lookup-table weights in ONNX: packed (default), uint4 (opset >= 21), uint8 or dense")
     ex.add_argument("--executorch-requantize", default="none",
                     help="compressed layers in ExecuTorch: none (dense fp32, exact) or dynamic_int8 (lossy)")
+    ex.add_argument("--executorch-kernels", default="none",
+                    help="compressed Linear layers in ExecuTorch: none (dense) or edgekit (native LUT/shift/2:4 "
+                         "kernels at their bit width; needs `make native`)")
     ex.add_argument("--tflite-requantize", default="none",
                     help="clustered layers in TFLite: none (dense fp32, exact) or int8 (per channel + DEQUANTIZE, lossy)")
     ex.add_argument("--recipe", help="compress first: a preset (see `edgekit compress --list`) or a .json/.yaml")
@@ -196,7 +199,8 @@ def export_options(args) -> dict[str, dict]:
         "coreml": {"minimum_deployment_target": args.coreml_target, "compute_precision": args.coreml_precision,
                    "compute_units": args.coreml_compute_units},
         "onnx": {"opset": args.onnx_opset, "lut_encoding": args.onnx_lut_encoding},
-        "executorch": {"delegate": args.executorch_delegate, "requantize": args.executorch_requantize},
+        "executorch": {"delegate": args.executorch_delegate, "requantize": args.executorch_requantize,
+                       "kernels": getattr(args, "executorch_kernels", "none")},
         "tflite": {"requantize": args.tflite_requantize},
     }
 

@@ -42,6 +42,7 @@ class ExecuTorchSession(Session):
         self._torch = torch
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
+        _load_edgekit_kernels(self.model_file, threads)
         self._program = Runtime.get().load_program(self.model_file)
         self._signature_from_manifest()
         if self.manifest and len(method_specs(self.manifest)) > 1:  # methods load on first use (session.method)
@@ -62,6 +63,25 @@ class ExecuTorchSession(Session):
     def _execute(self, method, arrays: list[np.ndarray]) -> list[np.ndarray]:
         outs = method.execute([self._torch.from_numpy(a) for a in arrays])
         return [o.detach().numpy().copy() if hasattr(o, "numpy") else np.asarray(o) for o in outs]
+
+
+def _load_edgekit_kernels(model_file, threads) -> None:
+    """Programs exported with --executorch-kernels edgekit call edgekit:: ops: register their
+    kernels (libedgekit_executorch_ops.so) before loading, and size their thread pool."""
+    import mmap
+
+    with open(model_file, "rb") as f:
+        try:
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:  # no copy of a large program
+                if mm.find(b"edgekit::") < 0:
+                    return
+        except ValueError:  # empty file: the runtime reports it
+            return
+    from edgekit.kernels import _native
+    from edgekit.kernels.executorch_ops import load_runtime_kernels
+
+    load_runtime_kernels()
+    _native.set_default_threads(int(threads) if threads else 1)
 
 
 def _spec(name: str, info) -> TensorSpec:

@@ -17,12 +17,22 @@ class ExecuTorchOptions:
     # compressed Conv2d/Linear weights: "none" keeps them dense fp32 (exact); "dynamic_int8" re-quantizes them
     # to int8 per channel with XNNPACK dynamic int8 activations (lossy, error in the ledger); see requantize.py
     requantize: str = "none"
+    # "edgekit": compressed Linear layers run on edgekit's native kernels at their bit width (native_kernels.py)
+    kernels: str = "none"
 
     def __post_init__(self):
+        from edgekit.exporters.executorch.native_kernels import KERNELS
         from edgekit.exporters.executorch.requantize import REQUANTIZE
 
         check_choice("ExecuTorch delegate", self.delegate, DELEGATES)
         check_choice("ExecuTorch requantize", self.requantize, REQUANTIZE)
+        check_choice("ExecuTorch kernels", self.kernels, KERNELS)
+        if self.kernels != "none" and self.requantize != "none":
+            from edgekit.errors import EdgekitError
+
+            raise EdgekitError("bad_option", f"ExecuTorch kernels='{self.kernels}' and requantize='{self.requantize}' "
+                               "both claim the compressed layers; pick one",
+                               fix="pass requantize='none' with kernels='edgekit', or kernels='none'")
         if self.requantize != "none" and self.delegate != "xnnpack":
             from edgekit.errors import EdgekitError
 
@@ -47,6 +57,14 @@ class ExecuTorchExporter(Exporter):
         from edgekit.exporters.compression.record import compressed_layers
 
         weights, precision = {}, "fp32"
+        if options.kernels == "edgekit" and compressed_layers(model):
+            import torch
+
+            from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
+
+            swapped, weights = swap_compressed_linears(model)
+            if weights:  # re-export: the compressed layers are now edgekit ops holding packed weights
+                exported_program = torch.export.export(swapped.eval(), tuple(example_inputs))
         if options.requantize == "dynamic_int8" and compressed_layers(model):
             from edgekit.exporters.executorch.requantize import requantize
 
@@ -63,6 +81,8 @@ class ExecuTorchExporter(Exporter):
         result = {"delegation": info}
         if options.requantize != "none":
             result |= {"requantize": options.requantize, "weights": weights, "dense_precision": "fp32"}
+        if options.kernels != "none":
+            result |= {"kernels": options.kernels, "weights": weights, "dense_precision": "fp32"}
         return ConvertResult("model.pte", precision, result)
 
 

@@ -1,0 +1,294 @@
+"""GEMV / small-GEMM speed of the native compressed-weight kernels against the machine's limits.
+
+    python benchmarks/kernels_gemv.py            # full, with the .pte rows: ~25 min on 2 loaded cores
+    python benchmarks/kernels_gemv.py --quick    # < 3 min, for checks (no .pte rows unless --pte)
+
+In one process and one run, interleaved round-robin (every configuration once per round, medians
+over all rounds):
+  * read bandwidth: a STREAM-style sum (ek_stream_sum, same library, same thread pool) over a
+    buffer as large as the largest lut4 packed weight (>= 32 MB; same working set, so the same
+    cache level), and over 512 MB (supplementary);
+  * fp32 FMA peak: independent FMA chains (ek_fma_peak) at the same thread counts;
+  * GEMV (M = 1) for torch fp32 and edgekit lut2, lut3, lut4, shift3, sparse24_lut4 on the LLM
+    shapes; effective bandwidth = (packed weight bytes + activation bytes) / time;
+  * prefill GEMM at M = 32 (lut4 and torch fp32) against the FMA peak;
+  * ExecuTorch .pte rows (XNNPACK fp32, XNNPACK int4, edgekit lut4) from benchmarks/kernels_pte.py,
+    one child process per thread count with its own lut4 anchor (rows marked "process").
+Each sample records wall time and process CPU time / threads: on a shared, time-sliced machine
+CPU time is the cost of the call itself, wall time includes the waits for a core. Both are
+reported; docs/kernels.md states the load.
+
+Writes docs/kernels.json ({"bandwidth_gbs": {"1": x, "2": y}, "rows": [...], ...}) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = [(4096, 4096), (11008, 4096), (4096, 11008), (16384, 4096)]  # the last: lut4 packed >= 32 MB
+QUICK_SHAPES = [(4096, 4096), (16384, 4096)]
+KERNELS = ["torch_fp32", "lut4", "lut3", "lut2", "shift3", "sparse24_lut4"]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def make_weight(nk, kernel: str, n: int, k: int, rng):
+    """A packed random weight of ``kernel``'s format (k-means-like tables of fp16 values)."""
+    if kernel == "shift3":
+        return nk.pack_shift(rng.integers(0, 8, (n, k), dtype=np.uint8), 3, 0.01)
+    bits = int(kernel[-1])
+    table = np.sort(rng.standard_normal((1, 2 ** bits))).astype(np.float16)
+    idx = rng.integers(0, 2 ** bits, (n, k), dtype=np.uint8)
+    if kernel.startswith("sparse24"):
+        table[0, 0] = 0
+        idx = np.maximum(idx, 1)
+        idx[:, 1::4] = 0  # 2 of every 4 pruned
+        idx[:, 3::4] = 0
+        return nk.pack_sparse24_lut(idx, table, bits)
+    return nk.pack_lut(idx, table, bits)
+
+
+class Timer:
+    """Round-robin sampler: each visit runs ``fn`` for about ``budget`` seconds."""
+
+    def __init__(self, budget: float):
+        self.budget, self.wall, self.cpu = budget, {}, {}
+
+    def visit(self, key, fn, threads: int) -> None:
+        fn()
+        fn()  # warm: caches, page faults, pool threads
+        walls, cpus, start = [], [], time.perf_counter()
+        while len(walls) < 3 or time.perf_counter() - start < self.budget:
+            c0, w0 = time.process_time(), time.perf_counter()
+            fn()
+            walls.append(time.perf_counter() - w0)
+            cpus.append((time.process_time() - c0) / threads)  # per-thread CPU time: the call on idle cores
+        self.wall.setdefault(key, []).extend(walls)
+        self.cpu.setdefault(key, []).extend(cpus)
+
+    def median(self, key) -> tuple[float, float]:
+        return float(np.median(self.wall[key])), float(np.median(self.cpu[key]))
+
+    def spread(self, key) -> dict:
+        w = np.asarray(self.wall[key])
+        return {"n": int(w.size), "min_ms": float(w.min() * 1e3), "p90_ms": float(np.percentile(w, 90) * 1e3),
+                "cv": float(w.std() / w.mean())}
+
+
+def run(quick: bool, out: Path, pte: bool = True) -> dict:
+    import torch
+
+    from edgekit.kernels import _native as nk
+
+    rng = np.random.default_rng(0)
+    shapes = QUICK_SHAPES if quick else SHAPES
+    threads_list = (1, 2)
+    rounds = 3 if quick else 5
+    timer = Timer(0.04 if quick else 0.1)
+    weights, dense, xs = {}, {}, {}
+    for n, k in shapes:
+        xs[k] = rng.standard_normal(k).astype(np.float32)
+        dense[(n, k)] = torch.from_numpy(rng.standard_normal((n, k)).astype(np.float32))
+        for kernel in KERNELS[1:]:
+            weights[(kernel, n, k)] = make_weight(nk, kernel, n, k, rng)
+    # same working-set size as the weights the bound is compared with (the largest lut4, >= 32 MB):
+    # the sum and the GEMV then read from the same level of the memory hierarchy
+    big = max(w.nbytes for (kernel, *_), w in weights.items() if kernel == "lut4")
+    buf = np.ones(max(big, 32 << 20) // 4, np.float32)
+    dram = np.ones((512 << 20) // 4, np.float32)  # supplementary: far larger than any weight here
+    gemm_shape = (4096, 4096)
+    xg = rng.standard_normal((32, gemm_shape[1])).astype(np.float32)
+    wg = weights[("lut4", *gemm_shape)]
+    tg = dense[gemm_shape]
+    xg_t = torch.from_numpy(xg)
+    peak_iters = 200_000
+
+    load_before = os.getloadavg()
+    t0 = time.time()
+    for r in range(rounds):
+        for threads in threads_list:
+            torch.set_num_threads(threads)
+            timer.visit(("bw", threads), lambda: nk.stream_sum(buf, threads), threads)
+            timer.visit(("bw512", threads), lambda: nk.stream_sum(dram, threads), threads)
+            timer.visit(("peak", threads), lambda: nk.fma_peak(peak_iters, threads), threads)
+            for n, k in shapes:
+                x, xt = xs[k], torch.from_numpy(xs[k])
+                for kernel in KERNELS:
+                    if kernel == "torch_fp32":
+                        w = dense[(n, k)]
+                        fn = (lambda w=w, xt=xt: torch.nn.functional.linear(xt, w))
+                    else:
+                        w = weights[(kernel, n, k)]
+                        y = np.empty(n, np.float32)
+                        fn = (lambda w=w, x=x, y=y: nk.linear(w, x, threads=threads, out=y))
+                    timer.visit((kernel, n, k, threads), fn, threads)
+            yg = np.empty((32, gemm_shape[0]), np.float32)
+            timer.visit(("gemm_lut4", threads), lambda: nk.linear(wg, xg, threads=threads, out=yg), threads)
+            timer.visit(("gemm_torch", threads), lambda: torch.nn.functional.linear(xg_t, tg), threads)
+        print(f"round {r + 1}/{rounds} done ({time.time() - t0:.0f} s)", file=sys.stderr)
+    load_after = os.getloadavg()
+
+    res = {"bandwidth_gbs": {}, "bandwidth_gbs_cpu": {}, "peak_gflops": {}, "peak_gflops_cpu": {},
+           "rows": [], "gemm": []}
+    peak_flops = nk.fma_peak(peak_iters, 1)  # FLOPs per call and thread
+    for threads in threads_list:
+        wall, cpu = timer.median(("bw", threads))
+        res["bandwidth_gbs"][str(threads)] = round(buf.nbytes / wall / 1e9, 2)
+        res["bandwidth_gbs_cpu"][str(threads)] = round(buf.nbytes / cpu / 1e9, 2)
+        wall, cpu = timer.median(("bw512", threads))
+        res.setdefault("bandwidth_512mb_gbs", {})[str(threads)] = round(dram.nbytes / wall / 1e9, 2)
+        res.setdefault("bandwidth_512mb_gbs_cpu", {})[str(threads)] = round(dram.nbytes / cpu / 1e9, 2)
+        wall, cpu = timer.median(("peak", threads))
+        res["peak_gflops"][str(threads)] = round(peak_flops * threads / wall / 1e9, 1)
+        res["peak_gflops_cpu"][str(threads)] = round(peak_flops * threads / cpu / 1e9, 1)
+        for n, k in shapes:
+            for kernel in KERNELS:
+                nbytes = (n * k * 4 if kernel == "torch_fp32" else weights[(kernel, n, k)].nbytes) + k * 4
+                wall, cpu = timer.median((kernel, n, k, threads))
+                res["rows"].append({"kernel": kernel, "shape": [n, k], "threads": threads,
+                                    "gbs": round(nbytes / wall / 1e9, 2), "ms": round(wall * 1e3, 4),
+                                    "gbs_cpu": round(nbytes / cpu / 1e9, 2) if cpu else None,
+                                    "cpu_ms": round(cpu * 1e3, 4), "bytes": nbytes,
+                                    **timer.spread((kernel, n, k, threads))})
+        flops = 2 * 32 * gemm_shape[0] * gemm_shape[1]
+        for name in ("lut4", "torch"):
+            wall, cpu = timer.median((f"gemm_{name}", threads))
+            res["gemm"].append({"kernel": "lut4" if name == "lut4" else "torch_fp32", "M": 32,
+                                "shape": list(gemm_shape), "threads": threads,
+                                "gflops": round(flops / wall / 1e9, 1), "ms": round(wall * 1e3, 3),
+                                "gflops_cpu": round(flops / cpu / 1e9, 1),
+                                "fraction_of_peak": round(flops / wall / 1e9 / res["peak_gflops"][str(threads)], 3),
+                                "fraction_of_peak_cpu": round(flops / cpu / 1e9 / res["peak_gflops_cpu"][str(threads)], 3)})
+    if pte:
+        res["rows"] += pte_rows(quick, threads_list)
+    res["acceptance"] = acceptance(res)
+    res["machine"] = {"cpu": _cpu_model(), "cores": os.cpu_count(), "isa": nk.best_isa(),
+                      "loadavg_before": [round(v, 2) for v in load_before],
+                      "loadavg_after": [round(v, 2) for v in load_after],
+                      "stream_buffer_mb": round(buf.nbytes / 1e6, 1)}
+    res["method"] = {"rounds": rounds, "seconds_per_visit": timer.budget, "statistic": "median over all calls",
+                     "command": "python benchmarks/kernels_gemv.py" + (" --quick" if quick else "")
+                     + ("" if pte != quick else (" --pte" if pte else " --no-pte"))}
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def pte_rows(quick: bool, threads_list) -> list[dict]:
+    """XNNPACK fp32 / int4 and edgekit lut4 .pte rows: one child process per thread count
+    (benchmarks/kernels_pte.py), each with its own in-process lut4 anchor."""
+    import subprocess
+
+    shapes = "4096x4096" if quick else "4096x4096,11008x4096"
+    rows = []
+    for t in threads_list:
+        cmd = [sys.executable, str(Path(__file__).with_name("kernels_pte.py")), "--threads", str(t), "--shapes", shapes,
+               "--rounds", "3" if quick else "5", "--budget", "0.04" if quick else "0.1"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"pte rows failed ({t} threads): {done.stderr[-2000:]}", file=sys.stderr)
+            continue
+        for r in json.loads(done.stdout.strip().splitlines()[-1]):
+            rows.append(r | {"process": "pte_child"})
+    return rows
+
+
+def acceptance(res: dict) -> dict:
+    """The issue's acceptance lines, on wall-time and on CPU-time medians."""
+    def rate(kernel, shape, threads, key):
+        row = next((r for r in res["rows"] if r["kernel"] == kernel and r["shape"] == list(shape)
+                    and r["threads"] == threads and "process" not in r), None)
+        return None if row is None else row[key]
+
+    out = {}
+    for basis, ms, gbs, bw, gf in (("wall", "ms", "gbs", "bandwidth_gbs", "fraction_of_peak"),
+                                   ("cpu", "cpu_ms", "gbs_cpu", "bandwidth_gbs_cpu", "fraction_of_peak_cpu")):
+        lines = {}
+        for t in (1, 2):
+            big = [r for r in res["rows"] if r["kernel"] == "lut4" and r["bytes"] >= 32e6 and r["threads"] == t
+                   and "process" not in r]
+            if big:
+                frac = min(r[gbs] for r in big) / res[bw][str(t)]
+                lines[f"lut4_bw_fraction_t{t}"] = {"value": round(frac, 3), "target": 0.8, "pass": frac >= 0.8}
+            for name, target, cmp in (("lut3", 1.25, "min"), ("lut2", 1.6, "min"), ("sparse24_lut4", 1.3, "min")):
+                ratios = [rate("lut4", r["shape"], t, ms) / r[ms] for r in res["rows"]
+                          if r["kernel"] == name and r["threads"] == t and "process" not in r]
+                if ratios:
+                    v = float(np.median(ratios))
+                    lines[f"{name}_speedup_vs_lut4_t{t}"] = {"value": round(v, 3), "target": target, "pass": v >= target}
+            diffs = [abs(r[ms] / rate("lut3", r["shape"], t, ms) - 1) for r in res["rows"]
+                     if r["kernel"] == "shift3" and r["threads"] == t]
+            if diffs:
+                v = float(np.median(diffs))
+                lines[f"shift3_vs_lut3_t{t}"] = {"value": round(v, 3), "target": "<= 0.10", "pass": v <= 0.10}
+            child = [r for r in res["rows"] if r.get("process") == "pte_child" and r["threads"] == t]
+            for r in child:
+                if r["kernel"] != "xnnpack_int4_pte":
+                    continue
+                for mine in ("lut4", "edgekit_lut4_pte"):
+                    m = next((c for c in child if c["kernel"] == mine and c["shape"] == r["shape"]), None)
+                    if m is not None:
+                        v = r[ms] / m[ms]
+                        lines[f"{mine}_vs_xnnpack_int4_{r['shape'][0]}x{r['shape'][1]}_t{t}"] = {
+                            "value": round(v, 3), "target": ">= 1.0 (speed ratio)", "pass": v >= 1.0}
+            g = next(r for r in res["gemm"] if r["kernel"] == "lut4" and r["threads"] == t)
+            lines[f"gemm_m32_peak_fraction_t{t}"] = {"value": g[gf], "target": 0.5, "pass": g[gf] >= 0.5}
+        out[basis] = lines
+    return out
+
+
+def table(res: dict) -> str:
+    lines = [f"read bandwidth GB/s (wall / cpu): " + ", ".join(
+        f"{t} thr {res['bandwidth_gbs'][t]} / {res['bandwidth_gbs_cpu'][t]}" for t in res["bandwidth_gbs"]),
+        f"fp32 FMA peak GFLOP/s (wall / cpu): " + ", ".join(
+        f"{t} thr {res['peak_gflops'][t]} / {res['peak_gflops_cpu'][t]}" for t in res["peak_gflops"]),
+        "", f"{'kernel':<16} {'shape':>12} {'thr':>3} {'ms':>9} {'GB/s':>7} {'cpu ms':>9} {'GB/s cpu':>8}"]
+    for r in res["rows"]:
+        lines.append(f"{r['kernel']:<16} {r['shape'][0]:>5}x{r['shape'][1]:<6} {r['threads']:>3} {r['ms']:>9.3f} "
+                     f"{r['gbs']:>7.2f} {r['cpu_ms']:>9.3f} {r['gbs_cpu']:>8.2f}")
+    lines.append("")
+    for g in res["gemm"]:
+        lines.append(f"GEMM M=32 {g['kernel']:<10} {g['shape']} thr {g['threads']}: {g['gflops']} GFLOP/s "
+                     f"({g['fraction_of_peak']:.0%} of peak), cpu basis {g['gflops_cpu']} "
+                     f"({g['fraction_of_peak_cpu']:.0%})")
+    lines.append("")
+    for basis, items in res["acceptance"].items():
+        for name, v in items.items():
+            lines.append(f"[{basis}] {name}: {v['value']} (target {v['target']}) {'PASS' if v['pass'] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="2 shapes, 3 rounds (< 3 minutes)")
+    p.add_argument("--pte", action=argparse.BooleanOptionalAction, default=None,
+                   help="ExecuTorch .pte rows (XNNPACK fp32/int4, edgekit lut4); default: on, off with --quick "
+                        "(exporting them takes minutes on a loaded machine)")
+    p.add_argument("--out", type=Path, default=None, help="JSON path (default docs/kernels.json; "
+                                                            "docs/kernels_quick.json with --quick)")
+    args = p.parse_args(argv)
+    out = args.out or ROOT / "docs" / ("kernels_quick.json" if args.quick else "kernels.json")
+    res = run(args.quick, out, pte=not args.quick if args.pte is None else args.pte)
+    print(table(res))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+// ExecuTorch runtime kernels for edgekit's compressed linear ops (libedgekit_executorch_ops.so).
+//
+//   edgekit::lut_linear.out, edgekit::shift_linear.out, edgekit::sparse_lut_linear.out
+//   (Tensor x, Tensor data, Tensor tables, Tensor scale, Tensor bias, int bits, int group_size,
+//    int n, int k, *, Tensor(a!) out)
+//
+// `data`/`tables`/`scale` are the packed arrays of ek_matrix_copy (stored in the .pte at export);
+// the kernel wraps them without copying and calls ek_linear. An empty `scale` / `bias` means none.
+// The AOT definitions (torch.library) are in kernels/executorch_ops.py. Load this library once
+// (ctypes.CDLL) before loading a program that uses the ops; its registry is libexecutorch.so's.
+#include <executorch/extension/kernel_util/make_boxed_from_unboxed_functor.h>
+#include <executorch/runtime/kernel/kernel_includes.h>
+
+#include "edgekit_kernels.h"
+
+namespace {
+
+using executorch::aten::ScalarType;
+using executorch::aten::SizesType;
+using executorch::aten::Tensor;
+using executorch::runtime::Error;
+using executorch::runtime::KernelRuntimeContext;
+
+Tensor& run(int format, KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
+            const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n, int64_t k,
+            Tensor& out) {
+    ET_KERNEL_CHECK_MSG(ctx, x.scalar_type() == ScalarType::Float && x.dim() >= 1 && x.size(x.dim() - 1) == k,
+                        InvalidArgument, out, "edgekit linear: x must be float32 with %lld columns", (long long)k);
+    ET_KERNEL_CHECK_MSG(ctx, data.scalar_type() == ScalarType::Int && tables.scalar_type() == ScalarType::Float,
+                        InvalidArgument, out, "edgekit linear: data must be int32 and tables float32");
+    SizesType sizes[executorch::runtime::kTensorDimensionLimit];
+    for (ssize_t d = 0; d + 1 < x.dim(); d++) sizes[d] = x.size(d);
+    sizes[x.dim() - 1] = static_cast<SizesType>(n);
+    ET_KERNEL_CHECK_MSG(ctx, executorch::runtime::resize_tensor(out, {sizes, static_cast<size_t>(x.dim())}) == Error::Ok,
+                        InvalidArgument, out, "edgekit linear: cannot resize the output");
+    const float* sc = scale.numel() ? scale.const_data_ptr<float>() : nullptr;
+    const float* bi = bias.numel() ? bias.const_data_ptr<float>() : nullptr;
+    ek_matrix* w = ek_matrix_wrap(format, (int)n, (int)k, (int)bits, (int)group_size,
+                                  reinterpret_cast<const uint32_t*>(data.const_data_ptr<int32_t>()),
+                                  tables.const_data_ptr<float>(), sc);
+    ET_KERNEL_CHECK_MSG(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_last_error());
+    const int m = static_cast<int>(x.numel() / k);
+    int rc = ek_linear(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(), 0, EK_ISA_AUTO);
+    ek_free(w);
+    ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_last_error());
+    return out;
+}
+
+Tensor& lut_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
+                       const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
+                       int64_t k, Tensor& out) {
+    return run(EK_LUT, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+}
+Tensor& shift_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
+                         const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
+                         int64_t k, Tensor& out) {
+    return run(EK_SHIFT, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+}
+Tensor& sparse_lut_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
+                              const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
+                              int64_t k, Tensor& out) {
+    return run(EK_SPARSE24_LUT, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+}
+
+}  // namespace
+
+EXECUTORCH_LIBRARY(edgekit, "lut_linear.out", lut_linear_out);
+EXECUTORCH_LIBRARY(edgekit, "shift_linear.out", shift_linear_out);
+EXECUTORCH_LIBRARY(edgekit, "sparse_lut_linear.out", sparse_lut_linear_out);

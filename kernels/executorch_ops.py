@@ -1,0 +1,127 @@
+"""ExecuTorch custom ops that run compressed Linear layers on the native kernels (needs torch).
+
+AOT side of ``kernels/executorch/edgekit_ops.cpp``: ``torch.library`` definitions of
+``edgekit::lut_linear``, ``edgekit::shift_linear`` and ``edgekit::sparse_lut_linear`` (functional +
+``.out`` variants, a Meta implementation for export, a CPU implementation through the same C
+kernels via ctypes), and ``EdgekitLinear``: the module that replaces a compressed ``nn.Linear``,
+holding the packed arrays (``PackedMatrix.arrays()``) as buffers so they are stored in the .pte
+at their bit width.
+
+    y = torch.ops.edgekit.lut_linear(x, data, tables, scale, bias, bits, group_size, n, k)
+"""
+
+from __future__ import annotations
+
+import ctypes
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+OPS = {"lut_linear": 0, "shift_linear": 1, "sparse_lut_linear": 2}
+OPS_LIB_NAME = "libedgekit_executorch_ops.so"
+_SCHEMA = ("(Tensor x, Tensor data, Tensor tables, Tensor scale, Tensor bias, int bits, int group_size, "
+           "int n, int k")
+
+
+def ops_library_path() -> Path:
+    from edgekit.kernels._native import library_path
+
+    return library_path().parent / OPS_LIB_NAME
+
+
+@lru_cache(maxsize=1)
+def load_runtime_kernels() -> ctypes.CDLL:
+    """Register the runtime kernels with ExecuTorch (before loading a program that uses them)."""
+    path = ops_library_path()
+    if not path.is_file():
+        raise EdgekitError("native_kernels_missing", f"the ExecuTorch kernel library {path} is not built",
+                           fix="run `make native` in the edgekit checkout with the export extra installed "
+                               "(it builds against the executorch wheel's headers)", details={"path": str(path)})
+    return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+
+
+def _run(fmt: int, x, data, tables, scale, bias, bits: int, group_size: int, n: int, k: int):
+    import torch
+
+    from edgekit.kernels import _native as nk
+
+    w = nk.wrap(fmt, n, k, bits, group_size, data.detach().numpy(), tables.detach().numpy(),
+                scale.detach().numpy() if scale.numel() else None)
+    x2 = x.detach().reshape(-1, k).contiguous().numpy()
+    y = nk.linear(w, x2, bias.detach().numpy() if bias.numel() else None, threads=0)
+    return torch.from_numpy(y).reshape(*x.shape[:-1], n)
+
+
+@lru_cache(maxsize=1)
+def define_ops():
+    """Define the ops once per process (torch.library)."""
+    import torch
+
+    lib = torch.library.Library("edgekit", "DEF")
+    for name, fmt in OPS.items():
+        lib.define(f"{name}{_SCHEMA}) -> Tensor")
+        lib.define(f"{name}.out{_SCHEMA}, *, Tensor(a!) out) -> Tensor(a!)")
+
+        def cpu(x, data, tables, scale, bias, bits, group_size, n, k, _fmt=fmt):
+            return _run(_fmt, x, data, tables, scale, bias, bits, group_size, n, k)
+
+        def cpu_out(x, data, tables, scale, bias, bits, group_size, n, k, *, out, _fmt=fmt):
+            y = _run(_fmt, x, data, tables, scale, bias, bits, group_size, n, k)
+            out.resize_(y.shape).copy_(y)
+            return out
+
+        def meta(x, data, tables, scale, bias, bits, group_size, n, k):
+            return x.new_empty((*x.shape[:-1], n))
+
+        def meta_out(x, data, tables, scale, bias, bits, group_size, n, k, *, out):
+            return out.resize_((*x.shape[:-1], n))
+
+        lib.impl(name, cpu, "CPU")
+        lib.impl(f"{name}.out", cpu_out, "CPU")
+        lib.impl(name, meta, "Meta")
+        lib.impl(f"{name}.out", meta_out, "Meta")
+    return lib
+
+
+@lru_cache(maxsize=1)
+def _module_class():
+    import torch
+    from torch import nn
+
+    class EdgekitLinear(nn.Module):
+        """A compressed Linear executed by an edgekit op; the packed arrays are buffers."""
+
+        def __init__(self, op: str, packed: dict, bias, conv1x1: bool = False):
+            super().__init__()
+            self.conv1x1 = conv1x1  # NCHW in and out: a Linear over channels at every pixel
+            self.op, self.bits, self.group_size = op, packed["bits"], packed["group_size"]
+            self.out_features, self.in_features = packed["n"], packed["k"]
+            self.register_buffer("data", torch.from_numpy(packed["data"].view(np.int32).copy()))
+            self.register_buffer("tables", torch.from_numpy(packed["tables"].copy()))
+            scale = packed["row_scale"]
+            self.register_buffer("scale", torch.from_numpy(scale.copy()) if scale is not None else torch.zeros(0))
+            self.register_buffer("bias", bias.detach().clone().float() if bias is not None else torch.zeros(0))
+
+        def forward(self, x):
+            if self.conv1x1:
+                n, c, h, w = x.shape
+                y = self._op(x.permute(0, 2, 3, 1).reshape(n * h * w, c))
+                return y.reshape(n, h, w, self.out_features).permute(0, 3, 1, 2)
+            return self._op(x)
+
+        def _op(self, x):
+            return getattr(torch.ops.edgekit, self.op)(x, self.data, self.tables, self.scale, self.bias, self.bits,
+                                                       self.group_size, self.out_features, self.in_features)
+
+        def stored_bytes(self) -> int:
+            return sum(int(t.numel() * t.element_size()) for t in (self.data, self.tables, self.scale))
+
+    return EdgekitLinear
+
+
+def edgekit_linear(op: str, packed: dict, bias, conv1x1: bool = False):
+    define_ops()
+    return _module_class()(op, packed, bias, conv1x1)

@@ -1,0 +1,101 @@
+/* LUT product, AVX2+FMA: a block's 16 rows are two ymm halves. Per column: shift the index words,
+ * look up (src/avx2_lookup.h), FMA with x[k] broadcast. GEMV runs 4 blocks at once (8 chains);
+ * GEMM shares the decoded weights across 4 rows of x. Mixed-table blocks use the reference. */
+#include <immintrin.h>
+
+#include "../src/avx2_lookup.h"
+#include "../src/matrix.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
+AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
+             float *y, int ldy) {
+    const int F = 32 / bits, words = w->words;
+    __m256 acc[8], Tlo[4], Thi[4];
+    const uint32_t *p[4];
+    #pragma GCC unroll 32
+    for (int g = 0; g < G; g++) {
+        const float *t = w->tables + (size_t)w->block_table[b + g] * 16;
+        Tlo[g] = _mm256_loadu_ps(t);
+        Thi[g] = _mm256_loadu_ps(t + 8);
+        p[g] = ek_block(w, b + g);
+    }
+    #pragma GCC unroll 32
+    for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_ps();
+    for (int wi = 0; wi < words; wi++) {
+        __m256i v[8];
+        #pragma GCC unroll 32
+        for (int g = 0; g < G; g++) {
+            v[2 * g] = _mm256_loadu_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES));
+            v[2 * g + 1] = _mm256_loadu_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES + 8));
+        }
+        const float *xk = x + (size_t)wi * F;
+        if (bits == 2) {  /* column pairs, in the reference's order: acc += fma(T[hi], x1, T[lo] * x0) */
+            #pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                #pragma GCC unroll 32
+                for (int h = 0; h < 2 * G; h++) {
+                    __m256 lo = ek_lookup8(v[h], Tlo[h / 2], Thi[h / 2], 2);
+                    __m256 hi = ek_lookup8(_mm256_srli_epi32(v[h], 2), Tlo[h / 2], Thi[h / 2], 2);
+                    v[h] = _mm256_srli_epi32(v[h], 4);
+                    #pragma GCC unroll 32
+                    for (int mm = 0; mm < MT; mm++) {
+                        __m256 pv = _mm256_fmadd_ps(hi, _mm256_set1_ps(xk[(size_t)mm * ldx + 2 * j + 1]),
+                                                    _mm256_mul_ps(lo, _mm256_set1_ps(xk[(size_t)mm * ldx + 2 * j])));
+                        acc[h * MT + mm] = _mm256_add_ps(acc[h * MT + mm], pv);
+                    }
+                }
+            }
+            continue;
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < F; i++) {
+            #pragma GCC unroll 32
+            for (int h = 0; h < 2 * G; h++) {
+                __m256 wv = ek_lookup8(v[h], Tlo[h / 2], Thi[h / 2], bits);
+                v[h] = _mm256_srli_epi32(v[h], bits);
+                #pragma GCC unroll 32
+                for (int mm = 0; mm < MT; mm++)
+                    acc[h * MT + mm] = _mm256_fmadd_ps(wv, _mm256_set1_ps(xk[(size_t)mm * ldx + i]), acc[h * MT + mm]);
+            }
+        }
+    }
+    float out[EK_LANES];
+    #pragma GCC unroll 32
+    for (int g = 0; g < G; g++)
+        #pragma GCC unroll 32
+        for (int mm = 0; mm < MT; mm++) {
+            _mm256_storeu_ps(out, acc[(2 * g) * MT + mm]);
+            _mm256_storeu_ps(out + 8, acc[(2 * g + 1) * MT + mm]);
+            ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
+        }
+}
+
+#define EK_TILES(bits)                                                                                   \
+    static void rows_##bits(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) { \
+        for (int b = b0; b < b1;) {                                                                     \
+            if (w->block_table[b] < 0) { ek_lut_rows_ref(w, x, m, ldx, b, b + 1, y, ldy); b++; continue; } \
+            if (m == 1) {                                                                               \
+                int uniform = 0;                                                                        \
+                while (b + uniform < b1 && uniform < 4 && w->block_table[b + uniform] >= 0) uniform++;  \
+                if (uniform == 4) { tile(w, x, ldx, b, 4, 1, bits, y, ldy); b += 4; }                    \
+                else { tile(w, x, ldx, b, 1, 1, bits, y, ldy); b++; }                                    \
+                continue;                                                                               \
+            }                                                                                           \
+            int mi = 0;                                                                                 \
+            for (; mi + 4 <= m; mi += 4) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 4, bits, y + (size_t)mi * ldy, ldy); \
+            for (; mi < m; mi++) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 1, bits, y + (size_t)mi * ldy, ldy); \
+            b++;                                                                                        \
+        }                                                                                               \
+    }
+
+EK_TILES(2)
+EK_TILES(3)
+EK_TILES(4)
+
+void ek_lut_rows_avx2(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
+    if (w->bits == 2) rows_2(w, x, m, ldx, b0, b1, y, ldy);
+    else if (w->bits == 3) rows_3(w, x, m, ldx, b0, b1, y, ldy);
+    else rows_4(w, x, m, ldx, b0, b1, y, ldy);
+}

@@ -1,0 +1,54 @@
+/* 2:4 sparse + LUT packing: per row and group of 4 columns, the (at most) 2 kept weights as
+ * (2-bit position, b-bit index), in 32-column chunks (src/matrix.h). */
+#include <stdlib.h>
+
+#include "../src/pack.h"
+
+ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, int index_bits_in,
+                                const void *tables, int tables_fp16, int group_size,
+                                const float *row_scale, const uint8_t *keep) {
+    ek_clear_error();
+    if (!ek_check_common(n, k, bits, index_bits_in, group_size)) return NULL;
+    if (!indices || !tables) return ek_fail("indices and tables are required");
+    ek_matrix *w = ek_alloc(EK_SPARSE24_LUT, n, k, bits, group_size);
+    if (!w) return NULL;
+    const int F = w->fields, cw = w->code_words;
+    if (!ek_set_tables(w, tables, tables_fp16, row_scale)) { ek_free(w); return ek_fail("out of memory"); }
+    const uint8_t limit = (uint8_t)(1u << bits);
+    for (int r = 0; r < n; r++) {
+        const float *t = w->tables + (size_t)w->row_table[r] * 16;
+        int zero = -1;  /* an index of value 0 in this row's table, for padding */
+        for (int c = (1 << bits) - 1; c >= 0; c--) if (t[c] == 0.0f) zero = c;
+        uint32_t *dst = w->data + (size_t)(r / EK_LANES) * w->words * EK_LANES + r % EK_LANES;
+        for (int g = 0; g < w->kpad / 4; g++) {
+            int pos[2], code[2], kept = 0, dropped = -1;
+            for (int p = 0; p < 4; p++) {
+                int col = g * 4 + p;
+                if (col >= k) { if (dropped < 0) dropped = p; continue; }
+                uint8_t v = ek_index_at(indices, index_bits_in, (size_t)r * k + col);
+                if (v >= limit) { ek_free(w); return ek_fail("index %u at row %d column %d exceeds %d bits", v, r, col, bits); }
+                int is_kept = keep ? keep[(size_t)r * k + col] != 0 : t[v] != 0.0f;
+                if (!is_kept) {
+                    if (t[v] != 0.0f && keep) { ek_free(w); return ek_fail("row %d column %d is not kept but its table value is %g, not 0", r, col, t[v]); }
+                    if (dropped < 0) dropped = p;
+                    continue;
+                }
+                if (kept == 2) { ek_free(w); return ek_fail("row %d columns %d..%d keep more than 2 of 4 weights; not 2:4 sparse", r, g * 4, g * 4 + 3); }
+                pos[kept] = p; code[kept++] = v;
+            }
+            while (kept < 2) {
+                if (zero < 0) { ek_free(w); return ek_fail("row %d columns %d..%d keep fewer than 2 weights and the row's table has no 0 entry to pad with", r, g * 4, g * 4 + 3); }
+                /* pad with a dropped position (its x is multiplied by the table's 0) */
+                pos[kept] = dropped >= 0 ? dropped : 0; code[kept++] = zero;
+            }
+            if (pos[0] > pos[1]) { int tp = pos[0], tc = code[0]; pos[0] = pos[1]; code[0] = code[1]; pos[1] = tp; code[1] = tc; }
+            uint32_t *chunk = dst + (size_t)(g / 8) * (1 + cw) * EK_LANES;
+            for (int s = 0; s < 2; s++) {
+                int j = (g % 8) * 2 + s;
+                chunk[0] |= (uint32_t)pos[s] << (2 * j);
+                chunk[(size_t)(1 + j / F) * EK_LANES] |= (uint32_t)code[s] << (bits * (j % F));
+            }
+        }
+    }
+    return w;
+}

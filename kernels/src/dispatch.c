@@ -1,0 +1,200 @@
+/* Public entry points: CPU feature detection, the ISA choice, threading over row blocks, epilogue. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "matrix.h"
+#include "pack.h"
+#include "pool.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static int xgetbv_ok(unsigned mask) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;  /* OSXSAVE */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & mask) == mask;
+}
+static int cpu_has(int isa) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+    __get_cpuid(1, &a1, &b1, &c1, &d1);
+    int avx2 = (b & (1u << 5)) && (c1 & (1u << 12)) && xgetbv_ok(0x6);  /* AVX2, FMA, OS saves ymm */
+    if (isa == EK_ISA_AVX2) return avx2;
+    if (isa == EK_ISA_AVX512) return avx2 && (b & (1u << 16)) && (b & (1u << 30)) && xgetbv_ok(0xe6);  /* F, BW, zmm */
+    return 0;
+}
+#elif defined(__aarch64__)
+static int cpu_has(int isa) { return isa == EK_ISA_NEON; }  /* Advanced SIMD is mandatory on AArch64 */
+#else
+static int cpu_has(int isa) { (void)isa; return 0; }
+#endif
+
+typedef struct {
+    ek_rows_fn lut, sparse;
+    float (*sum)(const float *, size_t);
+    double (*peak)(long);
+} ek_paths;
+
+static int built(int isa) {
+    switch (isa) {
+    case EK_ISA_SCALAR: return 1;
+#ifdef EK_HAVE_AVX2
+    case EK_ISA_AVX2: return 1;
+#endif
+#ifdef EK_HAVE_AVX512
+    case EK_ISA_AVX512: return 1;
+#endif
+#ifdef EK_HAVE_NEON
+    case EK_ISA_NEON: return 1;
+#endif
+    default: return 0;
+    }
+}
+
+static ek_paths paths_of(int isa) {
+    ek_paths p = {ek_lut_rows_ref, ek_sparse_rows_ref, ek_sum_ref, ek_peak_ref};
+#ifdef EK_HAVE_AVX2
+    if (isa == EK_ISA_AVX2) p = (ek_paths){ek_lut_rows_avx2, ek_sparse_rows_avx2, ek_sum_avx2, ek_peak_avx2};
+#endif
+#ifdef EK_HAVE_AVX512
+    if (isa == EK_ISA_AVX512) p = (ek_paths){ek_lut_rows_avx512, ek_sparse_rows_avx512, ek_sum_avx512, ek_peak_avx512};
+#endif
+#ifdef EK_HAVE_NEON
+    if (isa == EK_ISA_NEON) p = (ek_paths){ek_lut_rows_neon, ek_sparse_rows_neon, ek_sum_neon, ek_peak_neon};
+#endif
+    return p;
+}
+
+/* cpuid is a VM exit under a hypervisor (tens of microseconds): ask once per ISA */
+static int cpu_has_cached(int isa) {
+    static int known[4] = {-1, -1, -1, -1};
+    if (isa < 0 || isa > 3) return 0;
+    if (known[isa] < 0) known[isa] = cpu_has(isa);
+    return known[isa];
+}
+
+int ek_isa_supported(int isa) { return isa == EK_ISA_SCALAR || (built(isa) && cpu_has_cached(isa)); }
+
+int ek_isa_best(void) {
+    static const int order[] = {EK_ISA_AVX512, EK_ISA_AVX2, EK_ISA_NEON};
+    for (int i = 0; i < 3; i++)
+        if (ek_isa_supported(order[i])) return order[i];
+    return EK_ISA_SCALAR;
+}
+
+const char *ek_isa_name(int isa) {
+    switch (isa) {
+    case EK_ISA_SCALAR: return "scalar";
+    case EK_ISA_AVX2: return "avx2";
+    case EK_ISA_AVX512: return "avx512";
+    case EK_ISA_NEON: return "neon";
+    default: return "unknown";
+    }
+}
+
+static int resolve(int isa) {
+    if (isa == EK_ISA_AUTO) return ek_isa_best();
+    if (!ek_isa_supported(isa)) {
+        ek_fail("ISA %s (%d) is not available here (built: %d, cpu: %d); best here: %s", ek_isa_name(isa), isa,
+                built(isa), cpu_has_cached(isa), ek_isa_name(ek_isa_best()));
+        return -1;
+    }
+    return isa;
+}
+
+typedef struct {
+    const ek_matrix *w;
+    const float *x;
+    int m, ldx;
+    const float *bias;
+    float *y;
+    ek_rows_fn fn;
+    int parts;
+} linear_job;
+
+static void linear_part(void *arg, int part) {
+    const linear_job *j = arg;
+    const ek_matrix *w = j->w;
+    int b0 = (int)((long)w->nblocks * part / j->parts), b1 = (int)((long)w->nblocks * (part + 1) / j->parts);
+    if (b0 >= b1) return;
+    j->fn(w, j->x, j->m, j->ldx, b0, b1, j->y, w->n);
+    int r0 = b0 * EK_LANES, r1 = b1 * EK_LANES < w->n ? b1 * EK_LANES : w->n;
+    for (int mi = 0; mi < j->m; mi++) {
+        float *yr = j->y + (size_t)mi * w->n;
+        if (w->row_scale)
+            for (int r = r0; r < r1; r++) yr[r] = yr[r] * w->row_scale[r];
+        if (j->bias)
+            for (int r = r0; r < r1; r++) yr[r] = yr[r] + j->bias[r];
+    }
+}
+
+static int default_threads = 1;
+void ek_set_default_threads(int threads) { default_threads = threads > 0 ? threads : 1; }
+
+int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
+    ek_clear_error();
+    if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
+    isa = resolve(isa);
+    if (isa < 0) return EK_EISA;
+    ek_paths p = paths_of(isa);
+    /* kernels read kpad columns: copy x into a zero-padded buffer when k is not a multiple */
+    float *xp = NULL;
+    int ldx = w->k;
+    if (w->kpad != w->k) {
+        ldx = w->kpad;
+        if (posix_memalign((void **)&xp, 64, sizeof(float) * (size_t)m * ldx)) { ek_fail("out of memory"); return EK_ENOMEM; }
+        for (int mi = 0; mi < m; mi++) {
+            memcpy(xp + (size_t)mi * ldx, x + (size_t)mi * w->k, sizeof(float) * w->k);
+            memset(xp + (size_t)mi * ldx + w->k, 0, sizeof(float) * (ldx - w->k));
+        }
+    }
+    if (threads < 1) threads = default_threads;
+    if (threads > w->nblocks) threads = w->nblocks;
+    linear_job job = {w, xp ? xp : x, m, ldx, bias, y, w->format == EK_SPARSE24_LUT ? p.sparse : p.lut, threads};
+    ek_pool_run(linear_part, &job, threads);
+    free(xp);
+    return EK_OK;
+}
+
+typedef struct { const float *a; size_t n; int parts; float (*sum)(const float *, size_t); float out[64]; } sum_job;
+
+static void sum_part(void *arg, int part) {
+    sum_job *j = arg;
+    size_t s = j->n * part / j->parts, e = j->n * (part + 1) / j->parts;
+    s &= ~(size_t)15; if (part + 1 < j->parts) e &= ~(size_t)15;  /* 64-byte aligned parts */
+    j->out[part] = j->sum(j->a + s, e - s);
+}
+
+float ek_stream_sum(const float *a, size_t n, int threads, int isa) {
+    isa = resolve(isa);
+    if (isa < 0) return 0.0f;
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    sum_job job = {a, n, threads, paths_of(isa).sum, {0}};
+    ek_pool_run(sum_part, &job, threads);
+    float total = 0.0f;
+    for (int i = 0; i < threads; i++) total += job.out[i];
+    return total;
+}
+
+typedef struct { long iters; double (*peak)(long); double out[64]; } peak_job;
+
+static void peak_part(void *arg, int part) {
+    peak_job *j = arg;
+    j->out[part] = j->peak(j->iters);
+}
+
+double ek_fma_peak(long iters, int threads, int isa) {
+    isa = resolve(isa);
+    if (isa < 0) return 0.0;
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    peak_job job = {iters, paths_of(isa).peak, {0}};
+    ek_pool_run(peak_part, &job, threads);
+    double flops = 0;
+    for (int i = 0; i < threads; i++) flops += job.out[i];
+    return flops;
+}

@@ -1,0 +1,75 @@
+/* The packed (kernel) layout of a compressed weight, shared by every ISA file.
+ *
+ * Rows are grouped in blocks of EK_LANES = 16 (the last block padded with index 0 rows whose
+ * output is dropped). Within a block the data is [word][lane]: 16 consecutive uint32, one per row.
+ *
+ * LUT / SHIFT: word w of a row holds F = fields(bits) indices for columns w*F .. w*F+F-1, column
+ *   w*F+i in bits [i*bits, (i+1)*bits). K is padded to kpad = words * F; padded indices are 0 and
+ *   the product reads x padded with zeros there.
+ * SPARSE24_LUT: chunks of 32 columns (8 groups of 4, 2 kept per group = 16 kept per row). A chunk
+ *   is 1 position word (kept weight j at bits [2j, 2j+2): its column in group j/2) followed by
+ *   cw = ceil(16 / F) code words (kept weight j: word j / F, field j % F). kpad = chunks * 32.
+ *
+ * Tables are stored expanded to 16 fp32 entries (entry c holds value c mod 2^bits), so a lookup
+ * may use any 4 low bits of a shifted word: the bits above the field only select a copy.
+ */
+#ifndef EK_MATRIX_H
+#define EK_MATRIX_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "edgekit_kernels.h"
+
+#define EK_LANES 16
+
+struct ek_matrix {
+    int format, n, k, bits, group_size;
+    int owns;            /* 1: data/tables/row_scale are ours (packed); 0: borrowed (ek_matrix_wrap) */
+    int fields;          /* indices per 32-bit word: 8, 10, 16 for 4, 3, 2 bits */
+    int nblocks;         /* ceil(n / 16) */
+    int kpad;            /* padded columns */
+    int words;           /* uint32 per row (all words of a block: words * 16) */
+    int code_words;      /* sparse: code words per chunk */
+    uint32_t *data;      /* nblocks * words * 16 */
+    int ntables;
+    float *tables;       /* ntables * 16 */
+    int32_t *block_table;/* per block: its table, or -1 when its rows use several tables */
+    int32_t *row_table;  /* per row */
+    float *row_scale;    /* n, or NULL */
+};
+
+static inline int ek_fields(int bits) { return 32 / bits; }
+static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
+    return w->data + (size_t)b * w->words * EK_LANES;
+}
+
+/* Raw accumulators of blocks [b0, b1) for x rows [0, m) (x: m x ldx, kpad readable columns).
+ * acc is written to y[mi * ldy + row] for the rows < n; epilogue (scale, bias) is applied later. */
+typedef void (*ek_rows_fn)(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1,
+                           float *y, int ldy);
+
+/* Scalar reference, per format (lut/reference.c, sparse/reference.c); also the fallback of the
+ * fast paths for blocks that mix tables. */
+void ek_lut_rows_ref(const ek_matrix *, const float *, int, int, int, int, float *, int);
+void ek_sparse_rows_ref(const ek_matrix *, const float *, int, int, int, int, float *, int);
+float ek_sum_ref(const float *a, size_t n);
+double ek_peak_ref(long iters);
+
+#define EK_DECLARE_ISA(isa)                                                                  \
+    void ek_lut_rows_##isa(const ek_matrix *, const float *, int, int, int, int, float *, int);    \
+    void ek_sparse_rows_##isa(const ek_matrix *, const float *, int, int, int, int, float *, int); \
+    float ek_sum_##isa(const float *a, size_t n);                                             \
+    double ek_peak_##isa(long iters);
+
+EK_DECLARE_ISA(avx2)
+EK_DECLARE_ISA(avx512)
+EK_DECLARE_ISA(neon)
+
+/* Store the 16 lane accumulators of one block for output row offset row0. */
+static inline void ek_store_lanes(const float *acc, int row0, int n, float *y) {
+    int lim = n - row0 < EK_LANES ? n - row0 : EK_LANES;
+    for (int j = 0; j < lim; j++) y[row0 + j] = acc[j];
+}
+
+#endif

@@ -1,0 +1,6 @@
+/* A persistent pthread pool: ek_pool_run(fn, arg, parts) runs fn(arg, i) for i in [0, parts),
+ * part 0 on the caller, the others on parked workers (created on first need, kept for reuse). */
+#ifndef EK_POOL_H
+#define EK_POOL_H
+void ek_pool_run(void (*fn)(void *, int), void *arg, int parts);
+#endif
