@@ -38,7 +38,7 @@ test-all: $(STAMP) browser native cross
 # kernels libedgekit_executorch_ops.so against the wheel's headers. Nothing is downloaded; takes seconds.
 native:
 	@cmake -S kernels -B kernels/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
-	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch, os; print(os.path.dirname(executorch.__file__))' 2>/dev/null)" \
+	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch; print(list(executorch.__path__)[0])' 2>/dev/null)" \
 	  >/dev/null && cmake --build kernels/_build >/dev/null
 
 # The NEON kernel tests cross-compile for AArch64 and run under qemu-user. Installed when we are root on a

@@ -45,7 +45,7 @@ def test_edgekit_kernels_pte_runs_compressed(nk, tmp_path):
     from edgekit.kernels.executorch_ops import ops_library_path
 
     if not ops_library_path().is_file():
-        pytest.skip(f"{ops_library_path().name} not built: `make native` with the export extra builds it")
+        pytest.fail(f"{ops_library_path().name} not built although executorch is installed: run `make native`")
     model = _compressed_mlp()
     x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
     art = export_model(model, (x,), "executorch", tmp_path / "pte", options={"kernels": "edgekit"},
@@ -95,7 +95,7 @@ def test_conv1x1_runs_as_edgekit_op(nk, tmp_path):
     from edgekit.kernels.executorch_ops import ops_library_path
 
     if not ops_library_path().is_file():
-        pytest.skip(f"{ops_library_path().name} not built: `make native` with the export extra builds it")
+        pytest.fail(f"{ops_library_path().name} not built although executorch is installed: run `make native`")
     torch.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(3, 24, 3, padding=1), nn.ReLU(), nn.Conv2d(24, 40, 1), nn.ReLU()).eval()
     w = model[2].weight.detach().numpy()
