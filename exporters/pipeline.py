@@ -84,6 +84,9 @@ def export_model(
     model = model.eval()
     # A fresh copy: numpy views can carry 0 strides on size-1 axes, which ExecuTorch rejects.
     example_inputs = tuple(np.array(x, order="C", copy=True) for x in example_inputs)
+    from edgekit.exporters.compression.int8 import prepare_export
+
+    prepare_export(model, example_inputs, dataset, parity_samples)  # int8 recipes: calibration, fallback
     names = tuple(input_names or forward_arg_names(model, len(example_inputs)))
     ref_out = run_torch(model, example_inputs)
     out_names = tuple(f"output_{i}" for i in range(len(ref_out)))

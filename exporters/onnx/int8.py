@@ -1,0 +1,115 @@
+"""ONNX int8: ONNX Runtime's quantizer on the exported fp32 model (QDQ format, static or dynamic).
+
+Static: ``quantize_static`` with a CalibrationDataReader over the calibration samples writes
+QuantizeLinear/DequantizeLinear pairs around every quantizable op: weights int8 per output
+channel (symmetric), activations uint8 per tensor (asymmetric) — the u8s8 form ONNX Runtime
+fuses into QLinearConv / integer MatMul kernels on x86 (VNNI's VPDPBUSD multiplies u8 x s8).
+Observers: minmax (MinMax), percentile (Percentile), entropy (Entropy); ONNX Runtime has no MSE
+calibrator, so ``mse`` is refused here. Dynamic: ``quantize_dynamic`` on MatMul/Gemm (Linear);
+convolutions stay fp32 (the ledger says why). Layers kept in fp32 are excluded by node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.exporters.base import DECOMPRESSED, NATIVE
+
+WEIGHT_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")
+
+
+def quantize_int8(model, path: Path, plan) -> dict[str, dict]:
+    """Quantize the .onnx at ``path`` in place; returns {layer: ledger facts read from the written file}."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_dynamic, quantize_static)
+
+    from edgekit.exporters.compression.int8 import int8_layers
+
+    if plan.config.io != "float32":
+        raise EdgekitError("int8_io_unsupported", f"int8 io={plan.config.io!r} is not available for onnx "
+                           "(its QDQ model keeps float inputs and outputs)",
+                           fix="use io='float32' for onnx; int8/uint8 I/O is offered on tflite")
+    proto = onnx.load(str(path))
+    wanted = set(int8_layers(model)) - set(plan.keep_fp32)
+    exclude = [n.name for n in proto.graph.node if n.op_type in WEIGHT_OPS and len(n.input) > 1
+               and n.input[1].removesuffix(".weight") not in wanted]
+    tmp = path.with_suffix(".int8.onnx")
+    if plan.config.activations == "dynamic":
+        quantize_dynamic(str(path), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=exclude)
+        reason = "ONNX Runtime's dynamic int8 covers MatMul/Gemm (Linear); convolutions stay fp32"
+    else:
+        method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                  "entropy": CalibrationMethod.Entropy}.get(plan.config.observer)
+        if method is None:
+            raise EdgekitError("int8_observer_unsupported", f"observer {plan.config.observer!r} is not available for "
+                               "onnx (ONNX Runtime calibrates with minmax, percentile or entropy)",
+                               fix="use observer minmax, percentile or entropy for onnx",
+                               details={"target": "onnx", "observer": plan.config.observer})
+        names = [i.name for i in proto.graph.input]
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self._it = iter([dict(zip(names, s)) for s in plan.samples])
+
+            def get_next(self):
+                return next(self._it, None)
+
+        quantize_static(str(path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
+                        nodes_to_exclude=exclude,
+                        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
+                                       "CalibPercentile": float(plan.config.percentile)})
+        reason = "ONNX Runtime's quantizer left this layer's op unquantized"
+    tmp.replace(path)
+    for leftover in path.parent.glob("*.onnx.data"):  # calibration side files, never part of the artifact
+        leftover.unlink()
+    written = weights_in_file(path)
+    out = {}
+    for name in int8_layers(model):
+        if name in written:
+            out[name] = written[name] | {"encoded": NATIVE}
+        else:
+            out[name] = {"ops": ["fp32"], "encoded": DECOMPRESSED, "reason": plan.keep_fp32.get(name, reason)}
+    return out
+
+
+def weights_in_file(path: Path) -> dict[str, dict]:
+    """Per layer: the int8 weight initializer read back from the .onnx (bits from its type, bytes from its data)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    inits = {i.name: i for i in proto.graph.initializer}
+    consumers = {}
+    for node in proto.graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
+    out = {}
+    for node in proto.graph.node:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in inits:
+            continue
+        q = inits[node.input[0]]
+        if q.data_type not in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) or len(q.dims) < 2:
+            continue
+        users = consumers.get(node.output[0], [])
+        if not any(u.op_type in WEIGHT_OPS for u in users):
+            continue
+        layer = q.name.removesuffix("_quantized").removesuffix(".weight")
+        extra = sum(numpy_helper.to_array(inits[i]).nbytes for i in node.input[1:] if i in inits)
+        bits = 8 * numpy_helper.to_array(q).dtype.itemsize
+        out[layer] = {"ops": ["int8 per-channel", "DequantizeLinear", users[0].op_type], "index_bits": bits,
+                      "bytes": int(np.prod(q.dims)) * bits // 8 + int(extra)}
+    for node in proto.graph.node:  # dynamic quantization: MatMulInteger / DynamicQuantizeMatMul read int8 directly
+        if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") and len(node.input) > 1 \
+                and node.input[1] in inits:
+            q = inits[node.input[1]]
+            layer = q.name.removesuffix("_quantized").removesuffix(".weight")
+            extra = sum(numpy_helper.to_array(inits[i]).nbytes for i in node.input[2:] if i in inits)
+            out[layer] = {"ops": ["int8 per-channel", node.op_type], "index_bits": 8,
+                          "bytes": int(np.prod(q.dims)) + int(extra)}
+    return out
