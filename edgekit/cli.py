@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--recipe", help="compress first: a preset (see `edgekit compress --list`) or a .json/.yaml")
     ex.add_argument("--allow-decompressed", action="store_true",
                     help="keep artifacts of targets that store compressed weights dense")
+    ex.add_argument("--calibration", metavar="DIR|FILE.npz",
+                    help="int8 recipes: calibration samples (a folder of images or an .npz); default: the model's data")
+    ex.add_argument("--max-loss", action="append", metavar="[OUTPUT:]METRIC=VALUE",
+                    help="int8 recipes: keep the most sensitive layers fp32 until the cost vs the original model is "
+                         "under this (METRIC: top1_flip, cos_loss, rel_l2; repeatable)")
     ex.set_defaults(func=cmd_export)
 
     co = sub.add_parser("compress", help="compress a model with a recipe and print the per-layer report")
@@ -194,6 +199,10 @@ def cmd_export(args) -> int:
     out_root = Path(args.out) / spec.name
     print(f"exporting {spec.name} to {', '.join(targets)} -> {out_root}", file=sys.stderr)
     recipe, data = _recipe_and_data(args.recipe, spec) if args.recipe else (None, None)
+    if args.calibration or args.max_loss:
+        from edgekit.exporters.compression.int8 import cli_recipe
+
+        recipe, data = cli_recipe(recipe, args.calibration, args.max_loss)
     results = export_spec(spec, targets, out_root, options=opts, parity_samples=args.parity_samples,
                           parity_gate=not args.no_parity_gate, on_result=_report_one, recipe=recipe,
                           train_data=data, allow_decompressed=args.allow_decompressed,

@@ -52,6 +52,7 @@ class Int8Config(CompressionConfig):
     """
 
     type_tag: ClassVar[str] = "int8"
+    covers_shift_layers: ClassVar[bool] = True  # DenseShift layers become int8 too (their weights are int8 x scale)
     activations: str = "static"
     observer: str = "minmax"
     percentile: float = 99.99          # observer="percentile": the |activation| percentile kept in range
@@ -110,10 +111,11 @@ def _apply(model, targets: dict, ctx) -> dict:
     config = configs.pop()
     for name, (module, _) in targets.items():
         prior = get_record(module)
+        steps: tuple[str, ...] = ("denseshift",) if type(module).__name__.startswith("Shift") else ()
         if prior is not None and prior.kind != "int8":
-            _check_combination(name, prior)
-            continue  # the weights keep their compressed record; int8 activations come from the plan
-        set_record(module, WeightRecord(kind="int8", bits=8, steps=("int8",)))
+            _check_combination(name, prior)  # 2-3 bit shift weights: int8 x per-channel scale
+            steps = prior.steps
+        set_record(module, WeightRecord(kind="int8", bits=8, steps=steps + ("int8",)))
     object.__setattr__(model, PLAN_ATTR, Int8Plan(config=config, calibration=ctx.data))
     return {"activations": config.activations, "observer": config.observer}
 
@@ -191,6 +193,22 @@ def with_max_loss(recipe, values) -> Any:
         raise EdgekitError("bad_max_loss", f"--max-loss needs an int8 recipe; {recipe.name!r} has no int8 step",
                            fix="pass --recipe int8 (or another int8 preset)")
     return Recipe(recipe.name, steps)
+
+
+def cli_recipe(recipe, calibration: str | None, max_loss: list[str] | None):
+    """(recipe with --max-loss applied, calibration source) for `edgekit export --calibration/--max-loss`."""
+    if recipe is None or not is_int8_recipe(recipe):
+        flag = "--calibration" if calibration else "--max-loss"
+        raise EdgekitError("needs_int8_recipe", f"{flag} applies to int8 recipes; the export has "
+                           f"{'recipe ' + repr(recipe.name) if recipe else 'no recipe'}",
+                           fix="add --recipe int8 (or int8_dynamic, int8_percentile, int8_mse, a .json/.yaml)")
+    if calibration is not None:
+        from pathlib import Path
+
+        if not Path(calibration).exists():
+            raise EdgekitError("calibration_not_found", f"--calibration {calibration!r} does not exist",
+                               fix="pass a folder of images or an .npz file with one array per model input")
+    return (with_max_loss(recipe, max_loss) if max_loss else recipe), calibration
 
 
 def is_int8_recipe(recipe) -> bool:

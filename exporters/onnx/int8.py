@@ -63,8 +63,12 @@ def quantize_int8(model, path: Path, plan) -> dict[str, dict]:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
                         nodes_to_exclude=exclude,
                         extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
-                                       "CalibPercentile": float(plan.config.percentile)})
+                                       "CalibPercentile": float(plan.config.percentile),
+                                       # fp32 layers read the float tensor before a Q/DQ pair: keep its Relu
+                                       "QDQKeepRemovableActivations": bool(exclude)})
         reason = "ONNX Runtime's quantizer left this layer's op unquantized"
+    if exclude:
+        _float_inputs(tmp, set(exclude))
     tmp.replace(path)
     for leftover in path.parent.glob("*.onnx.data"):  # calibration side files, never part of the artifact
         leftover.unlink()
@@ -76,6 +80,32 @@ def quantize_int8(model, path: Path, plan) -> dict[str, dict]:
         else:
             out[name] = {"ops": ["fp32"], "encoded": DECOMPRESSED, "reason": plan.keep_fp32.get(name, reason)}
     return out
+
+
+def _float_inputs(path: Path, nodes: set[str]) -> None:
+    """Feed the fp32 nodes the float tensor in front of their input's Quantize/Dequantize pair.
+
+    ONNX Runtime (>= 1.21) quantizes a float Conv/Gemm/MatMul weight at load time when the node sits between
+    a DequantizeLinear and a QuantizeLinear, so a layer kept in fp32 must not read a dequantized input."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    for node in proto.graph.node:
+        if node.name not in nodes:
+            continue
+        dq = producer.get(node.input[0])
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is not None and q.op_type == "QuantizeLinear":
+            node.input[0] = q.input[0]
+    used = {i for n in proto.graph.node for i in n.input} | {o.name for o in proto.graph.output}
+    for _ in range(2):  # drop the Dequantize, then the Quantize, left without consumers
+        dead = [n for n in proto.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                and not any(o in used for o in n.output)]
+        for n in dead:
+            proto.graph.node.remove(n)
+        used = {i for n in proto.graph.node for i in n.input} | {o.name for o in proto.graph.output}
+    onnx.save(proto, str(path))
 
 
 def weights_in_file(path: Path) -> dict[str, dict]:

@@ -76,9 +76,17 @@ def weights_in_file(model, buf: bytes) -> dict[str, dict]:
                 continue
             q = t.quantization
             extra = (len(q.scale) * 4 + len(q.zeroPoint) * 8) if q is not None and q.scale is not None else 0
-            found[t.name.decode()] = {"op": kind, "index_bits": 8, "bytes": int(len(data)) + extra}
+            # litert-torch names a FULLY_CONNECTED weight after a wrapper: its bias carries the layer's path
+            bias = sg.tensors[op.inputs[2]].name.decode() if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+            found[t.name.decode()] = ({"op": kind, "index_bits": 8, "bytes": int(len(data)) + extra}, bias)
     layers = layer_of_tensor(model, list(found))
-    return {layer: found[tensor] for tensor, layer in layers.items()}
+    by_bias = layer_of_tensor(model, [b for _, b in found.values() if b])
+    out = {}
+    for tensor, (facts, bias) in found.items():
+        layer = layers.get(tensor) or by_bias.get(bias)
+        if layer is not None:
+            out[layer] = facts
+    return out
 
 
 def set_io_type(buf: bytes, io: str) -> bytes:
