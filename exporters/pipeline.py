@@ -104,6 +104,9 @@ def export_model(
             except Exception as exc:  # converter failures become user-facing errors
                 raise diagnose(exc, exported, target, log) from exc
         write_reference_io(stage, dict(zip(names, example_inputs)), dict(zip(out_names, ref_out)))
+        from edgekit.exporters.compression.int8 import write_plot
+
+        write_plot(model, stage)  # int8 recipes: int8_sensitivity.png when matplotlib (bench extra) is there
         manifest = {
             "kind": "edgekit-artifact",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

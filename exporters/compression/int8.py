@@ -216,6 +216,25 @@ def is_int8_recipe(recipe) -> bool:
                for c in (s.default, *s.by_type.values(), *s.by_name.values()))
 
 
+PLOT_NAME = "int8_sensitivity.png"
+
+
+def write_plot(model, out_dir) -> str | None:
+    """The sensitivity bar chart into the artifact directory (None without an int8 plan or matplotlib)."""
+    plan = get_plan(model)
+    if plan is None or not plan.sensitivity:
+        return None
+    from pathlib import Path
+
+    from edgekit.exporters.compression.int8_sensitivity import plot
+
+    limits = parse_max_loss(plan.config.max_loss)
+    path = plot(plan.sensitivity, Path(out_dir) / PLOT_NAME, plan.keep_fp32, limits[0][1] if limits else "cos_loss")
+    if path is None:
+        log.info("matplotlib is not installed (extra: bench): no %s", PLOT_NAME)
+    return str(path) if path else None
+
+
 def prepare_export(model, example_inputs: tuple, dataset=None, parity_samples: int = 32) -> Int8Plan | None:
     """Resolve the calibration samples, then run the sensitivity pass and the fallback (once per model)."""
     plan = get_plan(model)

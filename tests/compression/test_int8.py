@@ -155,6 +155,11 @@ def test_sensitivity_finds_the_one_sensitive_layer_and_fallback_keeps_exactly_it
     assert rows["0"]["encoded"]["kind"] == rows["4"]["encoded"]["kind"] == "native"
     assert get_plan(new).to_json()["fallback"]["keep_fp32"] == ["2"]
     assert a_mix.manifest["compression"]["int8"]["keep_fp32"] == {"2": plan.keep_fp32["2"]}
+    try:
+        import matplotlib  # noqa: F401  (bench extra)
+    except ImportError:
+        return
+    assert (a_mix.path / "int8_sensitivity.png").stat().st_size > 1000
 
 
 def test_cli_export_with_int8_recipe_and_calibration_file(tmp_path, capsys, tiny_spec):
@@ -177,3 +182,35 @@ def test_cli_export_with_int8_recipe_and_calibration_file(tmp_path, capsys, tiny
     assert main(["export", "resnet_tiny", "--recipe", "palettize4", "--calibration", str(tmp_path / "cal.npz"),
                  "--target", "onnx", "--out", str(tmp_path / "p")]) == 2
     assert "needs_int8_recipe" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("io", ["uint8", "int8"])
+def test_tflite_int8_io_on_request_runs_from_float_arrays(tmp_path, tiny_spec, tiny_model, io):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgekit.exporters.compression import Recipe, Step, compress
+    from edgekit.exporters.compression.int8 import Int8Config
+    from edgekit.exporters.pipeline import export_model
+
+    recipe = Recipe("io", (Step(default=Int8Config(io=io, sensitivity=False, calibration_samples=32)),))
+    new, _ = compress(tiny_model, recipe)
+    art = export_model(new, tiny_spec.example_inputs(0), "tflite", tmp_path / io, dataset=tiny_spec.dataset,
+                       parity_samples=8, show_progress=False)
+    interp = Interpreter(str(art.path / "model.tflite"))
+    assert interp.get_input_details()[0]["dtype"] == np.dtype(io) == interp.get_output_details()[0]["dtype"]
+    assert art.manifest["parity"]["ok"] and art.manifest["parity"]["metrics"]["cosine_min"] > 0.999
+
+
+@pytest.mark.slow
+def test_coreml_int8_stores_8_bit_linear_weights(tmp_path, tiny_spec, tiny_model):
+    from edgekit.exporters.compression import Recipe, Step, compress
+    from edgekit.exporters.compression.int8 import Int8Config
+    from edgekit.exporters.pipeline import export_model
+
+    new, _ = compress(tiny_model, Recipe("w8", (Step(default=Int8Config(sensitivity=False)),)))
+    art = export_model(new, tiny_spec.example_inputs(0), "coreml", tmp_path / "cm", dataset=tiny_spec.dataset,
+                       show_progress=False)
+    rows = art.manifest["compression"]["ledger"]
+    assert all("constexpr_affine_dequantize" in r["encoded"]["format"] for r in rows)
+    assert art.manifest["target_info"]["structure"]["weight_encodings"]["constexpr_affine_dequantize"] == 13
