@@ -44,6 +44,36 @@ def percentile_observer(percentile: float):
     return PercentileObserver
 
 
+def exact_weight_observer():
+    """Per-channel symmetric int8 (scale = channel peak / 127), except that a weight that is exactly int8 x a
+    per-channel scale (2-3 bit shift weights, DenseShift, also after BatchNorm folding) keeps that scale: exact."""
+    import torch
+    from torchao.quantization.pt2e.observer import PerChannelMinMaxObserver
+
+    from edgekit.exporters.exact_int8 import exact_int8
+
+    class ExactInt8WeightObserver(PerChannelMinMaxObserver):
+        def forward(self, x_orig):
+            self._seen = x_orig.detach().clone()
+            return super().forward(x_orig)
+
+        def calculate_qparams(self):
+            scale, zero = super().calculate_qparams()
+            w = getattr(self, "_seen", None)
+            found = exact_int8(w.numpy()) if w is not None and self.ch_axis == 0 else None
+            if found is not None:
+                return torch.from_numpy(found[1]).to(scale.dtype), torch.zeros_like(zero)
+            return scale, zero
+
+    return ExactInt8WeightObserver
+
+
+def with_exact_weights(qconfig):
+    """The config with ``exact_weight_observer`` for the weights."""
+    ctr = exact_weight_observer().with_args(eps=2**-12)
+    return dataclasses.replace(qconfig, weight=dataclasses.replace(qconfig.weight, observer_or_fake_quant_ctr=ctr))
+
+
 def with_observer(qconfig, observer: str, percentile: float, target: str):
     """The quantizer's static config with the recipe's activation observer."""
     from torchao.quantization.pt2e.observer import HistogramObserver, MinMaxObserver

@@ -45,6 +45,10 @@ class CoreMLExporter(Exporter):
         layers = {k: v for k, v in coreml_encode.layers_to_encode(model, options.minimum_deployment_target).items()
                   if v[1].kind != "int8"}
         int8 = get_plan(model) if int8_layers(model) else None
+        if int8 is not None:
+            from edgekit.exporters.coreml.int8 import refuse_shift
+
+            refuse_shift(model)
         compressed = bool(layers) or int8 is not None
         if compressed:
             coreml_encode.check_target(layers, options.minimum_deployment_target)

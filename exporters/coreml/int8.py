@@ -11,6 +11,23 @@ from __future__ import annotations
 from edgekit.exporters.base import DECOMPRESSED, NATIVE
 
 
+def refuse_shift(model) -> None:
+    """Shift weights (a shift recipe or DenseShift layers) cannot be int8 here: coremltools picks its own scale."""
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.compression.int8 import int8_layers
+    from edgekit.exporters.compression.record import get_record
+
+    shift = [n for n, m in int8_layers(model).items() if {"shift", "denseshift"} & set(get_record(m).steps)]
+    if shift:
+        raise EdgekitError(
+            "int8_combination_unsupported",
+            f"target 'coreml' cannot run shift weights as exact int8 with int8 activations (layers {', '.join(shift[:4])}"
+            f"{' ...' if len(shift) > 4 else ''}): its linear quantizer sets its own scale and Core ML's activation "
+            "quantization needs macOS", fix="export these layers to coreml with their shift encoding (the shift recipe "
+            "alone, --coreml-target iOS18: exact 3-bit tables), or use int8 on executorch, tflite or onnx",
+            details={"target": "coreml", "layers": shift})
+
+
 def quantize_weights(model, mlmodel, compute_precision: str, plan):
     """(mlmodel with int8 weights, {layer: ledger facts read from the program})."""
     import coremltools.optimize as cto

@@ -24,7 +24,7 @@ def quantize_int8(model, exported_program, example_inputs, plan):
 
     layers = set(int8_layers(model)) - set(plan.keep_fp32)
     dynamic = plan.config.activations == "dynamic"
-    qconfig = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+    qconfig = int8_pt2e.with_exact_weights(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
     if not dynamic:
         qconfig = int8_pt2e.with_observer(qconfig, plan.config.observer, plan.config.percentile, "executorch")
     quantizer = int8_pt2e.restrict(XNNPACKQuantizer, layers)().set_global(qconfig)

@@ -38,6 +38,7 @@ def quantize_int8(model, path: Path, plan) -> dict[str, dict]:
     exclude = [n.name for n in proto.graph.node if n.op_type in WEIGHT_OPS and len(n.input) > 1
                and n.input[1].removesuffix(".weight") not in wanted]
     tmp = path.with_suffix(".int8.onnx")
+    overrides: dict = {}
     if plan.config.activations == "dynamic":
         quantize_dynamic(str(path), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=exclude)
@@ -59,13 +60,17 @@ def quantize_int8(model, path: Path, plan) -> dict[str, dict]:
             def get_next(self):
                 return next(self._it, None)
 
+        overrides = exact_overrides(proto, wanted)
         quantize_static(str(path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
                         nodes_to_exclude=exclude,
                         extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
                                        "CalibPercentile": float(plan.config.percentile),
                                        # fp32 layers read the float tensor before a Q/DQ pair: keep its Relu
-                                       "QDQKeepRemovableActivations": bool(exclude)})
+                                       "QDQKeepRemovableActivations": bool(exclude),
+                                       # shift weights keep their exact scale (no bias-driven rescaling)
+                                       "TensorQuantOverrides": overrides,
+                                       "QDQDisableWeightAdjustForInt32Bias": bool(overrides)})
         reason = "ONNX Runtime's quantizer left this layer's op unquantized"
     if exclude:
         _float_inputs(tmp, set(exclude))
@@ -73,12 +78,34 @@ def quantize_int8(model, path: Path, plan) -> dict[str, dict]:
     for leftover in path.parent.glob("*.onnx.data"):  # calibration side files, never part of the artifact
         leftover.unlink()
     written = weights_in_file(path)
+    exact = {n.removesuffix(".weight") for n in overrides} if plan.config.activations == "static" else set()
     out = {}
     for name in int8_layers(model):
         if name in written:
-            out[name] = written[name] | {"encoded": NATIVE}
+            out[name] = written[name] | {"encoded": NATIVE} | ({"error": 0.0} if name in exact else {})
         else:
             out[name] = {"ops": ["fp32"], "encoded": DECOMPRESSED, "reason": plan.keep_fp32.get(name, reason)}
+    return out
+
+
+def exact_overrides(proto, layers: set[str]) -> dict[str, list[dict]]:
+    """Per-channel scale overrides for weights that are exactly int8 x a per-channel scale (shift weights)."""
+    from onnx import numpy_helper
+
+    from edgekit.exporters.exact_int8 import exact_int8
+
+    def axis0(n) -> bool:  # output channels on axis 0: Conv, and Gemm with transB=1 (a Linear weight)
+        return n.op_type == "Conv" or n.op_type == "Gemm" and any(a.name == "transB" and a.i == 1 for a in n.attribute)
+
+    used = {n.input[1] for n in proto.graph.node if axis0(n) and len(n.input) > 1}
+    out = {}
+    for init in proto.graph.initializer:
+        if init.name not in used or init.name.removesuffix(".weight") not in layers:
+            continue
+        found = exact_int8(numpy_helper.to_array(init))
+        if found is not None:
+            out[init.name] = [{"scale": np.float32(s), "zero_point": np.int8(0)} for s in found[1]]
+            out[init.name][0]["axis"] = 0
     return out
 
 

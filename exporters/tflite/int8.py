@@ -31,7 +31,7 @@ def convert_int8(model, example_inputs, plan, path: Path) -> dict[str, dict]:
 
     layers = set(int8_layers(model)) - set(plan.keep_fp32)
     dynamic = plan.config.activations == "dynamic"
-    qconfig = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+    qconfig = int8_pt2e.with_exact_weights(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
     if not dynamic:
         qconfig = int8_pt2e.with_observer(qconfig, plan.config.observer, plan.config.percentile, "tflite")
     quantizer = int8_pt2e.restrict(PT2EQuantizer, layers)().set_global(qconfig)

@@ -214,3 +214,28 @@ def test_coreml_int8_stores_8_bit_linear_weights(tmp_path, tiny_spec, tiny_model
     rows = art.manifest["compression"]["ledger"]
     assert all("constexpr_affine_dequantize" in r["encoded"]["format"] for r in rows)
     assert art.manifest["target_info"]["structure"]["weight_encodings"]["constexpr_affine_dequantize"] == 13
+
+
+def test_shift_weights_stay_exact_under_int8_and_coreml_refuses_the_combination(tmp_path):
+    import torch
+
+    from edgekit.exporters.compression import compress
+    from edgekit.exporters.compression.int8_pt2e import exact_weight_observer
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.model_zoo import get_spec
+
+    spec = get_spec("denseshift_tiny")
+    new, _ = compress(spec.build(), "int8")
+    w = new.layers[0].conv1.weight * torch.linspace(0.5, 2.0, 8)[:, None, None, None]  # BatchNorm-folded form
+    obs = exact_weight_observer()(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, ch_axis=0)
+    obs(w)
+    scale, zero = obs.calculate_qparams()
+    q = w / scale[:, None, None, None]
+    assert torch.equal(q, q.round()) and q.abs().max() == 64 and not zero.any()       # exact int8 for XNNPACK/TFLite
+    art = export_model(new, spec.example_inputs(0), "onnx", tmp_path / "o", dataset=spec.dataset,
+                       parity_samples=8, show_progress=False)
+    rows = {r["layer"]: r for r in art.manifest["compression"]["ledger"]}
+    assert len(rows) == 13 and all(r["encoded"].get("max_abs_error") == 0.0 for r in rows.values())
+    with pytest.raises(EdgekitError, match="target 'coreml' cannot run shift weights as exact int8"):
+        export_model(new, spec.example_inputs(0), "coreml", tmp_path / "c", show_progress=False)
+    assert not (tmp_path / "c").exists()
