@@ -52,7 +52,7 @@ class ExecuTorchExporter(Exporter):
             from edgekit.exporters.executorch.int8 import quantize_int8
 
             exported_program, weights = quantize_int8(model, exported_program, example_inputs, int8)
-            precision = "int8"
+            precision = "int8_static" if int8.config.activations == "static" else "int8"
         elif options.requantize == "dynamic_int8" and compressed_layers(model):
             from edgekit.exporters.executorch.requantize import requantize
 

@@ -98,7 +98,7 @@ class ONNXExporter(Exporter):
 
             info["weights"] = quantize_int8(model, path, int8)
             info["dense_precision"] = "fp32"
-            return ConvertResult("model.onnx", "int8", info)
+            return ConvertResult("model.onnx", "int8_static" if int8.config.activations == "static" else "int8", info)
         return ConvertResult("model.onnx", "fp32", info)
 
 

@@ -53,7 +53,8 @@ class TFLiteExporter(Exporter):
             from edgekit.exporters.tflite.int8 import convert_int8
 
             weights = convert_int8(model, example_inputs, plan, path)
-            return ConvertResult("model.tflite", "int8", {"converter": "litert-torch", "weights": weights,
+            precision = "int8_static" if plan.config.activations == "static" else "int8"
+            return ConvertResult("model.tflite", precision, {"converter": "litert-torch", "weights": weights,
                                                           "io": plan.config.io, "dense_precision": "fp32"})
         edge_model = litert_torch.convert(model, example_inputs)
         edge_model.export(str(path))

@@ -87,7 +87,7 @@ def test_int8_export_of_a_tiny_cnn_is_native_int8_within_int8_tolerance(tmp_path
     art = export_model(new, tiny_spec.example_inputs(0), target, tmp_path / target, dataset=tiny_spec.dataset,
                        parity_samples=16, show_progress=False, recipe=recipe)
     m = art.manifest
-    assert m["precision"] == "int8" and m["parity"]["ok"]
+    assert m["precision"] == "int8_static" and m["parity"]["ok"]
     assert m["parity"]["metrics"]["cosine_min"] >= 0.99 and m["parity"]["metrics"]["top1"] >= 0.9
     rows = m["compression"]["ledger"]
     assert len(rows) == 13 and all(r["encoded"]["kind"] == "native" and r["encoded"]["index_bits"] == 8
@@ -172,7 +172,7 @@ def test_cli_export_with_int8_recipe_and_calibration_file(tmp_path, capsys, tiny
     assert main(["export", "resnet_tiny", "--recipe", "int8", "--calibration", str(tmp_path / "cal.npz"),
                  "--target", "onnx", "--out", str(out), "--parity-samples", "8"]) == 0
     manifest = json.loads((out / "resnet_tiny" / "onnx" / "manifest.json").read_text())
-    assert manifest["precision"] == "int8" and manifest["compression"]["int8"]["calibration"] == {
+    assert manifest["precision"] == "int8_static" and manifest["compression"]["int8"]["calibration"] == {
         "source": "cal.npz", "samples": 40}
     assert len(manifest["compression"]["int8"]["sensitivity"]) == 13
     capsys.readouterr()
