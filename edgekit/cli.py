@@ -261,6 +261,10 @@ def cmd_inspect(args) -> int:
     if ledger:
         from edgekit.exporters.compression.ledger import ledger_table
         print(ledger_table(comp))
+    if comp.get("int8"):  # int8 recipe: calibration and the layers the fallback kept in fp32
+        q = comp["int8"]
+        print(f"int8       calibration {q['calibration']['source']} ({q['calibration']['samples']} samples); "
+              f"kept fp32: {', '.join(f'{k} ({v})' for k, v in q['keep_fp32'].items()) or 'none'}")
     return 0
 
 
