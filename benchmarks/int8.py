@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--work", default="out/int8_bench")
     ap.add_argument("--out", default="docs/int8_results.json")
+    ap.add_argument("--untrained", action="store_true",
+                    help="size and latency only: the zoo's initial weights, no training, no accuracy")
     args = ap.parse_args()
     import torch
 
@@ -62,7 +64,8 @@ def main() -> None:
     torch.set_num_threads(2)
     work = Path(args.work)
     results = {"command": "nice .venv/bin/python benchmarks/int8.py " + f"--epochs {args.epochs} --rounds "
-               f"{args.rounds} --runs {args.runs}", "machine_before": machine_info(), "models": {}}
+               f"{args.rounds} --runs {args.runs} --models {args.models}" + (" --untrained" if args.untrained else ""),
+               "machine_before": machine_info(), "models": {}}
     arts = {}
     for name in args.models.split(","):
         spec = get_spec(name)
@@ -70,8 +73,9 @@ def main() -> None:
         x_test, y_test = digits(size, chans, split="test")
         x_train, _ = digits(size, chans, split="train")
         t0 = time.time()
-        model = trained(name, args.epochs, work)
-        row = {"torch_accuracy": evaluate(model, x_test, y_test), "train_or_load_s": time.time() - t0, "targets": {}}
+        model = spec.build() if args.untrained else trained(name, args.epochs, work)
+        row = {"torch_accuracy": None if args.untrained else evaluate(model, x_test, y_test),
+               "trained": not args.untrained, "train_or_load_s": time.time() - t0, "targets": {}}
         int8_model, _ = compress(model, "int8", data=x_train[:128, None])  # 128 train images, batch axis
         examples = spec.example_inputs(0)
         for target in TARGETS:
@@ -83,12 +87,13 @@ def main() -> None:
                 arts[(name, target, variant)] = art.path
                 cell[variant] = {"bytes": art.model_bytes, "export_s": time.time() - t0,
                                  "parity": art.manifest["parity"]["metrics"], "parity_ok": art.manifest["parity"]["ok"],
-                                 "accuracy": accuracy(art.path, x_test, y_test)}
+                                 "accuracy": None if args.untrained else accuracy(art.path, x_test, y_test)}
                 if variant == "int8":
                     s = art.manifest["compression"]["summary"]
                     cell[variant]["ledger"] = {k: s[k] for k in ("bytes_written", "dense_bytes", "decompressed_layers")}
             cell["bytes_ratio"] = cell["int8"]["bytes"] / cell["fp32"]["bytes"]
-            cell["accuracy_delta_points"] = 100 * (cell["int8"]["accuracy"] - cell["fp32"]["accuracy"])
+            cell["accuracy_delta_points"] = None if args.untrained else \
+                100 * (cell["int8"]["accuracy"] - cell["fp32"]["accuracy"])
             print(name, target, json.dumps({k: cell[k] for k in ("bytes_ratio", "accuracy_delta_points")}), flush=True)
         results["models"][name] = row
         Path(args.out).write_text(json.dumps(results, indent=2))
