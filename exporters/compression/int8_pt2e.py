@@ -112,11 +112,27 @@ def quantize(exported_program, example_inputs: tuple, quantizer, samples: list[t
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    prepared = prepare_pt2e(exported_program.module(), quantizer)
+    module = exported_program.module()
+    _weights_as_parameters(module)
+    prepared = prepare_pt2e(module, quantizer)
     with torch.no_grad():
         for sample in samples or [tuple(x.numpy() for x in example_inputs)]:
             prepared(*[torch.from_numpy(np.ascontiguousarray(a)) for a in sample])
     return convert_pt2e(prepared, fold_quantize=fold)
+
+
+def _weights_as_parameters(gm) -> None:
+    """DenseShift layers hold their deployed weight in a buffer; PT2E's conv+BatchNorm fold writes the folded
+    weight back with register_parameter, which fails on a buffer of that name: make such buffers parameters."""
+    import torch
+
+    for name, buf in list(gm.named_buffers()):
+        if name.rpartition(".")[2] != "weight":
+            continue
+        path, _, attr = name.rpartition(".")
+        owner = gm.get_submodule(path) if path else gm
+        delattr(owner, attr)
+        owner.register_parameter(attr, torch.nn.Parameter(buf.detach().clone(), requires_grad=False))
 
 
 def weight_facts(converted, int8: set[str]) -> dict[str, dict]:
