@@ -133,8 +133,12 @@ def _image_input(file: Path, example: np.ndarray) -> np.ndarray:
         return _one((np.load(file),), (example,), 0)[0]
     if example.ndim != 4:
         raise _mismatch((example,), f"images ({file.name}); the model's input is not (N, C, H, W)")
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError as e:  # Pillow comes with matplotlib (bench extra)
+        from edgekit.errors import MissingDependency
 
+        raise MissingDependency("pillow", "bench", "reading calibration images") from e
     _, c, h, w = example.shape
     img = Image.open(file).convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
     x = np.asarray(img, dtype=np.float32) / 255.0
