@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--allow-decompressed", action="store_true",
                     help="keep artifacts of targets that store compressed weights dense")
     add_cost_flags(ex)
+    ex.add_argument("--calibration", metavar="DIR|FILE.npz",
+                    help="int8 recipes: calibration samples (a folder of images or an .npz); default: the model's data")
     ex.set_defaults(func=cmd_export)
 
     co = sub.add_parser("compress", help="compress a model with a recipe and print the per-layer report")
@@ -218,6 +220,12 @@ def cmd_export(args) -> int:
     out_root = Path(args.out) / spec.name
     print(f"exporting {spec.name} to {', '.join(targets)} -> {out_root}", file=sys.stderr)
     recipe, data = _recipe_and_data(args.recipe, spec) if args.recipe else (None, None)
+    if args.calibration or args.max_loss:  # int8: calibration samples, and --max-loss drives the fp32 fallback
+        from edgekit.exporters.compression.int8 import cli_recipe, is_int8_recipe
+
+        recipe, calibration = cli_recipe(recipe, args.calibration, args.max_loss)
+        if recipe is not None and is_int8_recipe(recipe):
+            data = calibration  # None: the model's own data
     results = export_spec(spec, targets, out_root, options=opts, parity_samples=args.parity_samples,
                           parity_gate=not args.no_parity_gate, on_result=_report_one, recipe=recipe,
                           train_data=data, allow_decompressed=args.allow_decompressed, **cost_kwargs(args),
@@ -259,7 +267,7 @@ def cmd_inspect(args) -> int:
     print(f"artifact   {art.path}")
     print(f"model      {m['model']['name']} ({m['model']['class']}, {m['model']['parameters']:,} parameters)")
     print(f"target     {m['target']}  options {json.dumps(m['options'])}  precision {m['precision']}")
-    print(f"producer   " + ", ".join(f"{k} {v}" for k, v in m["producer"].items()))
+    print("producer   " + ", ".join(f"{k} {v}" for k, v in m["producer"].items()))
     print("inputs     " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["inputs"]))
     print("outputs    " + "; ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in m["signature"]["outputs"]))
     methods = method_specs(m)
@@ -290,6 +298,10 @@ def cmd_inspect(args) -> int:
         print(ledger_table(comp))
     for skip in comp.get("skipped") or []:
         print(f"skipped    {skip['layer']} (step {skip['step']}, {skip['type']}): {skip['reason']}")
+    if comp.get("int8"):  # int8 recipe: calibration and the layers the fallback kept in fp32
+        q = comp["int8"]
+        print(f"int8       calibration {q['calibration']['source']} ({q['calibration']['samples']} samples); "
+              f"kept fp32: {', '.join(f'{k} ({v})' for k, v in q['keep_fp32'].items()) or 'none'}")
     return 0
 
 

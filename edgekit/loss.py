@@ -42,6 +42,7 @@ DEFAULT_MAX_LOSS: dict[str, dict[str, float]] = {
     "dkm": {"top1_flip": 0.05, "cos_loss": 0.05},
     "shift": {"top1_flip": 0.10, "cos_loss": 0.10},
     "sparsity": {"top1_flip": 0.10, "cos_loss": 0.10},
+    "int8": {"top1_flip": 0.03, "cos_loss": 0.01},  # the int8_static parity tolerance: mean cosine >= 0.99
 }
 FALLBACK_MAX_LOSS = {"top1_flip": 0.05, "cos_loss": 0.05}
 

@@ -13,6 +13,9 @@ TOLERANCES: dict[str, dict[str, float]] = {
     "fp32": {"cosine_min": 0.99999, "top1": 0.99},
     "fp16": {"cosine_min": 0.999, "top1": 0.95},
     "int8": {"cosine_min": 0.99, "top1": 0.90},
+    # int8 weights and activations (the int8 recipe, static): rounding of every activation leaves a few
+    # low-norm samples below 0.99, so the mean carries the 0.99 and the worst sample gets 0.95
+    "int8_static": {"cosine_mean": 0.99, "cosine_min": 0.95, "top1": 0.90},
 }
 
 

@@ -111,6 +111,9 @@ def export_model(
     model = model.eval()
     # A fresh copy: numpy views can carry 0 strides on size-1 axes, which ExecuTorch rejects.
     example_inputs = tuple(np.array(x, order="C", copy=True) for x in example_inputs)
+    from edgekit.exporters.compression.int8 import prepare_export
+
+    prepare_export(model, example_inputs, dataset, parity_samples)  # int8 recipes: calibration, fallback
     names = tuple(input_names or forward_arg_names(model, len(example_inputs)))
     ref_out = run_torch(model, example_inputs)
     out_names = tuple(f"output_{i}" for i in range(len(ref_out)))
@@ -134,6 +137,9 @@ def export_model(
             except Exception as exc:  # converter failures become user-facing errors
                 raise diagnose(exc, exported, target, log) from exc
         write_reference_io(stage, dict(zip(names, example_inputs)), dict(zip(out_names, ref_out)))
+        from edgekit.exporters.compression.int8 import write_plot
+
+        write_plot(model, stage)  # int8 recipes: int8_sensitivity.png when matplotlib (bench extra) is there
         manifest = {
             "kind": "edgekit-artifact",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -52,6 +52,10 @@ class TFLiteSession(Session):
             # litert-torch narrows int64 inputs to int32: cast at the boundary, keep the model's signature
             details = self._runner.get_input_details()
             self._arg_dtypes = [details[n]["dtype"] for n in self._arg_names]
+            # int8/uint8 I/O (int8 recipe, io="int8"|"uint8"): float arrays are (de)quantized at the boundary
+            self._in_quant = [details[n].get("quantization", (0.0, 0)) for n in self._arg_names]
+            out_details = self._runner.get_output_details()
+            self._out_quant = [out_details[n].get("quantization", (0.0, 0)) for n in self._out_names]
         else:
             self._runner = None
         self._signature_from_manifest()
@@ -74,9 +78,9 @@ class TFLiteSession(Session):
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self._runner is not None:
-            result = self._runner(**{n: a.astype(d, copy=False)
-                                     for n, a, d in zip(self._arg_names, arrays, self._arg_dtypes)})
-            return [np.array(result[name]) for name in self._out_names]
+            result = self._runner(**{n: _to_io(a, d, q)
+                                     for n, a, d, q in zip(self._arg_names, arrays, self._arg_dtypes, self._in_quant)})
+            return [_from_io(np.array(result[name]), q) for name, q in zip(self._out_names, self._out_quant)]
         for detail, arr in zip(self._interp.get_input_details(), arrays):
             self._interp.set_tensor(detail["index"], arr)
         self._interp.invoke()
@@ -88,3 +92,20 @@ def _spec(detail: dict) -> TensorSpec:
     dims = detail.get("shape_signature", detail["shape"])
     return TensorSpec(detail["name"], tuple(None if int(s) < 0 else int(s) for s in dims),
                       np.dtype(detail["dtype"]).name)
+
+
+def _to_io(a: np.ndarray, dtype, quant) -> np.ndarray:
+    """Cast to the model's input type; float data into an int8/uint8 input is quantized with its scale."""
+    scale, zero = quant
+    if scale and np.issubdtype(np.dtype(dtype), np.integer) and np.dtype(dtype).itemsize == 1 \
+            and np.issubdtype(a.dtype, np.floating):
+        info = np.iinfo(dtype)
+        return np.clip(np.round(a / scale) + zero, info.min, info.max).astype(dtype)
+    return a.astype(dtype, copy=False)
+
+
+def _from_io(y: np.ndarray, quant) -> np.ndarray:
+    scale, zero = quant
+    if scale and y.dtype in (np.int8, np.uint8):
+        return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+    return y

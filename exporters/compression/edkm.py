@@ -170,7 +170,6 @@ class SavedTensorPacker:
         return stored
 
     def unpack(self, stored: _Stored):
-        import torch
 
         if stored.kind == "plain":
             return stored.data.to(stored.device, non_blocking=True)

@@ -96,7 +96,10 @@ def build_ledger(model, exporter, result) -> list[dict]:
         shape = tuple(module.weight.shape)
         numel = int(np.prod(shape))
         enc = encoded.get(name)
-        if enc is not None and enc.get("ops") != ["const"]:
+        if enc is not None and enc.get("encoded") == DECOMPRESSED:  # left dense by the target, with its reason
+            row_enc = {"kind": DECOMPRESSED, "format": f"dense {dense_format}", "reason": enc.get("reason")}
+            written = numel * dense_width
+        elif enc is not None and enc.get("ops") != ["const"]:
             kind = enc.get("encoded", NATIVE)
             row_enc = {"kind": kind, "format": "+".join(enc["ops"]), "index_bits": enc.get("index_bits")}
             row_enc |= {k: enc[k] for k in ("tables", "table_size") if k in enc}
@@ -132,6 +135,10 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
     prov = get_provenance(model)
     if prov is not None and prov.skipped:  # layers the recipe could not apply to: left dense, with the reason
         section["skipped"] = list(prov.skipped)
+    from edgekit.exporters.compression.int8 import get_plan
+
+    if (plan := get_plan(model)) is not None:  # calibration, sensitivity and fallback of an int8 recipe
+        section["int8"] = plan.to_json()
     if not ledger:
         return section
     written = sum(r["bytes_written"] for r in ledger)

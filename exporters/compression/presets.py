@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from edgekit.errors import UnknownChoice
 from edgekit.exporters.compression.dkm import DKMConfig
+from edgekit.exporters.compression.int8 import Int8Config
 from edgekit.exporters.compression.palettize import PalettizeConfig
 from edgekit.exporters.compression.recipe import Recipe, Step
 from edgekit.exporters.compression.shift import ShiftQuantConfig
@@ -39,6 +40,11 @@ PRESETS: dict[str, Recipe] = {r.name: r for r in (
     Recipe("sparse24", (Step(default=SparsityConfig(structure="n:m", n=2, m=4), by_name={r"stem\..*": None}),)),
     Recipe("sparse50_palettize4", (Step(default=_GRADUAL50), Step(default=PalettizeConfig(bits=4)))),
     Recipe("sparse50_shift3", (Step(default=SparsityConfig(sparsity=0.5)), Step(default=ShiftQuantConfig(bits=3)))),
+    # post-training int8 (int8.py): calibrated static activations; dynamic for Linear-heavy models
+    Recipe("int8", (Step(default=Int8Config()),)),
+    Recipe("int8_percentile", (Step(default=Int8Config(observer="percentile")),)),
+    Recipe("int8_mse", (Step(default=Int8Config(observer="mse")),)),
+    Recipe("int8_dynamic", (Step(default=Int8Config(activations="dynamic")),)),
 )}
 
 

@@ -27,6 +27,7 @@ RECIPE_KIND = "edgekit-recipe"
 RECIPE_VERSION = 1
 # Module types whose ``weight`` the passes compress.
 WEIGHT_TYPES = ("Conv1d", "Conv2d", "Linear")
+BY_DESIGN_TYPES = ("ShiftConv2d", "ShiftLinear")  # model_zoo/denseshift.py: low-bit weights by design
 
 _HANDLERS: dict[type, Callable] = {}
 
@@ -69,6 +70,9 @@ class Step:
         return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def resolve(self, name: str, module) -> CompressionConfig | None:
+        if type(module).__name__ in BY_DESIGN_TYPES:  # DenseShift layers: only configs that declare they cover them
+            cfg = self.by_name.get(name, self.default)
+            return cfg if getattr(cfg, "covers_shift_layers", False) else None
         if type(module).__name__ not in WEIGHT_TYPES or module.weight.numel() < self.min_numel:
             return None
         if (self.exclude is not None and re.search(self.exclude, name)) or (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 ATTR = "edgekit_compression"  # attribute name on the nn.Module
-KINDS = ("lut", "shift", "sparse", "lut+sparse", "shift+sparse")
+KINDS = ("lut", "shift", "sparse", "lut+sparse", "shift+sparse", "int8")  # int8: see int8.py
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class WeightRecord:
         """Bytes an encoding faithful to this record needs (indices + tables + mask + scales, fp16 values)."""
         numel = int(np.prod(shape))
         out_ch = shape[0] if shape else 1
+        if self.kind == "int8":  # int8 values + an fp32 scale per output channel
+            return numel + out_ch * 4
         if self.kind == "sparse":
             nnz = round(numel * (1 - self.sparsity))
             return numel // 8 + nnz * 2

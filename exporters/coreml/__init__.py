@@ -32,15 +32,24 @@ class CoreMLExporter(Exporter):
     requires = (("coremltools", "export"),)
     Options = CoreMLOptions
     # compressed weight kind -> how the .mlpackage stores it (see exporters/compression/coreml_encode.py)
-    capabilities = {"lut": NATIVE, "shift": NATIVE, "sparse": NATIVE, "lut+sparse": NATIVE, "shift+sparse": NATIVE}
+    capabilities = {"lut": NATIVE, "shift": NATIVE, "sparse": NATIVE, "lut+sparse": NATIVE, "shift+sparse": NATIVE,
+                    "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: CoreMLOptions, out_dir: Path):
         import coremltools as ct
 
         from edgekit.exporters.compression import coreml_encode
 
-        layers = coreml_encode.layers_to_encode(model, options.minimum_deployment_target)
-        compressed = bool(layers)
+        from edgekit.exporters.compression.int8 import get_plan, int8_layers
+
+        layers = {k: v for k, v in coreml_encode.layers_to_encode(model, options.minimum_deployment_target).items()
+                  if v[1].kind != "int8"}
+        int8 = get_plan(model) if int8_layers(model) else None
+        if int8 is not None:
+            from edgekit.exporters.coreml.int8 import refuse_shift
+
+            refuse_shift(model)
+        compressed = bool(layers) or int8 is not None
         if compressed:
             coreml_encode.check_target(layers, options.minimum_deployment_target)
         mlmodel = ct.convert(
@@ -52,13 +61,20 @@ class CoreMLExporter(Exporter):
             # compressed weights: keep BN unfused so each weight const holds the recorded values
             **({"pass_pipeline": coreml_encode.pass_pipeline()} if compressed else {}),
         )
-        info = {}
-        if compressed:
+        info, names = {}, []
+        if layers:
             mlmodel, names = coreml_encode.encode(mlmodel, layers, options.compute_precision)
+        int8_weights: dict = {}
+        if int8 is not None:  # 8-bit linear weights (exporters/coreml/int8.py)
+            from edgekit.exporters.coreml.int8 import quantize_weights
+
+            mlmodel, int8_weights = quantize_weights(model, mlmodel, options.compute_precision, int8)
+            info["int8"] = {"weights": "int8 per channel", "activations": options.compute_precision,
+                            "activation_quantization": "not applied: calibration needs Core ML predictions (macOS)"}
         path = out_dir / "model.mlpackage"
         mlmodel.save(str(path))
         if compressed:  # read back from the saved package: the ledger checks what the artifact stores
-            info["weights"] = coreml_encode.layer_encodings(path, names)
+            info["weights"] = (coreml_encode.layer_encodings(path, names) if names else {}) | int8_weights
         info["structure"] = describe_mlpackage(path)
         return ConvertResult("model.mlpackage", options.compute_precision, info)
 

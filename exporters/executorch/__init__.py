@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.exporters.base import DECOMPRESSED, ConvertResult, Exporter, check_choice, op_name
+from edgekit.exporters.base import DECOMPRESSED, NATIVE, ConvertResult, Exporter, check_choice, op_name
 
 DELEGATES = ("xnnpack", "none")
 
@@ -49,7 +49,7 @@ class ExecuTorchExporter(Exporter):
     Options = ExecuTorchOptions
     # compressed weight kind -> storage; see docs/compression.md (export matrix)
     capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
-                    "shift+sparse": DECOMPRESSED}
+                    "shift+sparse": DECOMPRESSED, "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: ExecuTorchOptions, out_dir: Path):
         from executorch.exir import to_edge_transform_and_lower
@@ -57,7 +57,13 @@ class ExecuTorchExporter(Exporter):
         from edgekit.exporters.compression.record import compressed_layers
 
         weights, precision = {}, "fp32"
-        if options.kernels == "edgekit" and compressed_layers(model):
+        int8 = _int8_plan(model)
+        if int8 is not None:
+            from edgekit.exporters.executorch.int8 import quantize_int8
+
+            exported_program, weights = quantize_int8(model, exported_program, example_inputs, int8)
+            precision = "int8_static" if int8.config.activations == "static" else "int8"
+        elif options.kernels == "edgekit" and compressed_layers(model):
             import torch
 
             from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
@@ -65,7 +71,7 @@ class ExecuTorchExporter(Exporter):
             swapped, weights = swap_compressed_linears(model)
             if weights:  # re-export: the compressed layers are now edgekit ops holding packed weights
                 exported_program = torch.export.export(swapped.eval(), tuple(example_inputs))
-        if options.requantize == "dynamic_int8" and compressed_layers(model):
+        elif options.requantize == "dynamic_int8" and compressed_layers(model):
             from edgekit.exporters.executorch.requantize import requantize
 
             exported_program, weights = requantize(model, exported_program, example_inputs)
@@ -79,11 +85,20 @@ class ExecuTorchExporter(Exporter):
         program = edge.to_executorch()
         (out_dir / "model.pte").write_bytes(program.buffer)
         result = {"delegation": info}
-        if options.requantize != "none":
+        if int8 is not None:
+            result |= {"weights": weights, "dense_precision": "fp32"}
+        elif options.requantize != "none":
             result |= {"requantize": options.requantize, "weights": weights, "dense_precision": "fp32"}
         if options.kernels != "none":
             result |= {"kernels": options.kernels, "weights": weights, "dense_precision": "fp32"}
         return ConvertResult("model.pte", precision, result)
+
+
+def _int8_plan(model):
+    from edgekit.exporters.compression.int8 import get_plan, int8_layers
+
+    plan = get_plan(model)
+    return plan if plan is not None and int8_layers(model) else None
 
 
 def delegation_report(graph_module) -> dict:

@@ -47,7 +47,7 @@ class ONNXExporter(Exporter):
     Options = ONNXOptions
     # compressed weight kind -> storage; see docs/compression.md (export matrix)
     capabilities = {"lut": NATIVE, "shift": NATIVE, "sparse": DECOMPRESSED, "lut+sparse": NATIVE,
-                    "shift+sparse": NATIVE}
+                    "shift+sparse": NATIVE, "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: ONNXOptions, out_dir: Path):
         import torch
@@ -68,7 +68,10 @@ class ONNXExporter(Exporter):
         weights: dict[str, dict] = {}
         proto = onnx.load(str(path))
         converted: dict[str, int] = {}
-        if options.pow2_int8:  # lossless: only weights that are exactly int8 x per-channel scale
+        from edgekit.exporters.compression.int8 import get_plan, int8_layers
+
+        int8 = get_plan(model) if int8_layers(model) else None
+        if options.pow2_int8 and int8 is None:  # lossless: only weights that are exactly int8 x per-channel scale
             converted = pow2_int8.encode(proto)
             info["pow2_int8_weights"] = sorted(converted)
             # For the compression ledger: these layers are stored re-encoded (int8, exact), not dense.
@@ -92,6 +95,12 @@ class ONNXExporter(Exporter):
         # For the compression ledger, by layer name.
         info["weights"] = {name.removesuffix(".weight"): facts for name, facts in weights.items()
                            if name.endswith(".weight")}
+        if int8 is not None:  # int8 recipe: ONNX Runtime's QDQ on the fp32 model
+            from edgekit.exporters.onnx.int8 import quantize_int8
+
+            info["weights"] = quantize_int8(model, path, int8)
+            info["dense_precision"] = "fp32"
+            return ConvertResult("model.onnx", "int8_static" if int8.config.activations == "static" else "int8", info)
         return ConvertResult("model.onnx", "fp32", info)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.base import DECOMPRESSED, ConvertResult, Exporter
+from edgekit.exporters.base import DECOMPRESSED, NATIVE, ConvertResult, Exporter
 
 
 REQUANTIZE = ("none", "int8")
@@ -38,7 +38,7 @@ class TFLiteExporter(Exporter):
     Options = TFLiteOptions
     # compressed weight kind -> storage; see docs/compression.md (export matrix)
     capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
-                    "shift+sparse": DECOMPRESSED}
+                    "shift+sparse": DECOMPRESSED, "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: TFLiteOptions, out_dir: Path):
         import litert_torch
@@ -46,8 +46,17 @@ class TFLiteExporter(Exporter):
         from edgekit.exporters.compression.record import compressed_layers
         from edgekit.exporters.tflite.pow2_int8 import encode, layer_of_tensor, weight_tensor_names
 
-        edge_model = litert_torch.convert(model, example_inputs)
+        from edgekit.exporters.compression.int8 import get_plan, int8_layers
+
         path = out_dir / "model.tflite"
+        if int8_layers(model) and (plan := get_plan(model)) is not None:  # int8 recipe: full-integer model
+            from edgekit.exporters.tflite.int8 import convert_int8
+
+            weights = convert_int8(model, example_inputs, plan, path)
+            precision = "int8_static" if plan.config.activations == "static" else "int8"
+            return ConvertResult("model.tflite", precision, {"converter": "litert-torch", "weights": weights,
+                                                          "io": plan.config.io, "dense_precision": "fp32"})
+        edge_model = litert_torch.convert(model, example_inputs)
         edge_model.export(str(path))
         info = {"converter": "litert-torch"}
         lossy, errors = None, {}

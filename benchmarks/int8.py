@@ -1,0 +1,124 @@
+"""int8 vs fp32 on trained zoo CNNs: held-out digits accuracy, bytes and latency per target, one run.
+
+    nice .venv/bin/python benchmarks/int8.py --epochs 3 --rounds 3
+
+Trains (or reuses, under --work) resnet_tiny, vovnet_tiny and denseshift_tiny (or --models) on the digits
+train split, exports each to ExecuTorch, TFLite and ONNX in fp32 and with the ``int8`` recipe
+(static, min-max observer, 128 calibration samples from the train split), measures accuracy on
+the 360 held-out digits through each artifact's runtime, and latency (fresh process per
+measurement, p50) at 1 and 2 threads, fp32 and int8 interleaved in every round; ratios are
+taken within a round, medians over rounds. Writes docs/int8_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+MODELS = ("resnet_tiny", "vovnet_tiny", "denseshift_tiny")  # --models resnet18_digits,... on a quieter machine
+TARGETS = ("executorch", "tflite", "onnx")
+
+
+def trained(name: str, epochs: int, work: Path):
+    from edgekit.model_zoo.train import TrainConfig, load_checkpoint, train
+
+    ckpt = work / "ckpt" / f"{name}.safetensors"
+    if ckpt.exists():
+        return load_checkpoint(name, ckpt)
+    return train(name, TrainConfig(epochs=epochs), out_dir=work / "ckpt", show_progress=False).model
+
+
+def accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+    from edgekit import runtime
+
+    session = runtime.load(path, threads=2)
+    hits = sum(int(np.asarray(session.run([x[i:i + 1]])[0]).argmax() == y[i]) for i in range(len(x)))
+    return hits / len(x)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--work", default="out/int8_bench")
+    ap.add_argument("--out", default="docs/int8_results.json")
+    ap.add_argument("--untrained", action="store_true",
+                    help="size and latency only: the zoo's initial weights, no training, no accuracy")
+    args = ap.parse_args()
+    import torch
+
+    from edgekit.bench import benchmark, machine_info
+    from edgekit.exporters.compression import compress
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.model_zoo import get_spec
+    from edgekit.model_zoo.data import digits
+    from edgekit.model_zoo.train import evaluate
+
+    torch.set_num_threads(2)
+    work = Path(args.work)
+    results = {"command": "nice .venv/bin/python benchmarks/int8.py " + f"--epochs {args.epochs} --rounds "
+               f"{args.rounds} --runs {args.runs} --models {args.models}" + (" --untrained" if args.untrained else ""),
+               "machine_before": machine_info(), "models": {}}
+    arts = {}
+    for name in args.models.split(","):
+        spec = get_spec(name)
+        size, chans = spec.hints["img_size"], spec.hints["in_chans"]
+        x_test, y_test = digits(size, chans, split="test")
+        x_train, _ = digits(size, chans, split="train")
+        t0 = time.time()
+        model = spec.build() if args.untrained else trained(name, args.epochs, work)
+        row = {"torch_accuracy": None if args.untrained else evaluate(model, x_test, y_test),
+               "trained": not args.untrained, "train_or_load_s": time.time() - t0, "targets": {}}
+        int8_model, _ = compress(model, "int8", data=x_train[:128, None])  # 128 train images, batch axis
+        examples = spec.example_inputs(0)
+        for target in TARGETS:
+            cell = row["targets"][target] = {}
+            for variant, m in (("fp32", model), ("int8", int8_model)):
+                t0 = time.time()
+                art = export_model(m, examples, target, work / name / f"{target}_{variant}", name=name,
+                                   dataset=spec.dataset, show_progress=False, parity_gate=False)
+                arts[(name, target, variant)] = art.path
+                cell[variant] = {"bytes": art.model_bytes, "export_s": time.time() - t0,
+                                 "parity": art.manifest["parity"]["metrics"], "parity_ok": art.manifest["parity"]["ok"],
+                                 "accuracy": None if args.untrained else accuracy(art.path, x_test, y_test)}
+                if variant == "int8":
+                    s = art.manifest["compression"]["summary"]
+                    cell[variant]["ledger"] = {k: s[k] for k in ("bytes_written", "dense_bytes", "decompressed_layers")}
+            cell["bytes_ratio"] = cell["int8"]["bytes"] / cell["fp32"]["bytes"]
+            cell["accuracy_delta_points"] = None if args.untrained else \
+                100 * (cell["int8"]["accuracy"] - cell["fp32"]["accuracy"])
+            print(name, target, json.dumps({k: cell[k] for k in ("bytes_ratio", "accuracy_delta_points")}), flush=True)
+        results["models"][name] = row
+        Path(args.out).write_text(json.dumps(results, indent=2))
+    # latency: interleaved rounds, fp32 and int8 back to back (order alternating), fresh process each
+    lat: dict[str, list] = {}
+    for r in range(args.rounds):
+        for name in args.models.split(","):
+            for target in TARGETS:
+                for threads in (1, 2):
+                    key = f"{name}/{target}/{threads}"
+                    order = ("fp32", "int8") if r % 2 == 0 else ("int8", "fp32")
+                    p50 = {v: benchmark(arts[(name, target, v)], runs=args.runs, threads=threads,
+                                        min_seconds=0.5)["latency"]["p50_ms"] for v in order}
+                    lat.setdefault(key, []).append({"round": r, **p50, "speedup": p50["fp32"] / p50["int8"]})
+        print(f"round {r} done, load {os.getloadavg()}", flush=True)
+    for key, rounds in lat.items():
+        name, target, threads = key.split("/")
+        cell = results["models"][name]["targets"][target].setdefault("latency", {})
+        cell[threads] = {"rounds": rounds, "fp32_p50_ms": float(np.median([x["fp32"] for x in rounds])),
+                         "int8_p50_ms": float(np.median([x["int8"] for x in rounds])),
+                         "speedup_median": float(np.median([x["speedup"] for x in rounds]))}
+        print(key, f"speedup {cell[threads]['speedup_median']:.2f}x", flush=True)
+    results["machine_after"] = machine_info()
+    Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
