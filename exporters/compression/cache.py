@@ -58,9 +58,20 @@ def data_fingerprint(data) -> str:
         return "none"
     if hasattr(data, "fingerprint"):
         return data.fingerprint()
+    if isinstance(data, (str, os.PathLike)):  # int8 calibration: a folder of images or an .npz
+        return _path_fingerprint(Path(data))
     h = hashlib.sha256(f"train:{getattr(data, 'batch_size', '')}".encode())
     for a in (data.x_train, data.y_train):
         h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _path_fingerprint(path: Path) -> str:
+    h = hashlib.sha256(str(path.resolve()).encode())
+    for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if f.is_file():
+            h.update(f"{f.relative_to(path) if path.is_dir() else f.name}:".encode())
+            h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 

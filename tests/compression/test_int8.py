@@ -28,7 +28,7 @@ def test_parse_max_loss_accepts_the_agreed_syntax_and_names_the_metrics():
 
     assert parse_max_loss(["top1_flip=0.01", "logits:rel_l2=0.05", "cos_loss=2e-3"]) == [
         (None, "top1_flip", 0.01), ("logits", "rel_l2", 0.05), (None, "cos_loss", 0.002)]
-    with pytest.raises(EdgekitError, match="METRIC one of top1_flip, cos_loss, rel_l2"):
+    with pytest.raises(EdgekitError, match="choose one of top1_flip, cos_loss, rel_l2"):
         parse_max_loss(["accuracy=0.5"])
     with pytest.raises(EdgekitError, match="bad_max_loss"):
         parse_max_loss(["cos_loss"])
@@ -146,7 +146,11 @@ def test_sensitivity_finds_the_one_sensitive_layer_and_fallback_keeps_exactly_it
     assert plan.fallback["costs"]["output_0"]["cos_loss"] <= 0.002 < plan.fallback["all_int8_costs"]["output_0"][
         "cos_loss"]
     held_out = [(x[i],) for i in range(64, 96)]
-    a_all = export_model(all_int8, (x[0],), "onnx", tmp_path / "all", parity_gate=False, show_progress=False)
+    with pytest.raises(EdgekitError, match="compression_cost"):  # the default int8 gate (cos_loss 0.01) refuses it
+        export_model(all_int8, (x[0],), "onnx", tmp_path / "gated", parity_gate=False, show_progress=False)
+    assert not (tmp_path / "gated").exists()
+    a_all = export_model(all_int8, (x[0],), "onnx", tmp_path / "all", parity_gate=False, show_progress=False,
+                         max_loss="off")
     a_mix = export_model(new, (x[0],), "onnx", tmp_path / "mix", show_progress=False, recipe=mixed)
     assert _artifact_cost(a_all, model, held_out)["cos_loss"] > 0.002        # all int8 misses the limit
     assert _artifact_cost(a_mix, model, held_out)["cos_loss"] <= 0.002       # the fallback meets it
