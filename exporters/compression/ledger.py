@@ -46,9 +46,11 @@ def check_capabilities(model, exporter) -> None:
                 details={"target": exporter.name, "kind": rec.kind, "layer": name})
 
 
-def build_ledger(model, exporter, result) -> list[dict]:
-    """One row per compressed layer. Targets report per-layer encodings in ``result.info['weights']``."""
+def build_ledger(model, exporter, result, stored: dict | None = None) -> list[dict]:
+    """One row per compressed layer. Targets report per-layer encodings in ``result.info['weights']``;
+    with ``stored`` (``file_ledger.match_file`` of the written file) the bytes are the file's."""
     encoded = result.info.get("weights", {})
+    in_file = (stored or {}).get("layers", {})
     # the storage of weights left dense (a target can run int8 compute on some layers and keep others fp32)
     dense_format = result.info.get("dense_precision", result.precision)
     dense_width = DENSE_BYTES.get(dense_format, 4)
@@ -66,6 +68,17 @@ def build_ledger(model, exporter, result) -> list[dict]:
         else:
             row_enc = {"kind": DECOMPRESSED, "format": f"dense {dense_format}"}
             written = numel * dense_width
+        copies = in_file.get(name)
+        if copies is not None:  # what the file holds, every copy counted
+            written = sum(c["bytes"] for c in copies)
+            bits = min(c["bits_per_weight"] for c in copies)
+            if row_enc["kind"] == DECOMPRESSED and bits <= 8.5:  # smaller in the file than any dense format
+                row_enc = {"kind": "re-quantized", "format": "+".join(sorted({c["dtype"] for c in copies})),
+                           "index_bits": round(bits)}
+            row_enc["stored"] = [{"tensor": c["tensor"], "dtype": c["dtype"], "bytes": c["bytes"],
+                                  "form": c["form"]} for c in copies]
+        elif stored is not None and "layers" in stored:
+            row_enc["stored"] = []  # not found in the file by value (e.g. rewritten by a converter pass)
         rows.append({
             "layer": name, "shape": list(shape),
             "requested": rec.to_json(),
@@ -78,9 +91,15 @@ def build_ledger(model, exporter, result) -> list[dict]:
     return rows
 
 
-def compression_section(model, exporter, result, recipe=None, report=None, *, allow_decompressed: bool = False) -> dict:
-    ledger = build_ledger(model, exporter, result)
+def compression_section(model, exporter, result, recipe=None, report=None, *, allow_decompressed: bool = False,
+                        model_file=None) -> dict:
+    stored = file_section(model, model_file) if model_file is not None else None
+    ledger = build_ledger(model, exporter, result, stored)
     section = {"recipe": None, "ledger": ledger}
+    if stored is not None:
+        section["file"] = {k: v for k, v in stored.items() if k != "layers"} | {
+            "layer_bytes": {name: sum(c["bytes"] for c in copies) for name, copies in stored.get("layers", {}).items()},
+            "duplicated_layers": sorted(n for n, c in stored.get("layers", {}).items() if len(c) > 1)}
     if recipe is not None:
         section["recipe"] = {"name": recipe.name, "hash": recipe.hash(), "document": recipe.to_dict()}
     if not ledger:
@@ -91,6 +110,7 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
     section["summary"] = {"layers": len(ledger), "bytes_written": written, "dense_bytes": dense,
                           "expected_bytes": sum(r["expected_bytes"] for r in ledger),
                           "ratio_to_dense": written / dense if dense else 1.0,
+                          "measured_from_file": stored is not None and "layers" in stored,
                           "decompressed_layers": decompressed, "allowed_decompressed": allow_decompressed}
     gated = [r for r in ledger if r["requested"].get("origin", "recipe") == "recipe"]  # what a recipe asked for
     g_written, g_dense = (sum(r[key] for r in gated) for key in ("bytes_written", "dense_bytes"))
@@ -98,6 +118,17 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
         raise CompressionLost(exporter.name, g_written, g_dense,
                               [r["layer"] for r in gated if r["encoded"]["kind"] == DECOMPRESSED])
     return section
+
+
+def file_section(model, model_file) -> dict:
+    """The weight tensors of the written file mapped to layers by value; an unreadable file is reported,
+    never fatal (the ledger then shows the exporter's own accounting)."""
+    from edgekit.exporters.compression.file_ledger import match_file
+
+    try:
+        return match_file(model, model_file)
+    except Exception as exc:  # noqa: BLE001 - reading back is a check; the export itself succeeded
+        return {"error": f"{type(exc).__name__}: {exc}"[:400]}
 
 
 def ledger_table(section: dict) -> str:
@@ -113,4 +144,9 @@ def ledger_table(section: dict) -> str:
     if s:
         text += (f"\ntotal: {s['bytes_written']:,} B written vs {s['dense_bytes']:,} B dense "
                  f"({s['ratio_to_dense']:.3f}); decompressed layers: {len(s['decompressed_layers'])}")
+    f = section.get("file")
+    if f and "weight_bytes" in f:
+        text += (f"\nfile: {f['weight_bytes']:,} B of weight tensors, {f['matched_bytes']:,} B matched to layers by "
+                 f"value; duplicated: {', '.join(f['duplicated_layers']) or 'none'}; "
+                 f"unmatched tensors: {len(f['unmatched'])}")
     return text

@@ -1,0 +1,122 @@
+"""Map a model's layers to the weight tensors an artifact file holds, by value.
+
+Converters rename, transpose, negate, re-lay-out (OIHW -> OHWI), fold BatchNorm
+into and duplicate weights; their tensor names cannot be trusted (litert-torch's
+names skip ``nn.ModuleList`` levels). So every weight tensor read back from the
+file (``exporters/file_weights.py``) is matched to the layer whose weight it holds,
+up to an axis permutation, a sign, a per-output-channel scale (a folded
+BatchNorm) and the storage's rounding (fp16, int8 x scale, lookup tables). A layer
+may own several stored tensors (TFLite keeps W and -W for a Linear before PReLU):
+all of them are counted.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from edgekit.exporters.file_weights import Stored, read_stored, weight_bytes
+
+# Largest elementwise error, relative to the layer's peak |w|, that still counts as the same weight:
+# fp16 rounding is < 2^-11 relative; symmetric int8 per channel is half a step of peak/127.
+TOLERANCE = {"float32": 1e-5, "float16": 1.5e-3, "int": 0.5 / 127 + 1e-4}
+
+
+def weight_layers(model) -> dict[str, np.ndarray]:
+    """Module name -> weight (fp32) for every module whose weight has at least two axes longer than 1."""
+    out = {}
+    for name, m in model.named_modules():
+        w = getattr(m, "weight", None)
+        if w is None or not hasattr(w, "detach") or sum(1 for s in w.shape if s > 1) < 2:
+            continue
+        out[name] = w.detach().float().cpu().numpy()
+    return out
+
+
+def match_file(model, model_file) -> dict:
+    """{'layers': {layer: [stored facts]}, 'weight_bytes': bytes of all weight tensors in the file,
+    'matched_bytes', 'unmatched': [stored facts]} for the artifact's model file."""
+    stored = [s for s in read_stored(model_file) if s.is_weight or s.raw is not None and s.nbytes >= 64]
+    layers = weight_layers(model)
+    by_numel: dict[int, list[str]] = {}
+    for name, w in layers.items():
+        by_numel.setdefault(w.size, []).append(name)
+    sorted_abs = {name: np.sort(np.abs(w.ravel())) for name, w in layers.items()}
+    found: dict[str, list[dict]] = {}
+    unmatched = []
+    for s in stored:
+        hit = None
+        for name in by_numel.get(s.numel if s.shape else s.nbytes, []):
+            hit = _match(s, layers[name], sorted_abs[name])
+            if hit:
+                found.setdefault(name, []).append(_facts(s, hit, layers[name].size))
+                break
+        if hit is None and s.is_weight:
+            unmatched.append(_facts(s, None, s.numel))
+    total = weight_bytes(stored)
+    matched = sum(f["bytes"] for fs in found.values() for f in fs)
+    return {"weight_bytes": total, "matched_bytes": matched, "layers": found, "unmatched": unmatched}
+
+
+def _facts(s: Stored, form: str | None, numel: int) -> dict:
+    return {"tensor": s.name, "dtype": s.dtype, "shape": list(s.shape), "bytes": int(s.nbytes),
+            "bits_per_weight": round(8 * s.nbytes / max(1, numel), 3), "form": form}
+
+
+def _match(s: Stored, w: np.ndarray, w_sorted_abs: np.ndarray) -> str | None:
+    """How ``s`` holds ``w`` ('W', '-W', 'W permuted (0, 2, 3, 1)', 'W x channel scale', 'int8(W)'), or None."""
+    peak = float(w_sorted_abs[-1]) or 1.0
+    if s.values is None:
+        if s.raw is not None and s.raw.dtype == np.int8 and s.raw.size == w.size:
+            return _match_raw_int8(s.raw, w)
+        return None
+    v = s.values.astype(np.float32).ravel()
+    tol = peak * (TOLERANCE["int"] if s.dtype.startswith(("int", "uint")) else
+                  TOLERANCE["float16"] if s.dtype != "float32" else TOLERANCE["float32"])
+    if np.abs(np.sort(np.abs(v)) - w_sorted_abs).max() <= tol:
+        for form, ok in _layouts(w, v, tol):
+            if ok:
+                return form
+    return _match_channel_scaled(w, v)
+
+
+def _layouts(w: np.ndarray, v: np.ndarray, tol: float):
+    for perm in _perms(w.ndim):
+        wp = np.transpose(w, perm).ravel()
+        tag = "W" if perm == tuple(range(w.ndim)) else f"W permuted {perm}"
+        yield tag, np.abs(wp - v).max() <= tol
+        yield "-" + tag, np.abs(wp + v).max() <= tol
+
+
+def _match_channel_scaled(w: np.ndarray, v: np.ndarray) -> str | None:
+    """A weight rescaled per output channel (BatchNorm folded into it): S[c] = k_c * W[c]."""
+    for perm in _perms(w.ndim):
+        axis = perm.index(0)  # where W's output-channel axis went
+        wp = np.transpose(w, perm)
+        vp = v.reshape(wp.shape)
+        a, b = np.moveaxis(wp, axis, 0).reshape(wp.shape[axis], -1), np.moveaxis(vp, axis, 0).reshape(wp.shape[axis], -1)
+        nz = np.abs(a) > 1e-3 * np.abs(a).max(axis=1, keepdims=True)
+        if not nz.any(axis=1).all():
+            continue
+        k = np.array([np.median(b[i][nz[i]] / a[i][nz[i]]) for i in range(len(a))])
+        if np.abs(b - k[:, None] * a).max() <= 1e-4 * (np.abs(b).max() or 1.0):
+            return "W x channel scale" + ("" if perm == tuple(range(w.ndim)) else f" permuted {perm}")
+    return None
+
+
+def _match_raw_int8(q: np.ndarray, w: np.ndarray) -> str | None:
+    """int8 values stored without their scales: the sorted codes of symmetric per-channel int8(W)."""
+    from edgekit.exporters.tflite.pow2_int8 import rounded_int8
+
+    ref, _ = rounded_int8(w.reshape(w.shape[0], -1))
+    return "int8(W)" if np.abs(np.sort(q.ravel().astype(int)) - np.sort(ref.ravel().astype(int))).max() <= 1 else None
+
+
+def _perms(ndim: int):
+    ident = tuple(range(ndim))
+    yield ident
+    if ndim <= 4:
+        for p in itertools.permutations(range(ndim)):
+            if p != ident:
+                yield p
