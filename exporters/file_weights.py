@@ -206,19 +206,21 @@ def _coreml(path: Path) -> list[Stored]:
     spec = ct.utils.load_spec(str(path))
     weights = path / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
     blob = weights.read_bytes() if weights.exists() else b""
-    const_bytes: dict[str, int] = {}
+    const_bytes: dict[str, int] = {}  # op output name -> bytes of its stored values (const and constexpr ops)
     for fn in spec.mlProgram.functions.values():
         for block in fn.block_specializations.values():
             for op in block.operations:
-                if op.type != "const":
+                if op.type != "const" and not op.type.startswith("constexpr_"):
                     continue
-                val = op.attributes["val"]
-                name = op.outputs[0].name
-                if val.HasField("blobFileValue"):
-                    _, _, size, _ = _BLOB_HEADER.unpack_from(blob, val.blobFileValue.offset)
-                    const_bytes[name] = int(size)
-                else:
-                    const_bytes[name] = len(val.immediateValue.SerializeToString())
+                total = 0  # iOS16/17 constexpr ops hold their data as attributes; iOS18 ones read const ops
+                for key, val in op.attributes.items():
+                    if key == "name":
+                        continue
+                    if val.HasField("blobFileValue"):
+                        total += int(_BLOB_HEADER.unpack_from(blob, val.blobFileValue.offset)[2])
+                    else:
+                        total += len(val.immediateValue.SerializeToString())
+                const_bytes[op.outputs[0].name] = total
     prog = load_program(spec, specification_version=spec.specificationVersion, file_weights_dir=str(weights.parent))
     out, used = [], set()
     for fn in prog.functions.values():
@@ -230,7 +232,8 @@ def _coreml(path: Path) -> list[Stored]:
                      if getattr(v, "op", None) is not None and v.op.op_type == "const"} - used
             used |= roots
             values = _materialize(op)
-            out.append(Stored(op.outputs[0].name, sum(const_bytes.get(r, 0) for r in roots), op.op_type,
+            nbytes = const_bytes.get(op.outputs[0].name, 0) + sum(const_bytes.get(r, 0) for r in roots)
+            out.append(Stored(op.outputs[0].name, nbytes, op.op_type,
                               tuple(values.shape) if values is not None else (), values))
         for op in ops:
             name = op.outputs[0].name
@@ -327,7 +330,7 @@ def _xnnpack_constants(blob: bytes, named: dict[str, bytes]) -> list[Stored]:
     # flatc writes non-finite floats (clamp bounds) as bare inf / nan, which JSON lacks
     graph = json.loads(re.sub(r"(?<=[:\[,\s])(-?)(inf|nan)(?=[,\]\s}])", r'"\1\2"', text))
     table = graph.get("constant_data", [])
-    out = []
+    out, scale_keys = [], set()
     for value in graph.get("xvalues", []):
         kind = value.get("xvalue_union_type")
         body = value.get("xvalue_union", {})
@@ -354,6 +357,16 @@ def _xnnpack_constants(blob: bytes, named: dict[str, bytes]) -> list[Stored]:
                 raw = arr
                 quant = body.get("quant_params", {}) if kind == "XNNQuantizedTensorValue" else {}
                 scale = quant.get("scale")
+                sidx = int(quant.get("scale_buffer_idx", 0) or 0)
+                if (not isinstance(scale, list) or not scale) and 0 < sidx < len(table):
+                    s_entry = table[sidx]  # scales kept as their own constant (fp32) beside the int8 codes
+                    s_key = s_entry.get("named_key") or ""
+                    s_data = named.get(s_key) if s_key else blob[const_base + int(s_entry["offset"]):
+                                                                  const_base + int(s_entry["offset"]) + int(s_entry["size"])]
+                    if s_data:
+                        scale = np.frombuffer(s_data[:4 * int(quant.get("num_scales", len(s_data) // 4))],
+                                              np.float32).tolist()
+                        scale_keys.add(s_key or f"xnnpack.const{sidx}")
                 if isinstance(scale, list) and scale:
                     scale = np.asarray(scale, np.float64)
                     values = _dequant(arr, scale, np.zeros(1), int(quant.get("channel_dim", 0)))
@@ -362,7 +375,7 @@ def _xnnpack_constants(blob: bytes, named: dict[str, bytes]) -> list[Stored]:
                     values = (arr.astype(np.float64) * scale).astype(np.float32)
         out.append(Stored(key or f"xnnpack.const{idx}", nbytes, np.dtype(dtype).name if dtype else str(code),
                           shape, values, raw))
-    return out
+    return [s for s in out if s.name not in scale_keys]  # scales are counted with their weight
 
 
 _XNN_CODES = {"xnn_datatype_fp32": 1, "xnn_datatype_fp16": 2, "xnn_datatype_qint8": 3, "xnn_datatype_quint8": 4,

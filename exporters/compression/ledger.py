@@ -20,6 +20,15 @@ from edgekit.exporters.compression.record import compressed_layers, ledger_layer
 DENSE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
+# the opt-in re-quantizations that keep compressed layers small on targets without a table op (lossy, measured)
+REQUANTIZE_FIX = {
+    "executorch": "keep them int8 with --executorch-requantize dynamic_int8 (options={'requantize': 'dynamic_int8'}: "
+                  "int8 per-channel weights, XNNPACK dynamic int8 activations)",
+    "tflite": "keep them int8 with --tflite-requantize int8 (options={'requantize': 'int8'}: int8 per-channel "
+              "weights + DEQUANTIZE)",
+}
+
+
 class CompressionLost(EdgekitError):
     def __init__(self, target: str, written: int, dense: int, layers: list[str]):
         shown = ", ".join(layers[:6]) + (f" and {len(layers) - 6} more" if len(layers) > 6 else "")
@@ -27,7 +36,8 @@ class CompressionLost(EdgekitError):
             "compression_lost",
             f"{target} stores the compressed layers in {written:,} B, no fewer than dense ({dense:,} B): "
             f"it decompressed {shown}",
-            fix="export to a target that stores this kind natively (see the capability table in "
+            fix=(f"{REQUANTIZE_FIX[target]}; or " if target in REQUANTIZE_FIX else "")
+                + "export to a target that stores this kind natively (see the capability table in "
                 "docs/compression.md; Core ML stores LUT, shift and sparse weights), or pass "
                 "--allow-decompressed (export(..., allow_decompressed=True)) to keep a dense artifact",
             details={"target": target, "bytes_written": written, "dense_bytes": dense, "layers": layers},
