@@ -94,7 +94,7 @@ def nm_mask(w: np.ndarray, n: int, m: int, layer: str | None = None) -> np.ndarr
         from edgekit.exporters.compression.config import ConfigError
         where = f" of layer '{layer}'" if layer else ""
         err = ConfigError("SparsityConfig", "m", m, f"a divisor of the row length {rows.shape[1]}{where}",
-                          f"exclude this layer with by_name={{{(layer or '<name>')!r}: None} or pick another m")
+                          f"exclude this layer with by_name={{{(layer or '<name>')!r}: None}} or pick another m")
         err.details["layer"] = layer
         raise err
     groups = np.abs(rows).reshape(rows.shape[0], -1, m)
