@@ -163,10 +163,40 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", action="append")
     p.add_argument("--out", default="out/real_models")
     p.add_argument("--parity-samples", type=int, default=16)
+    p.add_argument("--server", help="also benchmark every artifact this server can run (an `edgekit serve` URL)")
+    p.add_argument("--runs", type=int, default=50)
     a = p.parse_args(argv)
+    made = []
     for row in run(a.model, a.target or TARGETS, a.recipe or ["none"], Path(a.out), a.parity_samples):
         print(json.dumps(row, default=str), flush=True)
+        if "path" in row:
+            made.append(row)
+    if a.server:
+        for row in bench_on_server(a.server, made, runs=a.runs):
+            print(json.dumps(row, default=str), flush=True)
     return 0
+
+
+def bench_on_server(url: str, rows: list[dict], runs: int = 50) -> list[dict]:
+    """Latency of each artifact through the benchmark server's REST API (as `edgekit bench --server`)."""
+    from edgekit.client import bench_remote
+    from edgekit.errors import EdgekitError
+
+    out = []
+    for row in rows:
+        if row["target"] == "coreml":  # Core ML runs only on macOS; the server says so, no need to ask
+            continue
+        base = {"bench": True, "model": row["model"], "recipe": row["recipe"], "target": row["target"]}
+        try:
+            (_, res), = bench_remote([url], [row["path"]], runs=runs, warmup=5, show_progress=False)
+        except EdgekitError as err:
+            out.append(base | {"error": err.code, "message": err.message})
+            continue
+        lat = res.get("latency") or {}
+        out.append(base | {"runtime": res.get("runtime"), "threads": res.get("threads"), "runs": lat.get("runs"),
+                           "p50_ms": lat.get("p50_ms"), "p90_ms": lat.get("p90_ms"), "cv": lat.get("cv"),
+                           "cold_start_ms": res.get("cold_start_ms"), "error": res.get("error")})
+    return out
 
 
 if __name__ == "__main__":
