@@ -252,6 +252,9 @@ def cmd_inspect(args) -> int:
     if ledger:
         from edgekit.exporters.compression.ledger import ledger_table
         print(ledger_table(comp))
+    elif comp.get("file"):
+        from edgekit.exporters.compression.ledger import file_line
+        print(file_line(comp))
     return 0
 
 

@@ -154,9 +154,16 @@ def ledger_table(section: dict) -> str:
     if s:
         text += (f"\ntotal: {s['bytes_written']:,} B written vs {s['dense_bytes']:,} B dense "
                  f"({s['ratio_to_dense']:.3f}); decompressed layers: {len(s['decompressed_layers'])}")
-    f = section.get("file")
-    if f and "weight_bytes" in f:
-        text += (f"\nfile: {f['weight_bytes']:,} B of weight tensors, {f['matched_bytes']:,} B matched to layers by "
-                 f"value; duplicated: {', '.join(f['duplicated_layers']) or 'none'}; "
-                 f"unmatched tensors: {len(f['unmatched'])}")
-    return text
+    line = file_line(section)
+    return text + ("\n" + line if line else "")
+
+
+def file_line(section: dict) -> str:
+    """One line on the weight tensors read back from the model file ('' when it was not read)."""
+    f = section.get("file") or {}
+    if "error" in f:
+        return f"file: not read back ({f['error']})"
+    if "weight_bytes" not in f:
+        return ""
+    return (f"file: {f['weight_bytes']:,} B of weight tensors, {f['matched_bytes']:,} B matched to layers by value; "
+            f"stored twice: {', '.join(f['duplicated_layers']) or 'none'}; unmatched tensors: {len(f['unmatched'])}")
