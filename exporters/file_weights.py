@@ -212,15 +212,10 @@ def _coreml(path: Path) -> list[Stored]:
             for op in block.operations:
                 if op.type != "const" and not op.type.startswith("constexpr_"):
                     continue
-                total = 0  # iOS16/17 constexpr ops hold their data as attributes; iOS18 ones read const ops
-                for key, val in op.attributes.items():
-                    if key == "name":
-                        continue
-                    if val.HasField("blobFileValue"):
-                        total += int(_BLOB_HEADER.unpack_from(blob, val.blobFileValue.offset)[2])
-                    else:
-                        total += len(val.immediateValue.SerializeToString())
-                const_bytes[op.outputs[0].name] = total
+                # iOS16/17 constexpr ops hold their data as attributes, iOS18 ones as inline input values
+                values = [v for k, v in op.attributes.items() if k != "name"]
+                values += [b.value for arg in op.inputs.values() for b in arg.arguments if b.HasField("value")]
+                const_bytes[op.outputs[0].name] = sum(_value_bytes(v, blob) for v in values)
     prog = load_program(spec, specification_version=spec.specificationVersion, file_weights_dir=str(weights.parent))
     out, used = [], set()
     for fn in prog.functions.values():
@@ -248,6 +243,12 @@ def _coreml(path: Path) -> list[Stored]:
                               tuple(arr.shape) if arr is not None else (),
                               arr.astype(np.float32) if arr is not None and arr.dtype.kind == "f" else None))
     return out
+
+
+def _value_bytes(val, blob: bytes) -> int:
+    if val.HasField("blobFileValue"):
+        return int(_BLOB_HEADER.unpack_from(blob, val.blobFileValue.offset)[2])
+    return len(val.immediateValue.SerializeToString())
 
 
 def _materialize(op) -> np.ndarray | None:

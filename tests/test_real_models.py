@@ -38,23 +38,36 @@ def _assert_ledger_is_the_file(art, model):
         assert row["encoded"]["stored"], row["layer"]
 
 
-@pytest.mark.export
-def test_onet_palettize4_onnx_ledger_equals_file(tmp_path):
-    """Fast default: MTCNN O-Net (pretrained), 4-bit tables in ONNX, the ledger is the file's bytes."""
-    from edgekit.exporters.compression import compress, load_recipe
-    from edgekit.exporters.pipeline import export_model
+@pytest.fixture(scope="module")
+def onet_palettized():
+    from edgekit.exporters.compression import compress
 
     ex = _need("mtcnn_onet")
     spec = ex.build()
     model, _ = compress(spec["model"], "palettize4")
+    return spec, model
+
+
+@pytest.mark.export
+@pytest.mark.parametrize("target", ["onnx", "coreml"])
+def test_onet_palettize4_ledger_equals_file(tmp_path, onet_palettized, target):
+    """Fast default: MTCNN O-Net (pretrained), 4-bit tables in ONNX and Core ML; the ledger is the file's bytes."""
+    from edgekit.exporters.compression import load_recipe
+    from edgekit.exporters.pipeline import export_model
+
+    spec, model = onet_palettized
     assert len([n for n, m in model.named_modules() if hasattr(m, "edgekit_compression")]) == 8
-    art = export_model(model, spec["example_inputs"], "onnx", tmp_path / "onnx", recipe=load_recipe("palettize4"),
-                       dataset=spec["dataset"], parity_samples=4, show_progress=False)
+    options = {"minimum_deployment_target": "iOS18"} if target == "coreml" else None
+    art = export_model(model, spec["example_inputs"], target, tmp_path / target, recipe=load_recipe("palettize4"),
+                       dataset=spec["dataset"], parity_samples=4, show_progress=False, options=options)
     _assert_ledger_is_the_file(art, model)
     f = art.manifest["compression"]["file"]
     # 4-bit indices + tables: under 1/6 of the fp32 weights (1,551,744 B)
     assert f["weight_bytes"] < 1_551_744 / 6
     assert all(r["encoded"]["kind"] == "native" for r in art.manifest["compression"]["ledger"])
+    if target == "coreml":  # independent check: the blobs' sizes add up to weight.bin less headers/alignment
+        blob = art.path / "model.mlpackage" / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
+        assert 0.97 * blob.stat().st_size < f["weight_bytes"] < blob.stat().st_size
 
 
 @pytest.mark.slow
