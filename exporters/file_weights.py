@@ -41,7 +41,8 @@ class Stored:
     @property
     def is_weight(self) -> bool:
         """At least two axes longer than 1: a weight matrix or kernel, not a bias, scale or shape."""
-        return sum(1 for s in self.shape if s > 1) >= 2 and self.numel >= MIN_ELEMENTS
+        has_data = self.values is not None or self.raw is not None or self.dtype.startswith("constexpr")
+        return sum(1 for s in self.shape if s > 1) >= 2 and self.numel >= MIN_ELEMENTS and has_data
 
 
 def read_stored(path: str | Path) -> list[Stored]:

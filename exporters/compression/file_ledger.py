@@ -52,6 +52,12 @@ def match_file(model, model_file) -> dict:
             if hit:
                 found.setdefault(name, []).append(_facts(s, hit, layers[name].size))
                 break
+        if hit is None and s.values is not None:  # rows gathered at export (embeddings at fixed positions)
+            for name, w in layers.items():
+                if w.ndim == 2 and s.numel % w.shape[1] == 0 and _rows_of(w, s.values):
+                    hit = "rows of W"
+                    found.setdefault(name, []).append(_facts(s, hit, s.numel))
+                    break
         if hit is None and s.is_weight:
             unmatched.append(_facts(s, None, s.numel))
     total = weight_bytes(stored)
@@ -90,19 +96,42 @@ def _layouts(w: np.ndarray, v: np.ndarray, tol: float):
 
 
 def _match_channel_scaled(w: np.ndarray, v: np.ndarray) -> str | None:
-    """A weight rescaled per output channel (BatchNorm folded into it): S[c] = k_c * W[c]."""
+    """A weight rescaled per output and/or per input channel: S = diag(r) W diag(c). Converters fold a
+    BatchNorm after a conv into its rows, a LayerNorm's gamma before a Linear into its columns, and
+    attention's 1/sqrt(d) into the query rows."""
     for perm in _perms(w.ndim):
         axis = perm.index(0)  # where W's output-channel axis went
         wp = np.transpose(w, perm)
         vp = v.reshape(wp.shape)
-        a, b = np.moveaxis(wp, axis, 0).reshape(wp.shape[axis], -1), np.moveaxis(vp, axis, 0).reshape(wp.shape[axis], -1)
-        nz = np.abs(a) > 1e-3 * np.abs(a).max(axis=1, keepdims=True)
-        if not nz.any(axis=1).all():
+        a = np.moveaxis(wp, axis, 0).reshape(wp.shape[axis], -1).astype(np.float64)
+        b = np.moveaxis(vp, axis, 0).reshape(wp.shape[axis], -1).astype(np.float64)
+        nz = np.abs(a) > 1e-3 * np.abs(a).max()
+        if nz.mean() < 0.5:
             continue
-        k = np.array([np.median(b[i][nz[i]] / a[i][nz[i]]) for i in range(len(a))])
-        if np.abs(b - k[:, None] * a).max() <= 1e-4 * (np.abs(b).max() or 1.0):
-            return "W x channel scale" + ("" if perm == tuple(range(w.ndim)) else f" permuted {perm}")
+        ratio = np.where(nz, b / np.where(nz, a, 1.0), np.nan)
+        col = np.nanmedian(ratio, axis=0)            # c_j up to a common factor
+        col = np.where(np.isfinite(col) & (col != 0), col, 1.0)
+        row = np.nanmedian(ratio / col[None, :], axis=1)
+        row = np.where(np.isfinite(row), row, 0.0)
+        if np.abs(b - row[:, None] * a * col[None, :]).max() <= 1e-4 * (np.abs(b).max() or 1.0):
+            return "W x channel scales" + ("" if perm == tuple(range(w.ndim)) else f" permuted {perm}")
     return None
+
+
+def _rows_of(w: np.ndarray, v: np.ndarray) -> bool:
+    """Every row of ``v`` (last axis = W's rows' length) is a row of ``w``, up to fp16 rounding."""
+    rows = v.reshape(-1, w.shape[1]).astype(np.float32)
+    if len(rows) > 4096 or w.shape[0] > 65536:
+        return False
+    tol = 1.5e-3 * (float(np.abs(w).max()) or 1.0)
+    for chunk in range(0, len(rows), 256):
+        r = rows[chunk:chunk + 256]
+        # nearest row of W by max-abs difference, computed through the L2 nearest first
+        d = (r * r).sum(1)[:, None] - 2 * r @ w.T + (w * w).sum(1)[None, :]
+        nearest = w[d.argmin(1)]
+        if np.abs(nearest - r).max() > tol:
+            return False
+    return True
 
 
 def _match_raw_int8(q: np.ndarray, w: np.ndarray) -> str | None:

@@ -110,6 +110,8 @@ def simulate(program, example_inputs) -> dict:
         def call_function(self, target, args, kwargs):
             # Core ML stores scalar constants in fp16 too (torch CPU would keep them fp32 inside its fp32
             # opmath, hiding 0 * -inf)
+            # and casts to float32 compute in fp16 as well (Core ML's fp16 pass lowers every fp32 op)
+            kwargs = {k: (torch.float16 if v is torch.float32 else v) for k, v in kwargs.items()}
             return super().call_function(target, tuple(_fp16(a) for a in args), kwargs)
 
         def run_node(self, n):
@@ -139,6 +141,10 @@ def simulate(program, example_inputs) -> dict:
 
 
 def _fp16(a):
+    import torch
+
+    if a is torch.float32:
+        return torch.float16
     if isinstance(a, float):
         with np.errstate(over="ignore"):
             return float(np.float16(a))
