@@ -109,10 +109,12 @@ def _match_channel_scaled(w: np.ndarray, v: np.ndarray) -> str | None:
         if nz.mean() < 0.5:
             continue
         ratio = np.where(nz, b / np.where(nz, a, 1.0), np.nan)
-        col = np.nanmedian(ratio, axis=0)            # c_j up to a common factor
-        col = np.where(np.isfinite(col) & (col != 0), col, 1.0)
-        row = np.nanmedian(ratio / col[None, :], axis=1)
-        row = np.where(np.isfinite(row), row, 0.0)
+        col = np.ones(a.shape[1])
+        for _ in range(3):  # alternate: rows first (exact for a pure row scale), then columns
+            row = np.nanmedian(ratio / col[None, :], axis=1)
+            row = np.where(np.isfinite(row) & (row != 0), row, 1.0)
+            col = np.nanmedian(ratio / row[:, None], axis=0)
+            col = np.where(np.isfinite(col) & (col != 0), col, 1.0)
         if np.abs(b - row[:, None] * a * col[None, :]).max() <= 1e-4 * (np.abs(b).max() or 1.0):
             return "W x channel scales" + ("" if perm == tuple(range(w.ndim)) else f" permuted {perm}")
     return None
