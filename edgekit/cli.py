@@ -302,6 +302,9 @@ def cmd_inspect(args) -> int:
         q = comp["int8"]
         print(f"int8       calibration {q['calibration']['source']} ({q['calibration']['samples']} samples); "
               f"kept fp32: {', '.join(f'{k} ({v})' for k, v in q['keep_fp32'].items()) or 'none'}")
+    if comp.get("file"):
+        from edgekit.exporters.compression.ledger import file_line
+        print(file_line(comp))
     return 0
 
 

@@ -111,13 +111,18 @@ def layer_of(node) -> str | None:
     return re.sub(r"^L\['self'\]\.?|^L__self___?", "", str(path)) or "<top>"
 
 
-def diagnose(exc: BaseException, exported_program, target: str, log: list[str]) -> EdgekitError:
+def diagnose(exc: BaseException, exported_program, target: str, log: list[str], options=None,
+             log_file: Path | None = None) -> EdgekitError:
     """Turn a converter failure into an error naming the op, the layer and the target.
 
+    The converter's own innermost message is kept (``failure.root_cause``), the layer is the
+    one the converter was converting when it raised (``failure.failing_layer``), options that
+    avoid the failing path are suggested, and the full output goes to ``log_file``.
     Converters name the failing op in different spellings (``aten.linalg_inv_ex.default``,
     ``linalg_inv``, ``fft_rfft``); match them against the ops of the exported graph.
     """
     from edgekit.errors import UnsupportedOp
+    from edgekit.exporters import failure
 
     text = "\n".join(_exception_chain(exc)) + "\n" + "\n".join(log[-60:])
     clash = re.search(r"target (\S+) references nonexistent attribute (\S+) of (\S+)", text)
@@ -129,9 +134,20 @@ def diagnose(exc: BaseException, exported_program, target: str, log: list[str]) 
             fix=f"rename the submodule '{clash.group(3)}' in your model (e.g. '{clash.group(3)}_layer')",
             details={"target": target, "module": clash.group(3)},
         )
+    cause = failure.root_cause(exc)
+    reason = _first_line(exc)
+    if cause and cause.split(": ", 1)[-1] not in reason:
+        reason = f"{reason} (cause: {cause})"
+    layer, node_name = failure.failing_layer(exc, exported_program)
+    saved = failure.write_details_log(log_file, exc, log, f"{target} conversion failed: {reason}") if log_file else None
+    see = f"; the converter's full output is in {saved}" if saved else ""
+    options_fix = failure.workarounds(target, text, options)
     nodes = [n for n in exported_program.graph.nodes if n.op == "call_function"] if exported_program else []
-    suggestion = (f"rewrite the layer that calls it with ops {target} supports, export only the other targets "
-                  f"(drop --target {target}), or move it out of the model into pre/post-processing")
+    suggestion = (("try " + " or ".join(options_fix) + "; else " if options_fix else "")
+                  + f"rewrite the layer that calls it with ops {target} supports, export only the other targets "
+                  f"(drop --target {target}), or move it out of the model into pre/post-processing{see}")
+    extra = {"cause": cause, "node": node_name, "workarounds": options_fix, "log_file": str(saved) if saved else None}
+    failed = next((n for n in nodes if n.name == node_name), None) if node_name else None
     best = None
     for node in nodes:
         for variant in _spellings(op_name(node.target)):
@@ -141,18 +157,26 @@ def diagnose(exc: BaseException, exported_program, target: str, log: list[str]) 
     # Complex tensors are a common root cause that converters report on the op downstream.
     complex_node = next((n for n in nodes if "complex" in str(getattr(n.meta.get("val"), "dtype", ""))), None)
     if complex_node is not None and (best is None or best[0] is not complex_node):
-        return UnsupportedOp(target, op_name(complex_node.target), layer_of(complex_node),
-                             f"it produces complex tensors, which {target} cannot hold ({_first_line(exc)})",
-                             suggestion)
-    if best is not None:
-        return UnsupportedOp(target, op_name(best[0].target), layer_of(best[0]), _first_line(exc), suggestion)
+        err = UnsupportedOp(target, op_name(complex_node.target), layer_of(complex_node),
+                            f"it produces complex tensors, which {target} cannot hold ({reason})", suggestion)
+        err.details |= extra
+        return err
+    if best is not None and (failed is None or op_name(failed.target) == op_name(best[0].target)):
+        node = failed or best[0]  # the node the converter was on, not the first one with that op
+        err = UnsupportedOp(target, op_name(node.target), layer or layer_of(node), reason, suggestion)
+        err.details |= extra
+        return err
     ops = sorted({op_name(n.target) for n in nodes})
     named = f"; the graph's ops are {', '.join(ops)}" if 0 < len(ops) <= 12 else ""
+    where = f" in layer '{layer}' (graph node {node_name})" if layer else (f" at graph node {node_name}" if node_name
+                                                                          else "")
     return EdgekitError(
         "conversion_failed",
-        f"{target} conversion failed: {_first_line(exc)}{named}",
-        fix="see details.log for the converter's output; simplify the model or drop this target",
-        details={"target": target, "log": log[-40:], "ops": ops},
+        f"{target} conversion failed{where}: {reason}{named}",
+        fix=(("try " + " or ".join(options_fix) + "; else " if options_fix else "")
+             + f"simplify that layer or drop --target {target}"
+             + (f"; the converter's full output is in {saved}" if saved else "")),
+        details={"target": target, "log": log[-40:], "ops": ops, "layer": layer} | extra,
     )
 
 

@@ -20,6 +20,8 @@ from edgekit.errors import EdgekitError, ParityError
 from edgekit.exporters import get_exporter
 from edgekit.exporters.base import captured_native_output, diagnose
 from edgekit.outputs import parse_output_kinds
+from edgekit.exporters.failure import log_path_for
+from edgekit.exporters.rewrites import export_rewrites
 from edgekit.progress import progress
 from edgekit.spec import forward_arg_names, random_like
 
@@ -127,7 +129,7 @@ def export_model(
 
     out_dir = Path(out_dir)
     with staging_dir(out_dir) as stage:
-        with captured_native_output() as log:
+        with captured_native_output() as log, export_rewrites(model):
             exported = None
             try:
                 exported = torch.export.export(model, torch_inputs)
@@ -135,7 +137,8 @@ def export_model(
             except EdgekitError:
                 raise
             except Exception as exc:  # converter failures become user-facing errors
-                raise diagnose(exc, exported, target, log) from exc
+                raise diagnose(exc, exported, target, log, opts, log_path_for(out_dir)) from exc
+        log_path_for(out_dir).unlink(missing_ok=True)  # a previous failure's log no longer applies
         write_reference_io(stage, dict(zip(names, example_inputs)), dict(zip(out_names, ref_out)))
         from edgekit.exporters.compression.int8 import write_plot
 
@@ -160,7 +163,8 @@ def export_model(
                 "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)]}},
             "target_info": result.info,
             "compression": compression_section(model, exporter, result, recipe,
-                                               allow_decompressed=allow_decompressed),
+                                               allow_decompressed=allow_decompressed,
+                                               model_file=stage / result.model_file),
         } | (manifest_extra or {})
         manifest["signature"]["output_kinds"] = dict(zip(out_names, kinds))
         write_manifest(stage, manifest)

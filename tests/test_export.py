@@ -29,7 +29,9 @@ def test_manifest_describes_the_artifact(tiny_artifacts, target):
     assert "reference_io.npz" in files
     ins, outs = art.reference_io()
     assert ins["image"].shape == (1, 3, 32, 32) and outs["output_0"].shape == (1, 10)
-    assert m["compression"] == {"recipe": None, "ledger": []}
+    assert m["compression"]["recipe"] is None and m["compression"]["ledger"] == []
+    f = m["compression"]["file"]  # weights read back from the file: all of them belong to a layer
+    assert f["matched_bytes"] == f["weight_bytes"] > 0 and f["unmatched"] == []
     assert not list(art.path.parent.glob(".*.partial"))
 
 

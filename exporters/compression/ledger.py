@@ -22,6 +22,15 @@ from edgekit.exporters.compression.record import compressed_layers, ledger_layer
 DENSE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
+# the opt-in re-quantizations that keep compressed layers small on targets without a table op (lossy, measured)
+REQUANTIZE_FIX = {
+    "executorch": "keep them int8 with --executorch-requantize dynamic_int8 (options={'requantize': 'dynamic_int8'}: "
+                  "int8 per-channel weights, XNNPACK dynamic int8 activations)",
+    "tflite": "keep them int8 with --tflite-requantize int8 (options={'requantize': 'int8'}: int8 per-channel "
+              "weights + DEQUANTIZE)",
+}
+
+
 class CompressionLost(EdgekitError):
     def __init__(self, target: str, written: int, dense: int, layers: list[str]):
         shown = ", ".join(layers[:6]) + (f" and {len(layers) - 6} more" if len(layers) > 6 else "")
@@ -29,7 +38,8 @@ class CompressionLost(EdgekitError):
             "compression_lost",
             f"{target} stores the compressed layers in {written:,} B, no fewer than dense ({dense:,} B): "
             f"it decompressed {shown}",
-            fix="export to a target that stores this kind natively (see the capability table in "
+            fix=(f"{REQUANTIZE_FIX[target]}; or " if target in REQUANTIZE_FIX else "")
+                + "export to a target that stores this kind natively (see the capability table in "
                 "docs/compression.md; Core ML stores LUT, shift and sparse weights), or pass "
                 "--allow-decompressed (export(..., allow_decompressed=True)) to keep a dense artifact",
             details={"target": target, "bytes_written": written, "dense_bytes": dense, "layers": layers},
@@ -85,9 +95,11 @@ def check_capabilities(model, exporter) -> None:
                 details={"target": exporter.name, "kind": rec.kind, "layer": name})
 
 
-def build_ledger(model, exporter, result) -> list[dict]:
-    """One row per compressed layer. Targets report per-layer encodings in ``result.info['weights']``."""
+def build_ledger(model, exporter, result, stored: dict | None = None) -> list[dict]:
+    """One row per compressed layer. Targets report per-layer encodings in ``result.info['weights']``;
+    with ``stored`` (``file_ledger.match_file`` of the written file) the bytes are the file's."""
     encoded = result.info.get("weights", {})
+    in_file = (stored or {}).get("layers", {})
     # the storage of weights left dense (a target can run int8 compute on some layers and keep others fp32)
     dense_format = result.info.get("dense_precision", result.precision)
     dense_width = DENSE_BYTES.get(dense_format, 4)
@@ -109,6 +121,17 @@ def build_ledger(model, exporter, result) -> list[dict]:
         else:
             row_enc = {"kind": DECOMPRESSED, "format": f"dense {dense_format}"}
             written = numel * dense_width
+        copies = in_file.get(name)
+        if copies is not None:  # what the file holds, every copy counted
+            written = sum(c["bytes"] for c in copies)
+            bits = min(c["bits_per_weight"] for c in copies)
+            if row_enc["kind"] == DECOMPRESSED and bits <= 8.5:  # smaller in the file than any dense format
+                row_enc = {"kind": "re-quantized", "format": "+".join(sorted({c["dtype"] for c in copies})),
+                           "index_bits": round(bits)}
+            row_enc["stored"] = [{"tensor": c["tensor"], "dtype": c["dtype"], "bytes": c["bytes"],
+                                  "form": c["form"]} for c in copies]
+        elif stored is not None and "layers" in stored:
+            row_enc["stored"] = []  # not found in the file by value (e.g. rewritten by a converter pass)
         rows.append({
             "layer": name, "shape": list(shape),
             "requested": rec.to_json(),
@@ -123,13 +146,19 @@ def build_ledger(model, exporter, result) -> list[dict]:
     return rows
 
 
-def compression_section(model, exporter, result, recipe=None, report=None, *, allow_decompressed: bool = False) -> dict:
+def compression_section(model, exporter, result, recipe=None, report=None, *, allow_decompressed: bool = False,
+                        model_file=None) -> dict:
     from edgekit.exporters.compression.provenance import get_provenance
 
-    ledger = build_ledger(model, exporter, result)
+    stored = file_section(model, model_file) if model_file is not None else None
+    ledger = build_ledger(model, exporter, result, stored)
     if widened := [r for r in ledger if "widened" in r]:  # never silent, even with allow_decompressed
         raise CompressionWidened(exporter.name, widened)
     section = {"recipe": None, "ledger": ledger}
+    if stored is not None:
+        section["file"] = {k: v for k, v in stored.items() if k != "layers"} | {
+            "layer_bytes": {name: sum(c["bytes"] for c in copies) for name, copies in stored.get("layers", {}).items()},
+            "duplicated_layers": sorted(n for n, c in stored.get("layers", {}).items() if len(c) > 1)}
     if recipe is not None:
         section["recipe"] = {"name": recipe.name, "hash": recipe.hash(), "document": recipe.to_dict()}
     prov = get_provenance(model)
@@ -147,6 +176,7 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
     section["summary"] = {"layers": len(ledger), "bytes_written": written, "dense_bytes": dense,
                           "expected_bytes": sum(r["expected_bytes"] for r in ledger),
                           "ratio_to_dense": written / dense if dense else 1.0,
+                          "measured_from_file": stored is not None and "layers" in stored,
                           "decompressed_layers": decompressed, "allowed_decompressed": allow_decompressed}
     gated = [r for r in ledger if r["requested"].get("origin", "recipe") == "recipe"]  # what a recipe asked for
     g_written, g_dense = (sum(r[key] for r in gated) for key in ("bytes_written", "dense_bytes"))
@@ -154,6 +184,17 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
         raise CompressionLost(exporter.name, g_written, g_dense,
                               [r["layer"] for r in gated if r["encoded"]["kind"] == DECOMPRESSED])
     return section
+
+
+def file_section(model, model_file) -> dict:
+    """The weight tensors of the written file mapped to layers by value; an unreadable file is reported,
+    never fatal (the ledger then shows the exporter's own accounting)."""
+    from edgekit.exporters.compression.file_ledger import match_file
+
+    try:
+        return match_file(model, model_file)
+    except Exception as exc:  # noqa: BLE001 - reading back is a check; the export itself succeeded
+        return {"error": f"{type(exc).__name__}: {exc}"[:400]}
 
 
 def ledger_table(section: dict) -> str:
@@ -169,4 +210,16 @@ def ledger_table(section: dict) -> str:
     if s:
         text += (f"\ntotal: {s['bytes_written']:,} B written vs {s['dense_bytes']:,} B dense "
                  f"({s['ratio_to_dense']:.3f}); decompressed layers: {len(s['decompressed_layers'])}")
-    return text
+    line = file_line(section)
+    return text + ("\n" + line if line else "")
+
+
+def file_line(section: dict) -> str:
+    """One line on the weight tensors read back from the model file ('' when it was not read)."""
+    f = section.get("file") or {}
+    if "error" in f:
+        return f"file: not read back ({f['error']})"
+    if "weight_bytes" not in f:
+        return ""
+    return (f"file: {f['weight_bytes']:,} B of weight tensors, {f['matched_bytes']:,} B matched to layers by value; "
+            f"stored twice: {', '.join(f['duplicated_layers']) or 'none'}; unmatched tensors: {len(f['unmatched'])}")

@@ -96,12 +96,15 @@ def magnitude_mask(w: np.ndarray, sparsity: float, threshold: float | None = Non
     return a >= threshold
 
 
-def nm_mask(w: np.ndarray, n: int, m: int) -> np.ndarray:
+def nm_mask(w: np.ndarray, n: int, m: int, layer: str | None = None) -> np.ndarray:
     rows = w.reshape(w.shape[0], -1)
     if rows.shape[1] % m:
         from edgekit.exporters.compression.config import ConfigError
-        raise ConfigError("SparsityConfig", "m", m, f"a divisor of the row length {rows.shape[1]}",
-                          "exclude this layer with by_name={'<name>': None} or pick another m")
+        where = f" of layer '{layer}'" if layer else ""
+        err = ConfigError("SparsityConfig", "m", m, f"a divisor of the row length {rows.shape[1]}{where}",
+                          f"exclude this layer with by_name={{{(layer or '<name>')!r}: None}} or pick another m")
+        err.details["layer"] = layer
+        raise err
     groups = np.abs(rows).reshape(rows.shape[0], -1, m)
     order = argsort(-groups, axis=-1, kind="stable")  # sort-safe: w may be float16
     keep = np.zeros_like(groups, dtype=bool)
@@ -132,7 +135,7 @@ def masks_for(targets: dict, sparsity_of) -> dict[str, np.ndarray]:
     for name, (module, cfg) in targets.items():
         w = weights[name]
         if cfg.structure == "n:m":
-            out[name] = nm_mask(w, cfg.n, cfg.m)
+            out[name] = nm_mask(w, cfg.n, cfg.m, layer=name)
         elif cfg.structure == "block":
             out[name] = block_mask(w, sparsity_of(cfg), cfg.block_size)
         else:

@@ -52,8 +52,14 @@ class CoreMLExporter(Exporter):
         compressed = bool(layers) or int8 is not None
         if compressed:
             coreml_encode.check_target(layers, options.minimum_deployment_target)
+        program = exported_program.run_decompositions({})
+        lint = None
+        if options.compute_precision == "fp16":  # Core ML fp16 cannot run here: check its numerics in torch
+            from edgekit.exporters.coreml.fp16_lint import as_numpy_summary, fp16_guard
+
+            lint = as_numpy_summary(fp16_guard(program, example_inputs))
         mlmodel = ct.convert(
-            exported_program.run_decompositions({}),
+            program,
             minimum_deployment_target=getattr(ct.target, options.minimum_deployment_target),
             compute_precision=ct.precision.FLOAT16 if options.compute_precision == "fp16" else ct.precision.FLOAT32,
             compute_units=getattr(ct.ComputeUnit, options.compute_units),
@@ -61,7 +67,7 @@ class CoreMLExporter(Exporter):
             # compressed weights: keep BN unfused so each weight const holds the recorded values
             **({"pass_pipeline": coreml_encode.pass_pipeline()} if compressed else {}),
         )
-        info, names = {}, []
+        info, names = ({} if lint is None else {"fp16_lint": lint}), []
         if layers:
             mlmodel, names = coreml_encode.encode(mlmodel, layers, options.compute_precision)
         int8_weights: dict = {}
