@@ -110,3 +110,30 @@ def test_crepe_pretrained_weights_find_pitch():
         p = ex.load()(torch.from_numpy(x)).numpy()
     err = np.abs(ex.cents_of_bin(p.argmax(1)) - ex.hz_to_cents(f0))
     assert np.mean(err < 50) > 0.95
+
+
+@pytest.mark.export
+def test_onet_compression_cost_gate_on_a_pretrained_model(tmp_path, onet_palettized):
+    """Both parities on a real model; a --max-loss under the measured cost fails with both numbers, one over passes."""
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.compression import load_recipe
+    from edgekit.exporters.pipeline import export_model
+
+    spec, model = onet_palettized
+    kw = dict(recipe=load_recipe("palettize4"), dataset=spec["dataset"], parity_samples=8, show_progress=False)
+    art = export_model(model, spec["example_inputs"], "onnx", tmp_path / "measured", max_loss="off", **kw)
+    parity = art.manifest["parity"]
+    assert parity["metrics"]["cosine_mean"] > 0.99999            # conversion kept the compressed model
+    cost = {o["name"]: o for o in parity["cost"]["per_output"]}
+    assert set(cost) == {s["name"] for s in art.manifest["signature"]["outputs"]}
+    worst = max(cost, key=lambda name: cost[name]["cos_loss"])
+    loss = cost[worst]["cos_loss"]
+    assert 1e-6 < loss < 0.5                                      # 4-bit tables cost something, not everything
+    with pytest.raises(EdgekitError, match="compression_cost") as err:
+        export_model(model, spec["example_inputs"], "onnx", tmp_path / "tight", max_loss=f"{worst}:cos_loss={loss / 2}",
+                     **kw)
+    text = str(err.value)
+    assert worst in text and "fidelity" in text.lower() and "cost" in text.lower()
+    assert not (tmp_path / "tight").exists()
+    ok = export_model(model, spec["example_inputs"], "onnx", tmp_path / "loose", max_loss=f"cos_loss={loss * 2}", **kw)
+    assert ok.manifest["parity"]["cost"]["violations"] == []
