@@ -101,7 +101,8 @@ def test_grouped_and_sparse_tables_are_the_records(tmp_path, monkeypatch, tiny_s
         from edgekit.exporters.pipeline import export_model
 
         art = export_model(new, tiny_spec.example_inputs(0), "coreml", tmp_path / recipe, dataset=tiny_spec.dataset,
-                           options={"minimum_deployment_target": target}, show_progress=False)
+                           options={"minimum_deployment_target": target}, show_progress=False,
+                           max_loss="off")  # the bits are under test, not the untrained model's accuracy
         for row in art.manifest["compression"]["ledger"]:
             assert row["encoded"]["index_bits"] == bits and row["encoded"]["table_size"] == 2 ** bits, row
 

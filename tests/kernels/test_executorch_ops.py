@@ -105,6 +105,7 @@ def test_conv1x1_runs_as_edgekit_op(nk, tmp_path):
     art = export_model(model, (x,), "executorch", tmp_path / "pte", options={"kernels": "edgekit"},
                        parity_samples=4, show_progress=False)
     row = next(r for r in art.manifest["compression"]["ledger"] if r["layer"] == "2")
-    assert row["encoded"] == {"kind": "native", "format": "edgekit::lut_linear", "index_bits": 4}
+    # the packed kernel layout is not a form the file ledger matches by value: the exporter's count stands
+    assert row["encoded"] == {"kind": "native", "format": "edgekit::lut_linear", "index_bits": 4, "stored": []}
     y, = runtime.load(tmp_path / "pte").run([x])
     np.testing.assert_allclose(y, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
