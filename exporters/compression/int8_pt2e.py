@@ -90,6 +90,19 @@ def with_observer(qconfig, observer: str, percentile: float, target: str):
                                output_activation=swap(qconfig.output_activation))
 
 
+def plan_quantizer(model, plan, quantizer_cls, symmetric_config, target: str):
+    """(layers to quantize, dynamic?, quantizer) for an int8 plan: the same recipe for every PT2E target
+    (per-channel symmetric weights with exact scales, the plan's observer, layers kept fp32 left out)."""
+    from edgekit.exporters.compression.int8 import int8_layers
+
+    layers = set(int8_layers(model)) - set(plan.keep_fp32)
+    dynamic = plan.config.activations == "dynamic"
+    qconfig = with_exact_weights(symmetric_config(is_per_channel=True, is_dynamic=dynamic))
+    if not dynamic:
+        qconfig = with_observer(qconfig, plan.config.observer, plan.config.percentile, target)
+    return layers, dynamic, restrict(quantizer_cls, layers)().set_global(qconfig)
+
+
 def restrict(quantizer_cls, int8: set[str]):
     """A subclass of the quantizer that leaves Conv/Linear nodes of layers outside ``int8`` unannotated."""
     from edgekit.exporters.base import layer_of

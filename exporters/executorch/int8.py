@@ -22,12 +22,8 @@ def quantize_int8(model, exported_program, example_inputs, plan):
     from edgekit.exporters.compression import int8_pt2e
     from edgekit.exporters.compression.int8 import int8_layers
 
-    layers = set(int8_layers(model)) - set(plan.keep_fp32)
-    dynamic = plan.config.activations == "dynamic"
-    qconfig = int8_pt2e.with_exact_weights(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
-    if not dynamic:
-        qconfig = int8_pt2e.with_observer(qconfig, plan.config.observer, plan.config.percentile, "executorch")
-    quantizer = int8_pt2e.restrict(XNNPACKQuantizer, layers)().set_global(qconfig)
+    layers, dynamic, quantizer = int8_pt2e.plan_quantizer(model, plan, XNNPACKQuantizer, get_symmetric_quantization_config,
+                                                          "executorch")
     converted = int8_pt2e.quantize(exported_program, example_inputs, quantizer, [] if dynamic else plan.samples)
     facts = int8_pt2e.weight_facts(converted, layers)
     acts = "dynamic int8 activations" if dynamic else "static int8 activations"

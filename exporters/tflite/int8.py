@@ -29,12 +29,8 @@ def convert_int8(model, example_inputs, plan, path: Path) -> dict[str, dict]:
     from edgekit.exporters.compression import int8_pt2e
     from edgekit.exporters.compression.int8 import int8_layers
 
-    layers = set(int8_layers(model)) - set(plan.keep_fp32)
-    dynamic = plan.config.activations == "dynamic"
-    qconfig = int8_pt2e.with_exact_weights(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
-    if not dynamic:
-        qconfig = int8_pt2e.with_observer(qconfig, plan.config.observer, plan.config.percentile, "tflite")
-    quantizer = int8_pt2e.restrict(PT2EQuantizer, layers)().set_global(qconfig)
+    layers, dynamic, quantizer = int8_pt2e.plan_quantizer(model, plan, PT2EQuantizer, get_symmetric_quantization_config,
+                                                          "tflite")
     exported = torch.export.export(model, example_inputs)
     converted = int8_pt2e.quantize(exported, example_inputs, quantizer, [] if dynamic else plan.samples,
                                   fold=False)
