@@ -77,8 +77,9 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run(name: str, targets=TARGETS, recipes=("none",), out: Path = Path("out/real_models"),
-        parity_samples: int = 16):
-    """Yield one result dict per (recipe, target)."""
+        parity_samples: int = 16, max_loss="off"):
+    """Yield one result dict per (recipe, target). ``max_loss`` is the cost gate (``off``: measure every
+    recipe, as the tables in docs/real_models.md do; ``None``: the defaults per recipe kind)."""
     from edgekit.errors import EdgekitError
     from edgekit.exporters.compression import compress, load_recipe
     from edgekit.exporters.pipeline import export_model
@@ -115,7 +116,7 @@ def run(name: str, targets=TARGETS, recipes=("none",), out: Path = Path("out/rea
             try:
                 art = export_model(model, spec["example_inputs"], target, out / name / recipe_name / target,
                                    name=name, dataset=spec.get("dataset"), parity_samples=parity_samples,
-                                   show_progress=False, recipe=recipe, allow_decompressed=True,
+                                   show_progress=False, recipe=recipe, allow_decompressed=True, max_loss=max_loss,
                                    options=SMALL.get(target) if recipe is not None else None)
             except EdgekitError as err:
                 yield row | {"error": err.code, "message": err.message, "fix": err.fix,
@@ -165,9 +166,13 @@ def main(argv=None) -> int:
     p.add_argument("--parity-samples", type=int, default=16)
     p.add_argument("--server", help="also benchmark every artifact this server can run (an `edgekit serve` URL)")
     p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--max-loss", action="append", metavar="[OUTPUT:]METRIC=VALUE",
+                   help="gate each compressed export on its cost vs the original model (default: off, measure all; "
+                        "'default' for edgekit's defaults per recipe kind)")
     a = p.parse_args(argv)
+    max_loss = "off" if not a.max_loss else (None if a.max_loss == ["default"] else a.max_loss)
     made = []
-    for row in run(a.model, a.target or TARGETS, a.recipe or ["none"], Path(a.out), a.parity_samples):
+    for row in run(a.model, a.target or TARGETS, a.recipe or ["none"], Path(a.out), a.parity_samples, max_loss):
         print(json.dumps(row, default=str), flush=True)
         if "path" in row:
             made.append(row)
