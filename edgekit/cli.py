@@ -349,7 +349,8 @@ def cmd_bench(args) -> int:
     from edgekit.inputspec import parse_dims, parse_input
 
     specs = [parse_input(t) for t in args.input or []]
-    chosen = {"inputs": "spec" if specs else args.inputs, "input_spec": specs or None,
+    # --dim sizes generated inputs: without --input it means random data (reference inputs have fixed shapes)
+    chosen = {"inputs": "spec" if specs else ("random" if args.dim else args.inputs), "input_spec": specs or None,
               "dims": parse_dims(args.dim) or None}
     llm = {k: v for k, v in (("prompt_tokens", args.prompt_tokens), ("new_tokens", args.new_tokens)) if v is not None}
     if args.server:

@@ -111,6 +111,10 @@ def _check_inputs(body: JobCreate, art: dict) -> None:
                        "bare model file)", {"field": "body.inputs",
                                             "fix": "pass inputs='random' (with dims for symbolic dimensions) or an "
                                                    "explicit spec"})
+    if body.inputs == "reference" and body.dims:  # never ignore a size the user gave
+        raise ApiError(422, "bad_input_spec", f"dims {body.dims} apply to generated inputs; the reference inputs "
+                       "have fixed shapes", {"field": "body.dims",
+                                             "fix": "pass inputs='random' (or an explicit spec) with dims, or drop dims"})
     if not sig or body.inputs == "reference":
         return
     specs = [t.model_dump(exclude_none=True) for t in body.inputs] if isinstance(body.inputs, list) else []

@@ -170,6 +170,9 @@ def test_phase_is_final_on_a_job_that_failed_in_inputs(client, artifacts, tmp_pa
     np.savez(broken / "reference_io.npz", **{"in/other": np.zeros((1, 8), np.float32)})
     art = upload(client, zip_dir(broken), filename="broken.zip").json()
     assert art["has_reference_inputs"]
+    r = _submit(client, art, dims={"N": 2})  # dims with reference inputs would be ignored: refused instead
+    assert r.status_code == 422 and r.json()["error"]["code"] == "bad_input_spec", r.text
+    assert "fixed shapes" in r.json()["error"]["message"]
     job = wait_job(client, _submit(client, art).json()["id"])
     assert job["status"] == "failed" and job["reason"] == "invalid_input"
     assert job["phase"] == "inputs" and "reference inputs lack ['input']" in job["error"]["message"]
