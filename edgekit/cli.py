@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from edgekit import TARGETS
 from edgekit.errors import EdgekitError
+from edgekit.cli_bench import add_bench_parser
+from edgekit.cli_llm import add_llm_parsers
 from edgekit.cli_cost import add_cost_flags, add_layer_flags, cost_kwargs, layer_kwargs, validate
-from edgekit.report import cost_cell, cost_lines, human_bytes, latency_cell, parity_cell, table
+from edgekit.report import cost_cell, cost_lines, human_bytes, parity_cell, table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,73 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="print the whole manifest")
     ins.set_defaults(func=cmd_inspect)
 
-    be = sub.add_parser("bench", help="benchmark an artifact in a fresh process")
-    be.add_argument("artifact", nargs="+")
-    be.add_argument("--runs", type=int, default=50)
-    be.add_argument("--warmup", type=int, default=10)
-    be.add_argument("--threads", type=int, default=1)
-    be.add_argument("--min-seconds", type=float, default=1.0)
-    be.add_argument("--json", help="also write the results to this file")
-    be.add_argument("--server", action="append", metavar="URL",
-                    help="benchmark on an `edgekit serve` server instead (repeatable: side by side)")
-    be.add_argument("--token", default=os.environ.get("EDGEKIT_SERVER_TOKEN"), help="the servers' bearer token")
-    be.add_argument("--inputs", choices=("reference", "random"), default="reference",
-                    help="the artifact's reference inputs (default; random when it has none) or random data")
-    be.add_argument("--input", action="append", metavar="NAME[:SHAPE][:DTYPE][:FILL]",
-                    help="an input's shape, dtype and fill, repeatable: x:1x3x640x640, rate:int64:=16000, "
-                         "ids:1x16:int64:0..30000 (integers default to random 1..16)")
-    be.add_argument("--dim", action="append", metavar="NAME=SIZE",
-                    help="size of a symbolic dimension, repeatable: --dim N=1 --dim H=640")
-    be.add_argument("--html", help="also write an HTML page with a p50 chart (servers side by side) to this file")
-    be.add_argument("--prompt-tokens", type=int, default=None,
-                    help="LLM artifacts: prompt length of each generation round (default 16)")
-    be.add_argument("--new-tokens", type=int, default=None,
-                    help="LLM artifacts: decode steps per round (default 128); --runs counts decode steps")
-    be.set_defaults(func=cmd_bench)
+    add_bench_parser(sub)
 
-    gen = sub.add_parser("generate", help="generate text with an exported LLM artifact (torch-free)")
-    gen.add_argument("artifact")
-    gen.add_argument("--prompt", required=True)
-    gen.add_argument("--max-new-tokens", type=int, default=64)
-    gen.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
-    gen.add_argument("--top-k", type=int, default=40)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--threads", type=int, default=1)
-    gen.add_argument("--first-threshold", type=float, default=None,
-                     help="FiRST artifacts: override the routers' threshold (0 = never skip a layer)")
-    gen.set_defaults(func=cmd_generate)
 
-    el = sub.add_parser("export-llm", help="export a Hugging Face-format Llama checkpoint (prefill + decode)")
-    el.add_argument("checkpoint", help="directory with config.json, *.safetensors and tokenizer.json")
-    el.add_argument("--target", action="append", choices=("executorch", "onnx", "tflite", "coreml"),
-                    help="repeatable; default: executorch (coreml: one iOS18 multifunction .mlpackage, fp16)")
-    el.add_argument("--out", default="out")
-    el.add_argument("--prefill-len", type=int, default=16)
-    el.add_argument("--weights", default="fp32", choices=("fp32", "int4", "int8"),
-                    help="linear weights in the .pte: int4 (groups) / int8 (per channel) with int8 dynamic "
-                    "activations on XNNPACK; executorch only")
-    el.add_argument("--group-size", type=int, default=32,
-                    help="int4: weights per scale (default 32; 0 = one scale per output channel)")
-    el.add_argument("--first", metavar="ROUTERS", default=None,
-                    help="FiRST: a first_routers.safetensors trained for this checkpoint; exports per-layer methods "
-                         "+ routers (+ fused decode for the skip sets the routers choose) so skipped layers cost "
-                         "nothing (executorch only)")
-    el.add_argument("--first-threshold", type=float, default=None, help="FiRST: override the routers' threshold")
-    el.set_defaults(func=cmd_export_llm)
+    add_llm_parsers(sub)
 
-    cl = sub.add_parser("compress-llm", help="eDKM: cluster an LLM checkpoint's linear layers to 3/4 bits while "
-                        "fine-tuning under torch.distributed")
-    cl.add_argument("checkpoint", help="directory with config.json, *.safetensors and tokenizer.json")
-    cl.add_argument("--bits", type=int, choices=(3, 4), default=4)
-    cl.add_argument("--nproc", type=int, default=2, help="processes to spawn (ignored under torchrun)")
-    cl.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"), help="auto: nccl with CUDA")
-    cl.add_argument("--steps", type=int, default=150)
-    cl.add_argument("--batch", type=int, default=8, help="global batch, split over the processes")
-    cl.add_argument("--seq-len", type=int, default=128)
-    cl.add_argument("--lr", type=float, default=3e-4)
-    cl.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    cl.add_argument("--out", default="out/llm", help="clustered checkpoint: OUT/<checkpoint>_edkm<bits>")
-    cl.set_defaults(func=cmd_compress_llm)
 
     from edgekit.cli_train import add_train_parser
     add_train_parser(sub)
@@ -345,83 +284,9 @@ def cmd_compress(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from edgekit.inputspec import parse_dims, parse_input
-
-    specs = [parse_input(t) for t in args.input or []]
-    # --dim sizes generated inputs: without --input it means random data (reference inputs have fixed shapes)
-    chosen = {"inputs": "spec" if specs else ("random" if args.dim else args.inputs), "input_spec": specs or None,
-              "dims": parse_dims(args.dim) or None}
-    llm = {k: v for k, v in (("prompt_tokens", args.prompt_tokens), ("new_tokens", args.new_tokens)) if v is not None}
-    if args.server:
-        from edgekit.client import bench_remote
-
-        pairs = bench_remote(args.server, args.artifact, token=args.token, runs=args.runs, warmup=args.warmup,
-                             threads=args.threads, min_seconds=args.min_seconds, **chosen, **llm)
-        print(bench_table([r for _, r in pairs], servers=[s for s, _ in pairs]))
-        _note_default_fills([r for _, r in pairs])
-        _write_html(args.html, [{**r, "artifact": args.artifact[i // len(args.server)]} for i, (_, r) in
-                                enumerate(pairs)], [s for s, _ in pairs])
-        if args.json:
-            Path(args.json).write_text(json.dumps([{"server": s, **r} for s, r in pairs], indent=2))
-        return 0
-    from edgekit.bench import benchmark
-    from edgekit.progress import progress
-
-    results = []
-    for path in progress(args.artifact, desc="benchmark", enabled=len(args.artifact) > 1):
-        results.append(benchmark(path, runs=args.runs, warmup=args.warmup, threads=args.threads,
-                                 min_seconds=args.min_seconds, **chosen, **llm))
-    print(bench_table(results))
-    _note_default_fills(results)
-    _write_html(args.html, [{**r, "artifact": str(p)} for r, p in zip(results, args.artifact)])
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-    return 0
 
 
-def _write_html(path: str | None, results: list[dict], servers: list[str] | None = None) -> None:
-    if path:
-        from edgekit.server.dashboard import results_page  # plain HTML + SVG: no server dependency
 
-        Path(path).write_text(results_page(results, servers))
-
-
-def _note_default_fills(results: list[dict]) -> None:
-    """Integers filled from the default range are said out loud: a rate or a length may need a real value."""
-    seen = set()
-    for r in results:
-        for t in r.get("inputs_used") or []:
-            if "(default)" in t.get("fill", "") and t["name"] not in seen:
-                seen.add(t["name"])
-                print(f"note: {t['dtype']} input '{t['name']}' {t['shape']} was filled with {t['fill']}; give it a "
-                      f"value with --input {t['name']}:{t['dtype']}:=VALUE or a range with :LOW..HIGH",
-                      file=sys.stderr)
-
-
-def bench_table(results: list[dict], servers: list[str] | None = None) -> str:
-    servers = servers or [None] * len(results)
-    llms = [(s, r) for s, r in zip(servers, results) if r.get("kind") == "llm"]
-    others = [(s, r) for s, r in zip(servers, results) if r.get("kind") != "llm"]
-    parts = [_bench_table([r for _, r in others], [s for s, _ in others] if others and others[0][0] else None)] \
-        if others else []
-    if llms:
-        from edgekit.report import llm_bench_table
-        parts.append(llm_bench_table([r for _, r in llms], [s for s, _ in llms] if llms[0][0] else None))
-    return "\n\n".join(parts)
-
-
-def _bench_table(results: list[dict], servers: list[str] | None = None) -> str:
-    rows = [[r["target"], r["runtime"], r["threads"], human_bytes(r["model_bytes"]), r["latency"]["runs"],
-             latency_cell(r, "min_ms"), latency_cell(r, "p50_ms"), latency_cell(r, "p90_ms"),
-             latency_cell(r, "p99_ms"), f"{r['latency']['cv']:.3f}", f"{r['cold_start_ms']:.0f}",
-             f"{r['peak_rss_mb']:.0f}"] for r in results]
-    note = "\n(~ marks a percentile estimated from too few runs: p90 needs >= 64, p99 >= 662)"
-    headers = ["target", "runtime", "threads", "bytes", "runs", "min ms", "p50 ms", "p90 ms", "p99 ms", "cv",
-               "cold start ms", "peak RSS MiB"]
-    if servers:
-        return table(["server", *headers], [[s, *row] for s, row in zip(servers, rows)]) + note
-    return table(headers, rows) + note
 
 
 def cmd_serve(args) -> int:
@@ -430,93 +295,7 @@ def cmd_serve(args) -> int:
     return serve_from_args(args)
 
 
-def cmd_generate(args) -> int:
-    from edgekit.generate import open_llm
 
-    options = {} if args.first_threshold is None else {"threshold": args.first_threshold}
-    llm = open_llm(args.artifact, threads=args.threads, **options)
-    r = llm.generate(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                     top_k=args.top_k, seed=args.seed)
-    print(args.prompt + r.text)
-    if r.skipped_layers is not None:
-        print(f"\n[FiRST: skipped layers {r.skipped_layers or 'none'} of {llm.n_layers} "
-              f"(threshold {llm.threshold})]", file=sys.stderr)
-    print(f"\n[{r.prompt_tokens} prompt tokens: {r.prefill_tokens_per_s:.1f} tok/s prefill; "
-          f"{len(r.new_tokens)} new tokens: {r.decode_tokens_per_s:.1f} tok/s decode; "
-          f"stopped on {r.stop_reason}; {llm.manifest['target']}, {args.threads} thread(s)]", file=sys.stderr)
-    return 0
-
-
-def cmd_export_llm(args) -> int:
-    from edgekit.exporters.llm import export_llm, llm_compression_section
-    from edgekit.exporters.llm_compress import is_clustered, load_clustered
-    from edgekit.model_zoo.llama import load_hf_checkpoint
-    from edgekit.model_zoo.text import encode_split, load_tokenizer
-
-    ckpt = Path(args.checkpoint)
-    tokenizer_file = ckpt / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        raise EdgekitError("no_tokenizer", f"{ckpt} has no tokenizer.json",
-                           fix="save the tokenizer (tokenizers' Tokenizer.save) next to the checkpoint")
-    extra = None
-    if is_clustered(ckpt):  # eDKM indices + tables: exported decompressed to fp32, the ledger says so
-        model = load_clustered(ckpt)
-        extra = {"compression": llm_compression_section(model)}
-        s = extra["compression"]["summary"]
-        print(f"  clustered linear weights: {s['expected_bytes']:,} B (indices + tables) vs {s['dense_bytes']:,} B "
-              f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them dense fp32",
-              file=sys.stderr)
-    else:
-        model = load_hf_checkpoint(ckpt)
-    tokens = encode_split(load_tokenizer(tokenizer_file), "val")
-    routers = None
-    if args.first:
-        from edgekit.model_zoo.first import load_routers
-        routers = load_routers(args.first, threshold=args.first_threshold)
-    rows = []
-    for target in args.target or ["executorch"]:
-        print(f"  {target}: converting and checking parity ...", file=sys.stderr, flush=True)
-        if routers is not None:
-            if args.weights != "fp32":
-                raise EdgekitError("first_weights_unsupported", "--first exports fp32 weights only",
-                                   fix="drop --weights, or export without --first")
-            from edgekit.exporters.llm_first import export_first_llm
-            art = export_first_llm(model, routers, tokenizer_file, Path(args.out) / ckpt.name / f"{target}-first",
-                                   name=ckpt.name, target=target, prefill_len=args.prefill_len,
-                                   calibration_tokens=tokens, parity_tokens=tokens)
-        else:
-            art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
-                             prefill_len=args.prefill_len, parity_tokens=tokens, manifest_extra=extra,
-                             weights=args.weights, group_size=args.group_size)
-        rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
-                     parity_cell(art.manifest["parity"]), str(art.path)])
-    print(table(["target", "bytes", "parity", "artifact"], rows))
-    return 0
-
-
-def cmd_compress_llm(args) -> int:
-    from edgekit.exporters.llm_compress import FinetuneConfig, Job, compress_llm
-
-    ckpt = Path(args.checkpoint)
-    ft = FinetuneConfig(steps=args.steps, batch=args.batch, seq_len=args.seq_len, lr=args.lr, nproc=args.nproc,
-                        backend=args.backend, threads=args.threads)
-    r = compress_llm(Job(str(ckpt), args.out, args.bits, ft))
-    if not r:  # a torchrun rank other than 0
-        return 0
-    s = r["size"]
-    ranks = r["ranks"]
-    print(table(["", "value"], [
-        ["perplexity fp32 -> eDKM", f"{r['fp32_perplexity']:.2f} -> {r['perplexity']:.2f} "
-                                    f"({r['perplexity'] / r['fp32_perplexity']:.3f}x; k-means without "
-                                    f"fine-tuning {r['ptq_perplexity']:.2f})"],
-        ["linear weights", f"{s['linear_clustered_bytes']:,} B (indices {s['indices_bytes']:,} + tables "
-                           f"{s['table_bytes']:,}) vs {s['linear_fp32_bytes']:,} B fp32 = {s['ratio']:.3f}x"],
-        ["DKM saved for backward / rank", human_bytes(max(x["dkm_saved_bytes_peak"] for x in ranks))],
-        ["peak RSS / rank", human_bytes(max(x["peak_rss_bytes"] for x in ranks))],
-        ["processes x steps", f"{len(ranks)} x {ft.steps} ({max(x['seconds'] for x in ranks):.0f} s)"],
-        ["clustered checkpoint", r["clustered_checkpoint"]],
-    ]))
-    return 0
 
 
 def cmd_demo(args) -> int:
