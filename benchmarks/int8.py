@@ -33,6 +33,29 @@ def trained(name: str, epochs: int, work: Path):
     return train(name, TrainConfig(epochs=epochs), out_dir=work / "ckpt", show_progress=False).model
 
 
+def file_bytes(model_file: Path) -> dict:
+    """Where an artifact's bytes go, read from the file: weight tensors (values + their scales and zero
+    points), other constants (biases, BatchNorm shifts, quantization parameters stored as tensors) and the
+    rest (the format's graph: ops, tensor descriptors, names, per-tensor quantization parameters, padding)."""
+    from edgekit.exporters.file_weights import read_stored, weight_bytes
+
+    stored = read_stored(model_file)
+    total, weights = model_file.stat().st_size, weight_bytes(stored)
+    constants = sum(s.nbytes for s in stored)
+    return {"file": total, "weights": weights, "other_constants": constants - weights, "structure": total - constants}
+
+
+def merge(out: Path, results: dict) -> dict:
+    """The results file with this run's models replaced (other models' rows and earlier runs kept)."""
+    old = json.loads(out.read_text()) if out.exists() else {}
+    runs = [r for r in old.get("runs", []) if not set(r["models"]) <= set(results["models"])]
+    runs.append({k: results[k] for k in ("command", "machine_before", "machine_after") if k in results}
+                | {"models": list(results["models"])})
+    return {"command": results["command"], "machine_before": results["machine_before"],
+            "models": old.get("models", {}) | results["models"], "machine_after": results.get("machine_after"),
+            "runs": runs}
+
+
 def accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
     from edgekit import runtime
 
@@ -86,17 +109,20 @@ def main() -> None:
                                    dataset=spec.dataset, show_progress=False, parity_gate=False)
                 arts[(name, target, variant)] = art.path
                 cell[variant] = {"bytes": art.model_bytes, "export_s": time.time() - t0,
+                                 "file_bytes": file_bytes(art.model_file),
                                  "parity": art.manifest["parity"]["metrics"], "parity_ok": art.manifest["parity"]["ok"],
                                  "accuracy": None if args.untrained else accuracy(art.path, x_test, y_test)}
                 if variant == "int8":
                     s = art.manifest["compression"]["summary"]
                     cell[variant]["ledger"] = {k: s[k] for k in ("bytes_written", "dense_bytes", "decompressed_layers")}
             cell["bytes_ratio"] = cell["int8"]["bytes"] / cell["fp32"]["bytes"]
+            cell["weights_ratio"] = cell["int8"]["file_bytes"]["weights"] / cell["fp32"]["file_bytes"]["weights"]
             cell["accuracy_delta_points"] = None if args.untrained else \
                 100 * (cell["int8"]["accuracy"] - cell["fp32"]["accuracy"])
-            print(name, target, json.dumps({k: cell[k] for k in ("bytes_ratio", "accuracy_delta_points")}), flush=True)
+            print(name, target, json.dumps({k: cell[k] for k in ("bytes_ratio", "weights_ratio", "accuracy_delta_points")}),
+                  flush=True)
         results["models"][name] = row
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        Path(args.out).write_text(json.dumps(merge(Path(args.out), results), indent=2))
     # latency: interleaved rounds, fp32 and int8 back to back (order alternating), fresh process each
     lat: dict[str, list] = {}
     for r in range(args.rounds):
@@ -117,7 +143,7 @@ def main() -> None:
                          "speedup_median": float(np.median([x["speedup"] for x in rounds]))}
         print(key, f"speedup {cell[threads]['speedup_median']:.2f}x", flush=True)
     results["machine_after"] = machine_info()
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    Path(args.out).write_text(json.dumps(merge(Path(args.out), results), indent=2))
 
 
 if __name__ == "__main__":

@@ -72,8 +72,7 @@ def quantize_int8(model, path: Path, plan) -> dict[str, dict]:
                                        "TensorQuantOverrides": overrides,
                                        "QDQDisableWeightAdjustForInt32Bias": bool(overrides)})
         reason = "ONNX Runtime's quantizer left this layer's op unquantized"
-    if exclude:
-        _float_inputs(tmp, set(exclude))
+    _rewrite(tmp, set(exclude))
     tmp.replace(path)
     for leftover in path.parent.glob("*.onnx.data"):  # calibration side files, never part of the artifact
         leftover.unlink()
@@ -109,14 +108,28 @@ def exact_overrides(proto, layers: set[str]) -> dict[str, list[dict]]:
     return out
 
 
-def _float_inputs(path: Path, nodes: set[str]) -> None:
+def _rewrite(path: Path, fp32_nodes: set[str]) -> None:
+    """Strip the exporter's per-node debug metadata and re-route the fp32 nodes' inputs (``_float_inputs``).
+
+    torch.onnx writes each node's Python stack trace, module path and FX node as ``metadata_props``
+    (26 KB of the 138 KB resnet_tiny int8 file, with the exporting machine's source paths); no
+    runtime reads them, the QDQ artifact ships without them."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    if fp32_nodes:
+        _float_inputs(proto, fp32_nodes)
+    onnx.save(proto, str(path))
+
+
+def _float_inputs(proto, nodes: set[str]) -> None:
     """Feed the fp32 nodes the float tensor in front of their input's Quantize/Dequantize pair.
 
     ONNX Runtime (>= 1.21) quantizes a float Conv/Gemm/MatMul weight at load time when the node sits between
     a DequantizeLinear and a QuantizeLinear, so a layer kept in fp32 must not read a dequantized input."""
-    import onnx
-
-    proto = onnx.load(str(path))
     producer = {o: n for n in proto.graph.node for o in n.output}
     for node in proto.graph.node:
         if node.name not in nodes:
@@ -132,7 +145,6 @@ def _float_inputs(path: Path, nodes: set[str]) -> None:
         for n in dead:
             proto.graph.node.remove(n)
         used = {i for n in proto.graph.node for i in n.input} | {o.name for o in proto.graph.output}
-    onnx.save(proto, str(path))
 
 
 def weights_in_file(path: Path) -> dict[str, dict]:
