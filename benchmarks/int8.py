@@ -56,12 +56,46 @@ def merge(out: Path, results: dict) -> dict:
             "runs": runs}
 
 
-def accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+def logits(path: Path, x: np.ndarray) -> np.ndarray:
+    """The artifact's outputs for every image, batch 1, through its runtime."""
     from edgekit import runtime
 
     session = runtime.load(path, threads=2)
-    hits = sum(int(np.asarray(session.run([x[i:i + 1]])[0]).argmax() == y[i]) for i in range(len(x)))
-    return hits / len(x)
+    return np.stack([np.asarray(session.run([x[i:i + 1]])[0]).reshape(-1) for i in range(len(x))])
+
+
+def agreement(fp32: np.ndarray, int8: np.ndarray, y: np.ndarray) -> dict:
+    """Held-out accuracy of both, and the images whose top-1 int8 changed: how many, which way, and the fp32
+    top-1 margin (top-1 minus top-2 logit) of those images against the median margin."""
+    top = np.sort(fp32, axis=1)
+    margin = top[:, -1] - top[:, -2]
+    a, b = fp32.argmax(1), int8.argmax(1)
+    changed = a != b
+    return {"fp32_accuracy": float(np.mean(a == y)), "int8_accuracy": float(np.mean(b == y)),
+            "flips_vs_fp32": int(changed.sum()), "fixed": int(np.sum(changed & (b == y))),
+            "broken": int(np.sum(changed & (a == y))), "flipped_fp32_margins": [float(m) for m in margin[changed]],
+            "median_fp32_margin": float(np.median(margin))}
+
+
+def recount(args, cells: dict) -> None:
+    """Accuracy and top-1 changes from the artifacts already under --work (no export, no latency)."""
+    from edgekit.model_zoo import get_spec
+    from edgekit.model_zoo.data import digits
+
+    for name, row in cells.items():
+        spec = get_spec(name)
+        x, y = digits(spec.hints["img_size"], spec.hints["in_chans"], split="test")
+        for target, cell in row["targets"].items():
+            got = {v: logits(Path(args.work) / name / f"{target}_{v}", x) for v in ("fp32", "int8")}
+            record(cell, agreement(got["fp32"], got["int8"], y))
+            print(name, target, {k: cell[k] for k in ("accuracy_delta_points", "flips_vs_fp32")}, flush=True)
+
+
+def record(cell: dict, agree: dict) -> None:
+    cell["fp32"]["accuracy"], cell["int8"]["accuracy"] = agree["fp32_accuracy"], agree["int8_accuracy"]
+    cell["accuracy_delta_points"] = 100 * (agree["int8_accuracy"] - agree["fp32_accuracy"])
+    cell["flips_vs_fp32"] = cell["int8"]["flips_vs_fp32"] = agree["flips_vs_fp32"]
+    cell["agreement"] = agree
 
 
 def main() -> None:
@@ -72,6 +106,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--work", default="out/int8_bench")
     ap.add_argument("--out", default="docs/int8_results.json")
+    ap.add_argument("--recount", action="store_true",
+                    help="only recompute accuracy and top-1 changes from the artifacts under --work into --out")
     ap.add_argument("--untrained", action="store_true",
                     help="size and latency only: the zoo's initial weights, no training, no accuracy")
     args = ap.parse_args()
@@ -85,6 +121,11 @@ def main() -> None:
     from edgekit.model_zoo.train import evaluate
 
     torch.set_num_threads(2)
+    if args.recount:
+        old = json.loads(Path(args.out).read_text())
+        recount(args, {m: old["models"][m] for m in args.models.split(",")})
+        Path(args.out).write_text(json.dumps(old, indent=2))
+        return
     work = Path(args.work)
     results = {"command": "nice .venv/bin/python benchmarks/int8.py " + f"--epochs {args.epochs} --rounds "
                f"{args.rounds} --runs {args.runs} --models {args.models}" + (" --untrained" if args.untrained else ""),
@@ -111,15 +152,19 @@ def main() -> None:
                 cell[variant] = {"bytes": art.model_bytes, "export_s": time.time() - t0,
                                  "file_bytes": file_bytes(art.model_file),
                                  "parity": art.manifest["parity"]["metrics"], "parity_ok": art.manifest["parity"]["ok"],
-                                 "accuracy": None if args.untrained else accuracy(art.path, x_test, y_test)}
+                                 "accuracy": None}
+                if not args.untrained:
+                    cell[variant]["logits"] = logits(art.path, x_test)
                 if variant == "int8":
                     s = art.manifest["compression"]["summary"]
                     cell[variant]["ledger"] = {k: s[k] for k in ("bytes_written", "dense_bytes", "decompressed_layers")}
             cell["bytes_ratio"] = cell["int8"]["bytes"] / cell["fp32"]["bytes"]
             cell["weights_ratio"] = cell["int8"]["file_bytes"]["weights"] / cell["fp32"]["file_bytes"]["weights"]
-            cell["accuracy_delta_points"] = None if args.untrained else \
-                100 * (cell["int8"]["accuracy"] - cell["fp32"]["accuracy"])
-            print(name, target, json.dumps({k: cell[k] for k in ("bytes_ratio", "weights_ratio", "accuracy_delta_points")}),
+            cell["accuracy_delta_points"] = None
+            if not args.untrained:
+                record(cell, agreement(cell["fp32"].pop("logits"), cell["int8"].pop("logits"), y_test))
+            print(name, target, json.dumps({k: cell.get(k) for k in ("bytes_ratio", "weights_ratio",
+                                                                    "accuracy_delta_points", "flips_vs_fp32")}),
                   flush=True)
         results["models"][name] = row
         Path(args.out).write_text(json.dumps(merge(Path(args.out), results), indent=2))

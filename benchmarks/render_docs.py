@@ -178,9 +178,67 @@ def gradual_sparsity() -> str:
             f"{r['weight_ratio_expected']:.3f}x the fp32 bytes")
 
 
+# -- int8 (benchmarks/int8.py -> docs/int8_results.json) ---------------------------------------------------
+
+INT8_MODELS = ("resnet18_digits", "resnet_tiny", "vovnet_tiny", "denseshift_tiny")
+
+
+def _int8_cells():
+    d = _load("int8_results.json")["models"]
+    for name in [m for m in INT8_MODELS if m in d] + sorted(set(d) - set(INT8_MODELS)):
+        for target, c in d[name]["targets"].items():
+            yield name, d[name], target, c
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x * 100:.2f}%"
+
+
+def int8_table() -> str:
+    rows = []
+    for name, m, target, c in _int8_cells():
+        f, q, lat = c["fp32"], c["int8"], c.get("latency", {})
+        p = q["parity"]
+        wr = c.get("weights_ratio")
+        flips = q.get("flips_vs_fp32")
+        rows.append([name, target, _pct(f["accuracy"]), _pct(q["accuracy"]),
+                     "-" if c["accuracy_delta_points"] is None else f"{c['accuracy_delta_points']:+.2f}",
+                     "-" if flips is None else f"{flips}", f"{f['bytes']:,}", f"{q['bytes']:,}",
+                     f"{c['bytes_ratio']:.3f}", "-" if wr is None else f"{wr:.3f}",
+                     f"{p['cosine_mean']:.5f} / {p['cosine_min']:.4f}, {p['top1'] * 100:.0f}%",
+                     *[f"{lat[t]['speedup_median']:.2f}x" if t in lat else "-" for t in ("1", "2")],
+                     f"{lat['1']['fp32_p50_ms']:.2f} / {lat['1']['int8_p50_ms']:.2f}" if "1" in lat else "-"])
+    return _table(["model", "target", "fp32 acc", "int8 acc", "Δ points", "top-1 changed (of 360)", "fp32 bytes",
+                   "int8 bytes", "ratio", "ratio, weights only", "int8 parity (cos mean / worst, top-1)",
+                   "speedup 1 thr", "speedup 2 thr", "p50 fp32 / int8 ms (1 thr)"], rows)
+
+
+def int8_bytes() -> str:
+    rows = []
+    for name, m, target, c in _int8_cells():
+        if "file_bytes" not in c["int8"]:
+            continue
+        f, q = c["fp32"]["file_bytes"], c["int8"]["file_bytes"]
+        rows.append([name, target, f"{f['weights']:,} / {f['other_constants']:,} / {f['structure']:,}",
+                     f"{q['weights']:,} / {q['other_constants']:,} / {q['structure']:,}",
+                     f"{q['weights'] / f['weights']:.3f}",
+                     f"{(q['other_constants'] + q['structure']) / q['file']:.1%}"])
+    return _table(["model", "target", "fp32: weights / other constants / structure", "int8: same",
+                   "weights int8 / fp32", "int8 file outside the weights"], rows)
+
+
+def int8_simd() -> str:
+    d = _load("int8_results.json")
+    simd = d["machine_before"].get("simd", [])
+    vnni = [f for f in simd if "vnni" in f]
+    return (f"{d['machine_before'].get('cpu', 'CPU')}, {d['machine_before']['cpu_count']} cores, SIMD "
+            f"`{' '.join(simd)}` (VNNI: {'yes, ' + ' '.join(vnni) if vnni else 'no'})")
+
+
 FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
     pte_speedup, pte_speedup_30m, llm_speed, llm_bench_server, llm_perplexity, zoo_accuracy_vovnet, phc_forms, denseshift_accuracy,
-    denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity)}
+    denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity,
+    int8_table, int8_bytes, int8_simd)}
 
 
 def render(text: str, source: str = "") -> tuple[str, list[str]]:

@@ -20,26 +20,57 @@ ANNOTATION_KEY = "quantization_annotation"
 WEIGHT_OPS = ("conv1d", "conv2d", "linear", "convolution", "addmm", "mm")
 
 
+HIST_BINS = 2048
+
+
 def percentile_observer(percentile: float):
-    """A MinMaxObserver whose range is the mean over calibration batches of the value percentiles."""
+    """A MinMaxObserver whose range is the (100 - p, p) percentiles of every value seen in calibration.
+
+    The values go into a histogram (``HIST_BINS`` bins over the running range, re-binned when a batch
+    widens it), so the percentile is taken over the whole calibration set, as the sensitivity pass and
+    ONNX Runtime's Percentile calibrator do. (A mean of per-batch percentiles, with the batch-1 samples
+    calibration feeds, is about the mean per-image peak: it clipped half the images' peaks, and
+    trained vovnet_tiny lost 18 points of accuracy.)"""
     import torch
     from torchao.quantization.pt2e.observer import MinMaxObserver
 
     class PercentileObserver(MinMaxObserver):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self._lo: list[float] = []
-            self._hi: list[float] = []
+            self._hist = torch.zeros(HIST_BINS, dtype=torch.float64)
+            self._range: tuple[float, float] | None = None
 
         def forward(self, x_orig):
             if x_orig.numel() == 0:
                 return x_orig
-            x = x_orig.detach().float().reshape(-1).numpy()
-            self._lo.append(float(np.percentile(x, 100.0 - percentile)))
-            self._hi.append(float(np.percentile(x, percentile)))
-            self.min_val.copy_(torch.tensor(float(np.mean(self._lo))))
-            self.max_val.copy_(torch.tensor(float(np.mean(self._hi))))
+            x = x_orig.detach().float().reshape(-1)
+            lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+            if self._range is None:
+                self._range = (lo, hi if hi > lo else lo + 1e-8)
+            elif lo < self._range[0] or hi > self._range[1]:
+                self._rebin(min(lo, self._range[0]), max(hi, self._range[1]))
+            self._hist += torch.histc(x, HIST_BINS, *self._range).double()
+            lo_q, hi_q = self._quantile(100.0 - percentile), self._quantile(percentile)
+            self.min_val.copy_(torch.tensor(min(lo_q, 0.0)))
+            self.max_val.copy_(torch.tensor(max(hi_q, 0.0)))
             return x_orig
+
+        def _rebin(self, lo: float, hi: float) -> None:
+            """Move the counts into bins over the wider range (each old bin's count to its centre's new bin)."""
+            old_lo, old_hi = self._range
+            centres = old_lo + (torch.arange(HIST_BINS, dtype=torch.float64) + 0.5) * (old_hi - old_lo) / HIST_BINS
+            idx = ((centres - lo) / (hi - lo) * HIST_BINS).long().clamp(0, HIST_BINS - 1)
+            self._hist = torch.zeros(HIST_BINS, dtype=torch.float64).index_add_(0, idx, self._hist)
+            self._range = (lo, hi)
+
+        def _quantile(self, q: float) -> float:
+            cum = torch.cumsum(self._hist, 0)
+            target = q / 100.0 * float(cum[-1])
+            i = int(torch.searchsorted(cum, torch.tensor([target], dtype=torch.float64)).clamp(max=HIST_BINS - 1))
+            below = float(cum[i - 1]) if i else 0.0
+            frac = (target - below) / max(float(self._hist[i]), 1e-12)
+            width = (self._range[1] - self._range[0]) / HIST_BINS
+            return self._range[0] + (i + min(max(frac, 0.0), 1.0)) * width
 
     return PercentileObserver
 

@@ -59,6 +59,26 @@ def test_calibration_from_npz_folder_iterable_and_a_wrong_shape(tmp_path, tiny_s
     assert err.value.code == "calibration_mismatch" and err.value.details["expected"] == [[1, 3, 32, 32]]
 
 
+def test_percentile_observer_takes_the_percentile_over_all_calibration_values():
+    """Batch-1 calibration with growing ranges: the range is the percentile of every value seen (histogram,
+    re-binned as the range widens), not a mean of per-batch percentiles (which clips half the samples)."""
+    import torch
+
+    from edgekit.exporters.compression.int8_pt2e import percentile_observer
+
+    obs = percentile_observer(99.9)(dtype=torch.quint8)
+    rng = np.random.default_rng(0)
+    seen = []
+    for i in range(50):
+        x = np.maximum(rng.standard_normal(4000) * (1 + i / 10), 0).astype(np.float32)  # ReLU-like, widening
+        seen.append(x)
+        obs(torch.from_numpy(x))
+    seen = np.concatenate(seen)
+    want = np.percentile(seen, 99.9)                                # 14.38; the mean of per-batch ones: 10.5
+    assert float(obs.min_val) == 0.0 and abs(float(obs.max_val) - want) < 0.005 * want
+    assert float(obs.max_val) < 0.7 * seen.max()
+
+
 def _file_int8_bytes(target: str, path) -> int:
     """int8 weight bytes counted independently from the written file."""
     if target == "onnx":
@@ -97,6 +117,11 @@ def test_int8_export_of_a_tiny_cnn_is_native_int8_within_int8_tolerance(tmp_path
     assert all(r["bytes_written"] >= np.prod(r["shape"]) for r in rows)
     if target != "executorch":  # the ledger's int8 bytes are the ones in the file
         assert _file_int8_bytes(target, art.path) == weights
+    if target == "onnx":  # no exporter debug metadata (stack traces, module paths) left in the QDQ file
+        import onnx
+
+        proto = onnx.load(str(art.path / "model.onnx"))
+        assert not any(n.metadata_props or n.doc_string for n in proto.graph.node)
     assert m["compression"]["int8"]["calibration"] == {"source": "arrays (48 samples)", "samples": 32}
 
 
