@@ -1,13 +1,16 @@
 """int8 vs fp32 on trained zoo CNNs: held-out digits accuracy, bytes and latency per target, one run.
 
-    nice .venv/bin/python benchmarks/int8.py --epochs 3 --rounds 3
+    nice .venv/bin/python benchmarks/int8.py --epochs 3 --rounds 3 --models resnet18_digits
 
-Trains (or reuses, under --work) resnet_tiny, vovnet_tiny and denseshift_tiny (or --models) on the digits
-train split, exports each to ExecuTorch, TFLite and ONNX in fp32 and with the ``int8`` recipe
-(static, min-max observer, 128 calibration samples from the train split), measures accuracy on
-the 360 held-out digits through each artifact's runtime, and latency (fresh process per
-measurement, p50) at 1 and 2 threads, fp32 and int8 interleaved in every round; ratios are
-taken within a round, medians over rounds. Writes docs/int8_results.json.
+Trains (or reuses, under --work/ckpt) resnet_tiny, vovnet_tiny and denseshift_tiny (or --models) on the
+digits train split, exports each to ExecuTorch, TFLite and ONNX in fp32 and with the ``int8`` recipe
+(static, min-max observer, 128 calibration samples from the train split; the cost gate off, its
+verdict recorded), measures accuracy on the 360 held-out digits through each artifact's runtime and
+the images whose int8 top-1 changed (with their fp32 margins), where the file's bytes go (weights /
+other constants / structure, read from the file), and latency (fresh process per measurement, p50)
+at 1 and 2 threads, fp32 and int8 interleaved in every round; ratios are taken within a round,
+medians over rounds. Merges into docs/int8_results.json (other models' rows are kept).
+``--recount`` recomputes accuracy from the artifacts under --work; ``--reuse`` skips exports done.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 MODELS = ("resnet_tiny", "vovnet_tiny", "denseshift_tiny")  # --models resnet18_digits,... on a quieter machine
 TARGETS = ("executorch", "tflite", "onnx")
+OUT = "docs/int8_results.json"
 
 
 def trained(name: str, epochs: int, work: Path):
@@ -105,7 +109,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--work", default="out/int8_bench")
-    ap.add_argument("--out", default="docs/int8_results.json")
+    ap.add_argument("--out", default=OUT)
     ap.add_argument("--recount", action="store_true",
                     help="only recompute accuracy and top-1 changes from the artifacts under --work into --out")
     ap.add_argument("--reuse", action="store_true",
@@ -131,7 +135,8 @@ def main() -> None:
         return
     work = Path(args.work)
     results = {"command": "nice .venv/bin/python benchmarks/int8.py " + f"--epochs {args.epochs} --rounds "
-               f"{args.rounds} --runs {args.runs} --models {args.models}" + (" --untrained" if args.untrained else ""),
+               f"{args.rounds} --runs {args.runs} --models {args.models}" + (" --untrained" if args.untrained else "")
+               + (" --reuse" if args.reuse else "") + (f" --out {args.out}" if args.out != OUT else ""),
                "machine_before": machine_info(), "models": {}}
     arts = {}
     for name in args.models.split(","):
