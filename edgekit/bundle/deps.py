@@ -98,13 +98,29 @@ def executorch_products(artifact: Artifact) -> tuple[str, ...]:
     m = artifact.manifest
     info = m.get("target_info", {}).get("delegation", {})
     products = ["executorch"]
-    if info.get("backend") == "XnnpackBackend" or m.get("options", {}).get("delegate") == "xnnpack" \
-            or m.get("weights") in ("int4", "int8"):
-        products.append("backend_xnnpack")
+    backends = {info["backend"]} if info.get("backend") else pte_backends(artifact.model_file)
+    products += [BACKEND_PRODUCTS[b] for b in sorted(backends) if b in BACKEND_PRODUCTS]
     products.append("kernels_optimized")  # generic CPU kernels: every op left outside the delegate
     if any("quantized" in op for op in info.get("portable_ops") or {}):
         products.append("kernels_quantized")
     return tuple(products)
+
+
+BACKEND_PRODUCTS = {"XnnpackBackend": "backend_xnnpack", "CoreMLBackend": "backend_coreml"}
+
+
+def pte_backends(path) -> set[str]:
+    """Delegate ids named in a .pte (the program stores each delegate's backend id as a string), for
+    manifests that do not record the delegation (LLM exports)."""
+    names = {n.encode(): n for n in BACKEND_PRODUCTS}
+    found: set[str] = set()
+    tail = b""
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            window = tail + chunk
+            found |= {n for b, n in names.items() if b in window}
+            tail = window[-32:]
+    return found
 
 
 def deployment_target(artifact: Artifact) -> str:
