@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.edgekit-installed
 
-.PHONY: demo test test-all setup browser clean native cross examples-deps
+.PHONY: demo test test-all setup browser clean native cross examples-deps kotlin
 
 setup: $(STAMP) native
 
@@ -34,10 +34,10 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  chromium chromium-driver >/dev/null; } || echo "note: chromium not installed; the browser test will skip"
 
-test: $(STAMP) browser native cross
+test: $(STAMP) browser native cross kotlin
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP) browser native cross
+test-all: $(STAMP) browser native cross kotlin
 	$(BIN)/python -m pytest -q -m ""
 
 # Native kernels (kernels/, C11): CMake (+ Ninja when present) builds kernels/_build/libedgekit_kernels.so,
@@ -55,6 +55,14 @@ cross:
 	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq \
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu \
 	  libc6-dev-arm64-cross qemu-user >/dev/null; } || echo "note: aarch64 cross tools not installed; the NEON test will skip"
+
+# The Android bundle test compiles generated Kotlin wrappers with Debian's kotlinc and runs them on the JDK.
+# Installed when we are root on a Debian-like machine (CI); elsewhere the test is skipped with its reason.
+kotlin:
+	@{ command -v kotlinc >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; } || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kotlin default-jdk-headless \
+	  >/dev/null; } || echo "note: kotlinc not installed; the Kotlin wrapper test will skip"
 
 clean:
 	rm -rf $(VENV) .venv-device out kernels/_build
