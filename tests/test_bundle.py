@@ -265,3 +265,43 @@ def test_swift_compiler_check_is_skipped_with_its_reason():
         pytest.skip("swiftc is not installed, and Debian 12 (bookworm) packages no Swift compiler (no swiftlang in apt); "
                     "the Swift wrappers are checked by parsing their source only")
     pytest.skip("swiftc found, but the wrappers import CoreML/ExecuTorch, which exist only on Apple platforms")
+
+
+@pytest.fixture(scope="session")
+def symbolic_artifact(tmp_path_factory) -> Path:
+    """A hand-written .pte artifact whose signature has a symbolic dim (`seq`, shared by two inputs and the
+    output) and an unknown one: the bundle reads only the manifest and the file's bytes, so no export is needed."""
+    from edgekit.artifact import write_manifest
+
+    d = tmp_path_factory.mktemp("symbolic") / "executorch"
+    d.mkdir()
+    (d / "model.pte").write_bytes(b"\x00" * 64 + b"XnnpackBackend" + b"\x00" * 64)
+    sig = {"inputs": [{"name": "tokens", "shape": [1, "seq"], "dtype": "int64"},
+                      {"name": "mask", "shape": ["seq"], "dtype": "float32"},
+                      {"name": "features", "shape": [None, 3], "dtype": "float32"}],
+           "outputs": [{"name": "scores", "shape": [1, "seq", 5], "dtype": "float32"}]}
+    write_manifest(d, {"kind": "edgekit-artifact", "producer": {"executorch": "1.5.1"},
+                       "model": {"name": "seq_tagger", "class": "Tagger", "parameters": 10},
+                       "target": "executorch", "options": {"delegate": "xnnpack"}, "precision": "fp32",
+                       "model_file": "model.pte", "signature": sig, "methods": {"forward": {"file": "model.pte", **sig}}})
+    return d
+
+
+@pytest.mark.parametrize("platform", ["android", "ios"])
+def test_symbolic_dims_become_int_parameters_checked_at_run_time(symbolic_artifact, tmp_path, platform):
+    out = bundle(symbolic_artifact, platform, tmp_path / platform)
+    source = out.wrapper.read_text()
+    parsed = (parse_kotlin if platform == "android" else parse_swift)(source)
+    assert parsed["signatures"]["forward"] == (
+        [("tokens", [1, None], "int64"), ("mask", [None], "float32"), ("features", [None, 3], "float32")],
+        [("scores", [1, None, 5], "float32")])
+    fn = parsed["functions"]["forward"]
+    types = KOTLIN_TYPES if platform == "android" else SWIFT_TYPES
+    # one parameter per symbol (seq is shared by tokens and mask) and one per unknown dim, after the tensors
+    assert fn["params"] == [("tokens", types["int64"]), ("mask", types["float32"]), ("features", types["float32"]),
+                            ("seq", "Int"), ("featuresDim0", "Int")]
+    if platform == "android":
+        assert "val tokensShape = longArrayOf(1L, seq.toLong())" in source
+        assert "val featuresShape = longArrayOf(featuresDim0.toLong(), 3L)" in source
+    else:
+        assert "let tokensShape = [1, seq]" in source and "let featuresShape = [featuresDim0, 3]" in source

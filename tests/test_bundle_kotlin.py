@@ -21,7 +21,7 @@ import pytest
 
 from conftest import needs_export
 from edgekit.artifact import load_artifact, method_specs
-from test_bundle import bundles, file_signature, llm_artifacts  # noqa: F401  (fixtures)
+from test_bundle import bundles, file_signature, llm_artifacts, symbolic_artifact  # noqa: F401  (fixtures)
 
 pytestmark = needs_export
 
@@ -193,6 +193,7 @@ public class Driver {
           break;
         case "call": fn = f[1]; break;
         case "in": ins.add(f); break;
+        case "dim": ins.add(f); break;
       }
     }
     for (String l : org.pytorch.executorch.Module.LOG) System.out.println("LOG " + l);
@@ -203,7 +204,10 @@ public class Driver {
     Method m = null;
     for (Method c : cls.getMethods()) if (c.getName().equals(fn) && c.getParameterCount() == ins.size()) m = c;
     Object[] a = new Object[ins.size()];
-    for (int i = 0; i < a.length; i++) a[i] = array(ins.get(i)[1], Integer.parseInt(ins.get(i)[2]), i + 1);
+    for (int i = 0; i < a.length; i++) {  // tensors, then the sizes of symbolic dims
+      a[i] = ins.get(i)[0].equals("dim") ? (Object) Integer.valueOf(ins.get(i)[1])
+          : array(ins.get(i)[1], Integer.parseInt(ins.get(i)[2]), i + 1);
+    }
     Object result = m.invoke(wrapper, a);
     for (Field f : result.getClass().getFields()) {
       Object v = f.get(result);
@@ -228,17 +232,31 @@ def _kotlinc() -> str:
     return path
 
 
+def _concrete(summary: dict, name: str, spec) -> tuple[dict, list, list]:
+    """Sizes for a method's symbolic/unknown dims (param k gets k + 2) and the tensors' concrete shapes."""
+    params = summary["methods"][name]["params"]
+    values = {p: k + 2 for k, p in enumerate(params)}
+
+    def shape(t, ident):
+        return [d if isinstance(d, int) else values[d if isinstance(d, str) else f"{ident}Dim{j}"]
+                for j, d in enumerate(t.shape)]
+    s = summary["methods"][name]
+    return (values, [shape(t, x["ident"]) for t, x in zip(spec.inputs, s["inputs"])],
+            [shape(t, x["ident"]) for t, x in zip(spec.outputs, s["outputs"])])
+
+
 def _spec(bundle_dir: Path, artifact: Path, target: str) -> tuple[list[str], dict]:
     """Driver lines for one wrapper, written from the manifest and the model file (not from the wrapper)."""
     summary = json.loads((bundle_dir / "bundle.json").read_text())
     manifest = load_artifact(artifact).manifest
     pkg = summary["wrapper"].removeprefix("src/main/java/").rsplit("/", 1)[0].replace("/", ".")
     lines = [f"wrapper\t{pkg}.{summary['class_name']}"]
-    file_sig = file_signature(artifact, target)
+    file_sig = file_signature(artifact, target) if target == "tflite" else {}
     for name, spec in method_specs(manifest).items():
         fn = summary["methods"][name]["function"]
+        values, in_shapes, out_shapes = _concrete(summary, name, spec)
         for i, t in enumerate(spec.outputs):
-            shape = ",".join(str(d) for d in t.shape)
+            shape = ",".join(str(d) for d in out_shapes[i])
             if target == "executorch":
                 lines.append(f"et-out\t{name}\t{i}\t{t.dtype}\t{shape}")
             else:
@@ -249,17 +267,20 @@ def _spec(bundle_dir: Path, artifact: Path, target: str) -> tuple[list[str], dic
                     n *= d
                 lines.append(f"lt-out\t{key}/{io}\t{i}\t{'int32' if t.dtype == 'int64' else t.dtype}\t{n}")
         lines.append(f"call\t{fn}")
-        for t in spec.inputs:
+        for t, sh in zip(spec.inputs, in_shapes):
             n = 1
-            for d in t.shape:
+            for d in sh:
                 n *= d
             lines.append(f"in\t{t.dtype}\t{n}")
+        lines += [f"dim\t{v}" for v in values.values()]
     return lines, summary
 
 
 @pytest.mark.timeout(900)
 def test_kotlin_wrappers_compile_and_pass_the_manifests_tensors_to_the_runtime(bundles, tiny_artifacts,
-                                                                               llm_artifacts, tmp_path):
+                                                                               llm_artifacts, symbolic_artifact,
+                                                                               tmp_path):
+    from edgekit.bundle import bundle
     kotlinc = _kotlinc()
     stubs = tmp_path / "stubs"
     for rel, text in {**EXECUTORCH_STUBS, **LITERT_STUBS}.items():
@@ -268,10 +289,14 @@ def test_kotlin_wrappers_compile_and_pass_the_manifests_tensors_to_the_runtime(b
     classes = tmp_path / "stub-classes"
     subprocess.run(["javac", "-d", str(classes), *map(str, stubs.rglob("*.java"))], check=True)
     cases = [(kind, target) for kind in ("classifier", "llm") for target in ("executorch", "tflite")]
-    sources = [bundles[kind, "android", target] / json.loads(
-        (bundles[kind, "android", target] / "bundle.json").read_text())["wrapper"] for kind, target in cases]
+    dirs = {case: bundles[case[0], "android", case[1]] for case in cases}
+    dirs["symbolic", "executorch"] = bundle(symbolic_artifact, "android", tmp_path / "symbolic",
+                                            package="bundletest.symbolic").path
+    arts = {(k, t): (tiny_artifacts if k == "classifier" else llm_artifacts)[t] for k, t in cases}
+    arts["symbolic", "executorch"] = symbolic_artifact
+    sources = [d / json.loads((d / "bundle.json").read_text())["wrapper"] for d in dirs.values()]
     jar = tmp_path / "wrappers.jar"
-    # one kotlinc run for all four wrappers (their packages differ): kotlinc's start-up dominates
+    # one kotlinc run for all five wrappers (their packages differ): kotlinc's start-up dominates
     r = subprocess.run([kotlinc, "-cp", str(classes), "-include-runtime", "-d", str(jar), *map(str, sources)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -279,9 +304,8 @@ def test_kotlin_wrappers_compile_and_pass_the_manifests_tensors_to_the_runtime(b
     (tmp_path / "Driver.java").write_text(DRIVER)
     cp = f"{jar}:{classes}:{tmp_path}"
     subprocess.run(["javac", "-cp", cp, "-d", str(tmp_path), str(tmp_path / "Driver.java")], check=True)
-    for kind, target in cases:
-        artifact = (tiny_artifacts if kind == "classifier" else llm_artifacts)[target]
-        lines, summary = _spec(bundles[kind, "android", target], artifact, target)
+    for (kind, target), artifact in arts.items():
+        lines, summary = _spec(dirs[kind, target], artifact, target)
         spec_file = tmp_path / f"{kind}-{target}.tsv"
         spec_file.write_text("\n".join(lines) + "\n")
         run = subprocess.run(["java", "-cp", cp, "Driver", str(spec_file)], capture_output=True, text=True,
@@ -293,12 +317,13 @@ def test_kotlin_wrappers_compile_and_pass_the_manifests_tensors_to_the_runtime(b
 def _check_run(out: list[str], manifest: dict, summary: dict, artifact: Path, target: str) -> None:
     log = [line[4:].split(" ", 2) for line in out if line.startswith("LOG ")]
     results = [line.split(" ") for line in out if line.startswith("OUT ")]
-    file_sig = file_signature(artifact, target)
+    file_sig = file_signature(artifact, target) if target == "tflite" else {}
     for name, spec in method_specs(manifest).items():
         fn = summary["methods"][name]["function"]
+        _, in_shapes, out_shapes = _concrete(summary, name, spec)
         if target == "executorch":  # each input: the manifest's dtype and shape, in order (input k holds k+1)
             calls = [rest for verb, method, rest in log if verb == "exec" and method == name]
-            expected = [f"{t.dtype} [{', '.join(str(d) for d in t.shape)}] " for t in spec.inputs]
+            expected = [f"{t.dtype} [{', '.join(str(d) for d in sh)}] " for t, sh in zip(spec.inputs, in_shapes)]
             assert [c[:len(e)] for c, e in zip(calls, expected)] == expected
             assert [float(c.rsplit(" ", 1)[1]) for c in calls] == [k + 1 for k in range(len(spec.inputs))]
         else:  # each input written to the file's tensor of that position, as the file's type (int64 -> int32)
@@ -317,7 +342,7 @@ def _check_run(out: list[str], manifest: dict, summary: dict, artifact: Path, ta
         by_field = {g[0]: g for g in got}
         for i, t in enumerate(spec.outputs):
             n = 1
-            for d in t.shape:
+            for d in out_shapes[i]:
                 n *= d
             assert by_field[idents[i]][1:] == (n, float(i + 1)), (name, t.name)
         assert any(line.startswith(f"REFUSED {fn} IllegalArgumentException {spec.inputs[0].name}: expected")
