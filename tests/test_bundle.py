@@ -195,6 +195,19 @@ def test_bundle_files_dependency_and_readme(bundles, tiny_artifacts, llm_artifac
         assert dep["system"] == "system" and (".iOS(.v18)" if kind == "llm" else ".iOS(.v17)") in \
             (out / "Package.swift").read_text()
     assert dep["version"] is None or dep["version"] in readme
+    if kind == "classifier":  # the reference I/O as raw little-endian arrays for the phone check
+        import numpy as np
+
+        index = json.loads((out / "reference" / "index.json").read_text())
+        ins, outs = art.reference_io()
+        for side, arrays in (("inputs", ins), ("outputs", outs)):
+            for entry in index[side]:
+                want = arrays[entry["name"]]
+                got = np.fromfile(out / "reference" / entry["file"], dtype=np.dtype(entry["dtype"]).newbyteorder("<"))
+                assert entry["shape"] == list(want.shape) and np.array_equal(got.reshape(want.shape), want)
+        assert "## Check it on a phone" in readme and index["inputs"][0]["file"] in readme
+    else:
+        assert not (out / "reference").exists() and summary["reference"] is False
     if art.manifest.get("parity", {}).get("metrics"):
         assert f"cosine_min {art.manifest['parity']['metrics']['cosine_min']:.6g}" in readme
 

@@ -118,8 +118,12 @@ def bundle(artifact: str | os.PathLike, platform: str, out: str | os.PathLike, *
         for name, text in extra.items():
             (stage / name).write_text(text)
         shutil.copy2(art.path / "manifest.json", stage / "manifest.json")
+        from edgekit.bundle.reference import write_reference
+
+        reference = write_reference(art, stage / "reference")
+        summary["reference"] = reference is not None
         (stage / "README.md").write_text(readme(plan, platform, deps, [f["path"] for f in files],
-                                                package if platform == "android" else None))
+                                                package if platform == "android" else None, reference))
         (stage / "bundle.json").write_text(json.dumps(summary, indent=2))
     return BundleResult(out, platform, art.target, plan.class_name, out / wrapper_rel,
                         [str(files_dir / f["path"]) for f in files], summary)

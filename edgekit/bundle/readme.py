@@ -124,7 +124,49 @@ def _call_example(plan: Plan, kotlin: bool) -> list[str]:
     return [f"let out = try {call}", *([f"print(out.{first}.count)"] if first else [])]
 
 
-def readme(plan: Plan, platform: str, deps: list[Dependency], files: list[str], package: str | None) -> str:
+def _phone_check(plan: Plan, platform: str, ref: dict) -> list[str]:
+    """The on-device check: run the reference inputs, compare with the source model's outputs."""
+    m = next(x for x in plan.methods if x.name == ref["method"])
+    tol = (ref.get("tolerance") or {}).get("cosine_min")
+    lines = ["## Check it on a phone", "",
+             f"`reference/` holds the inputs the parity check used and the PyTorch model's outputs for `{m.name}`, "
+             "as raw little-endian arrays (`reference/index.json` lists file, shape, dtype). Run them through the "
+             "wrapper on the device and compare" + (f" (the export's gate: cosine >= {tol})." if tol else ".")]
+    if plan.target == "coreml":
+        lines.append("Core ML was checked structurally only when the artifact was exported (prediction needs Apple "
+                     f"hardware), and computes in {plan.artifact.manifest.get('precision')}: this is its first "
+                     "numeric check.")
+    if any(t.dtype != "float32" for t in (*m.inputs, *m.outputs)):
+        return lines + ["Read each file as its dtype (see index.json) and pass it as the matching array."]
+    args = ", ".join(f'floats("{i["file"]}")' for i in ref["inputs"])
+    out0, ref0 = m.outputs[0].ident, ref["outputs"][0]["file"]
+    if platform == "android":
+        return lines + ["", "Copy `reference/` to `src/androidTest/assets/reference/`, then in an instrumented test:",
+                        "", "```kotlin",
+                        "val assets = InstrumentationRegistry.getInstrumentation().context.assets",
+                        'fun floats(f: String): FloatArray { val b = assets.open("reference/$f").readBytes()',
+                        "    return FloatArray(b.size / 4).also { java.nio.ByteBuffer.wrap(b)"
+                        ".order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(it) } }",
+                        f"val got = model.{m.ident}({args}).{out0}",
+                        f'val want = floats("{ref0}")',
+                        "val dot = got.indices.sumOf { got[it].toDouble() * want[it] }",
+                        "val cos = dot / Math.sqrt(got.sumOf { it.toDouble() * it } * want.sumOf { it.toDouble() * it })",
+                        "```"]
+    swift_args = ", ".join(f'{t.ident}: try floats("{i["file"]}")' for t, i in zip(m.inputs, ref["inputs"]))
+    return lines + ["", "Add `reference/` to your test target's resources, then in an XCTest:", "", "```swift",
+                    "func floats(_ f: String) throws -> [Float] {",
+                    "    let url = Bundle(for: Self.self).url(forResource: f, withExtension: nil, subdirectory: \"reference\")!",
+                    "    return try Data(contentsOf: url).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }",
+                    "}",
+                    f"let got = try model.{m.ident}({swift_args}).{out0}",
+                    f'let want = try floats("{ref0}")',
+                    "let dot = zip(got, want).map { Double($0) * Double($1) }.reduce(0, +)",
+                    "let cos = dot / (got.map { Double($0 * $0) }.reduce(0, +) * want.map { Double($0 * $0) }.reduce(0, +)).squareRoot()",
+                    "```"]
+
+
+def readme(plan: Plan, platform: str, deps: list[Dependency], files: list[str], package: str | None,
+           reference: dict | None = None) -> str:
     m0 = plan.artifact.manifest
     runtime = {"executorch": "ExecuTorch", "tflite": "LiteRT", "coreml": "Core ML"}[plan.target]
     lines = [
@@ -161,6 +203,8 @@ def readme(plan: Plan, platform: str, deps: list[Dependency], files: list[str], 
     elif m0.get("kind") == "edgekit-llm":
         lines += ["", "The KV cache is explicit: pass the `*_cache` arrays in and keep the `*_cache_out` arrays for "
                   "the next call (zeros to start a conversation)."]
+    if reference:
+        lines += ["", *_phone_check(plan, platform, reference)]
     lines += ["", "## The artifact", "", *_parity_lines(m0), *_ledger_lines(m0),
               f"- precision {m0.get('precision')}, options {m0.get('options')}",
               f"- producer: {', '.join(f'{k} {v}' for k, v in (m0.get('producer') or {}).items())}",
@@ -176,7 +220,8 @@ def readme(plan: Plan, platform: str, deps: list[Dependency], files: list[str], 
               "- that the runtime loads this model file and every method runs "
               + ("(Core ML prediction does not run on Linux: only the package's structure was checked);"
                  if plan.target == "coreml" else "(the operators are registered in that build of the runtime);"),
-              "- that outputs on the device match `reference_io.npz` of the artifact (the parity above was "
-              "measured on the exporting machine, not on a phone);",
+              "- that outputs on the device match the source model's "
+              + ("(`reference/`, see above; " if reference else "(`reference_io.npz` of the artifact; ")
+              + "the parity above was measured on the exporting machine, not on a phone);",
               "- latency, memory, and which accelerator the runtime picks.", ""]
     return "\n".join(lines)
