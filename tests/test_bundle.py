@@ -318,3 +318,21 @@ def test_symbolic_dims_become_int_parameters_checked_at_run_time(symbolic_artifa
         assert "val featuresShape = longArrayOf(featuresDim0.toLong(), 3L)" in source
     else:
         assert "let tokensShape = [1, seq]" in source and "let featuresShape = [featuresDim0, 3]" in source
+
+
+def test_bundling_pte_and_tflite_needs_no_torch(tiny_artifacts, tmp_path):
+    """A developer's machine with only the device extra bundles .pte and .tflite (the .tflite names are read
+    with ai-edge-litert; the .pte's delegate from its bytes)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from edgekit.bundle import bundle\n"
+            f"a = bundle({str(tiny_artifacts['executorch'])!r}, 'android', {str(tmp_path / 'a')!r})\n"
+            f"b = bundle({str(tiny_artifacts['tflite'])!r}, 'android', {str(tmp_path / 'b')!r})\n"
+            f"c = bundle({str(tiny_artifacts['executorch'])!r}, 'ios', {str(tmp_path / 'c')!r})\n"
+            "assert b.summary['boundary_probed'] and 'torch' not in [m for m in sys.modules if sys.modules[m]]\n"
+            "print(c.summary['dependencies'][0]['products'])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "['executorch', 'backend_xnnpack', 'kernels_optimized']"
