@@ -49,8 +49,8 @@ def check_platform(platform: str, target: str, artifact_path: Path) -> None:
         hint = f"bundle it for --platform {other[0]}, or " if other else ""
         raise EdgekitError(
             "bundle_target_unsupported",
-            f"{artifact_path} is a {target} artifact ({SUFFIX.get(target, target)}), which the {platform} bundle "
-            f"cannot run; {platform} bundles take {runnable}",
+            f"{artifact_path} is an artifact of target {target} ({SUFFIX.get(target, target)}), which the "
+            f"{platform} bundle cannot run; {platform} bundles take {runnable}",
             fix=f"{hint}export the model for {platform} first, e.g. `edgekit export MODEL --target "
                 f"{next(iter(RUNS[platform]))}`, and bundle that artifact",
             details={"target": target, "platform": platform, "choices": list(RUNS[platform])})

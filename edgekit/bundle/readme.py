@@ -197,6 +197,10 @@ def readme(plan: Plan, platform: str, deps: list[Dependency], files: list[str], 
     lines += [""] + (_android_steps(plan, deps, package or "", files) if platform == "android"
                      else _ios_steps(plan, deps))
     lines += ["", "## API", "", *_api_table(plan), *_boundary_lines(plan)]
+    if plan.target == "tflite" and any(m.params for m in plan.methods):
+        lines += ["", "Not handled: this .tflite has dimensions given at run time, and LiteRT's CompiledModel "
+                  "allocates its buffers at the model's own sizes; sizes other than those need the model's tensors "
+                  "resized first (not done by this wrapper)."]
     if m0.get("kv_cache") == "in_place":
         lines += ["", "The KV cache lives inside the program (`kv_cache: in_place`): call `reset` before a new "
                   "conversation; `prefill`/`decode` take the token positions in `start_pos`."]
