@@ -336,3 +336,19 @@ def test_bundling_pte_and_tflite_needs_no_torch(tiny_artifacts, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "['executorch', 'backend_xnnpack', 'kernels_optimized']"
+
+
+@pytest.mark.parametrize("kind", ["classifier", "llm"])
+def test_without_a_reader_the_tflite_names_are_assumed_said_so_and_match_the_file(
+        tiny_artifacts, llm_artifacts, tmp_path, monkeypatch, kind):
+    import edgekit.bundle.boundary as boundary
+
+    art = (tiny_artifacts if kind == "classifier" else llm_artifacts)["tflite"]
+    probed = json.loads((bundle(art, "android", tmp_path / "probed").path / "bundle.json").read_text())
+    monkeypatch.setattr(boundary, "probe", lambda artifact: None)  # as where ai-edge-litert is not installed
+    out = bundle(art, "android", tmp_path / "assumed").path
+    assumed = json.loads((out / "bundle.json").read_text())
+    assert probed["boundary_probed"] and not assumed["boundary_probed"]
+    assert "ASSUMED" in (out / "README.md").read_text()
+    # litert-torch's conventions (args_i/output_i, one serving_default signature, int64 taken as int32) hold
+    assert assumed["methods"] == probed["methods"]

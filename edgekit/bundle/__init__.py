@@ -39,7 +39,7 @@ class BundleResult:
     summary: dict  # what bundle.json holds
 
 
-def check_platform(platform: str, target: str, artifact_path: Path) -> None:
+def check_platform(platform: str, target: str, artifact_path: Path, kind: str = "edgekit-artifact") -> None:
     if platform not in PLATFORMS:
         raise EdgekitError("unknown_platform", f"platform {platform!r} unknown; choose one of {', '.join(PLATFORMS)}",
                            fix="pass --platform android or --platform ios", details={"value": platform})
@@ -51,7 +51,8 @@ def check_platform(platform: str, target: str, artifact_path: Path) -> None:
             "bundle_target_unsupported",
             f"{artifact_path} is an artifact of target {target} ({SUFFIX.get(target, target)}), which the "
             f"{platform} bundle cannot run; {platform} bundles take {runnable}",
-            fix=f"{hint}export the model for {platform} first, e.g. `edgekit export MODEL --target "
+            fix=f"{hint}export the model for {platform} first, e.g. `edgekit "
+                f"{'export-llm CHECKPOINT' if kind == 'edgekit-llm' else 'export MODEL'} --target "
                 f"{next(iter(RUNS[platform]))}`, and bundle that artifact",
             details={"target": target, "platform": platform, "choices": list(RUNS[platform])})
 
@@ -70,7 +71,7 @@ def bundle(artifact: str | os.PathLike, platform: str, out: str | os.PathLike, *
     from edgekit.bundle.spec import build_plan
 
     art = load_artifact(artifact)
-    check_platform(platform, art.target, art.path)
+    check_platform(platform, art.target, art.path, art.manifest.get("kind", "edgekit-artifact"))
     if platform == "android":
         _check_package(package)
     out = Path(out)

@@ -46,10 +46,13 @@ def _probe_tflite(path: Path, methods: dict) -> dict[str, dict]:
     interp = Interpreter(model_path=str(path))
     sigs = interp.get_signature_list()
     found = {}
+    fallback = None
     for name, spec in methods.items():
         # one method: the file's only signature (serving_default); several: one signature per method name
         key = name if name in sigs else next(iter(sigs)) if len(methods) == 1 and sigs else None
-        if key is None:
+        if key is None:  # the file lacks this signature: the converter's conventions, as when unreadable
+            fallback = fallback or assumed_methods("tflite", methods)
+            found[name] = fallback[name]
             continue
         runner = interp.get_signature_runner(key)
         ins, outs = runner.get_input_details(), runner.get_output_details()

@@ -66,8 +66,6 @@ def _android_steps(plan: Plan, deps: list[Dependency], package: str, files: list
         f"{', '.join(f'`src/main/assets/{f}`' for f in files)} into `src/main/assets/`.",
         "2. Add the runtime to `app/build.gradle.kts` (from `dependencies.gradle.kts` here):",
         "", "```kotlin", *[f'implementation("{d.coordinate}")' for d in deps], "```", "",
-        "   and keep the model uncompressed in the APK: `android { androidResources { noCompress += listOf(\""
-        f"{model.rsplit('.', 1)[-1]}\") }} }}`.",
         "3. The runtime opens a file path, not an asset: copy the asset to `filesDir` once, then load:",
         "", "```kotlin",
         f'val file = java.io.File(context.filesDir, "{model}")',
