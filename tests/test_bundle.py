@@ -296,7 +296,12 @@ def symbolic_artifact(tmp_path_factory) -> Path:
     write_manifest(d, {"kind": "edgekit-artifact", "producer": {"executorch": "1.5.1"},
                        "model": {"name": "seq_tagger", "class": "Tagger", "parameters": 10},
                        "target": "executorch", "options": {"delegate": "xnnpack"}, "precision": "fp32",
-                       "model_file": "model.pte", "signature": sig, "methods": {"forward": {"file": "model.pte", **sig}}})
+                       "model_file": "model.pte", "signature": sig, "methods": {"forward": {"file": "model.pte", **sig}},
+                       "compression": {"recipe": {"name": "palettize4", "hash": "0"}, "summary": {
+                           "bytes_written": 96, "dense_bytes": 384}, "ledger": [
+                           {"layer": "proj", "requested": {"kind": "palettize", "bits": 4}, "capability": "native",
+                            "encoded": {"kind": "lut", "format": "packed"}, "expected_bytes": 96,
+                            "bytes_written": 96, "dense_bytes": 384}]}})
     return d
 
 
@@ -318,6 +323,9 @@ def test_symbolic_dims_become_int_parameters_checked_at_run_time(symbolic_artifa
         assert "val featuresShape = longArrayOf(featuresDim0.toLong(), 3L)" in source
     else:
         assert "let tokensShape = [1, seq]" in source and "let featuresShape = [featuresDim0, 3]" in source
+    readme = (out.path / "README.md").read_text()  # the compression ledger, summarised from the manifest
+    assert "- compression: palettize4, 1 layers; 96 B written vs 384 B dense" in readme
+    assert "| proj | palettize/4 | lut packed | 96 | 384 |" in readme
 
 
 def test_bundling_pte_and_tflite_needs_no_torch(tiny_artifacts, tmp_path):

@@ -43,16 +43,24 @@ def _parity_lines(manifest: dict) -> list[str]:
 
 
 def _ledger_lines(manifest: dict) -> list[str]:
+    """The compression ledger (per layer: what was asked, what the file stores, bytes), first rows only."""
     comp = manifest.get("compression") or {}
-    recipe = comp.get("recipe")
-    ledger = comp.get("ledger") or []
+    recipe, ledger, summary = comp.get("recipe"), comp.get("ledger") or [], comp.get("summary") or {}
     if not recipe and not ledger:
         return ["- compression: none"]
-    lines = [f"- compression: {recipe['name'] if recipe else manifest.get('weights', '?')}, {len(ledger)} layers"]
-    for row in ledger[:8]:
-        lines.append("  - " + ", ".join(f"{k} {v}" for k, v in row.items() if not isinstance(v, (dict, list))))
-    if len(ledger) > 8:
-        lines.append(f"  - ... {len(ledger) - 8} more in manifest.json")
+    lines = [f"- compression: {recipe['name'] if recipe else manifest.get('weights', '?')}, {len(ledger)} layers"
+             + (f"; {summary['bytes_written']:,} B written vs {summary['dense_bytes']:,} B dense"
+                if "bytes_written" in summary and "dense_bytes" in summary else "")]
+    if ledger and all(isinstance(r.get("encoded"), dict) and "layer" in r for r in ledger):
+        lines += ["", "| layer | requested | stored as | bytes written | dense bytes |", "|---|---|---|---|---|"]
+        for r in ledger[:12]:
+            req = r.get("requested") or {}
+            lines.append(f"| {r['layer']} | {req.get('kind', '?')}/{req.get('bits') or '-'} | "
+                         f"{r['encoded'].get('kind', '?')} {r['encoded'].get('format', '')} | "
+                         f"{r.get('bytes_written', '?')} | {r.get('dense_bytes', '?')} |")
+        if len(ledger) > 12:
+            lines.append(f"| ... {len(ledger) - 12} more rows in manifest.json | | | | |")
+        lines.append("")
     return lines
 
 
