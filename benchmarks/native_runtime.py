@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     rows = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         host = build_c_host(Path(tmp))
         backends = ["native", "python"] + (["c_host"] if host else [])
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
         "artifact": {"model": manifest.get("model", {}).get("name"), "target": manifest["target"],
                      "bytes": sum(f["bytes"] for f in manifest["files"] if f["path"] == manifest["model_file"])},
         "threads": args.threads, "rounds": args.rounds,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}},
         "note": "cold start = process spawn to first output (for native and python: the interpreter, numpy and "
                 "edgekit imports, load, first run; c_host: benchmarks/native_runtime_host.c). native and c_host "
                 "verify the sha256 of every file on load",
