@@ -195,9 +195,13 @@ def native_runtime() -> str:
             f"p50 native / bindings **{same['median']:.3f}** with both in one process, alternating run by run "
             f"(rounds {same['min']:.3f}..{same['max']:.3f}; {r['p50_native_over_python']['median']:.3f} between "
             f"separate processes). {d['artifact']['model']} .pte ({d['artifact']['bytes'] / 1e6:.1f} MB), "
-            f"{d['threads']} thread(s), median of {d['rounds']} interleaved rounds; load average "
-            f"{d['machine']['load_average_1min']['before']:.1f} -> {d['machine']['load_average_1min']['after']:.1f} "
-            f"on {d['machine']['cpus']} vCPUs while it ran.\n")
+            f"{d['threads']} thread(s), median of {d['rounds']} interleaved rounds{_load_note(d['machine'])}.\n")
+
+
+def _load_note(machine: dict) -> str:
+    load = machine.get("load_average_1min")
+    return (f"; load average {load['before']:.1f} -> {load['after']:.1f} on {machine['cpus']} vCPUs while it ran"
+            if load else "")
 
 
 FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
