@@ -14,9 +14,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
-import shutil
 import sys
 import tempfile
 import time

@@ -29,8 +29,9 @@ def test_c_example_compiles_and_runs(tiny_artifacts, native_lib, tmp_path):
     src.write_text(_example())
     exe = tmp_path / "classify"
     build = native_lib.parent
-    proc = subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Werror", str(src), "-I", str(ROOT / "native_runtime/include"),
-                           "-L", str(build), "-ledgekit_runtime", f"-Wl,-rpath,{build}", "-o", str(exe)],
+    proc = subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Werror", str(src),
+                           "-I", str(ROOT / "native_runtime/include"), "-L", str(build), "-ledgekit_runtime",
+                           f"-Wl,-rpath,{build}", "-o", str(exe)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     for target in ("executorch", "tflite"):

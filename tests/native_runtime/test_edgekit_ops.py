@@ -20,6 +20,7 @@ from tests.native_runtime.test_docs_example import _example
 def ops_artifact(tmp_path_factory):
     from edgekit.exporters.pipeline import export_model
     from edgekit.kernels.executorch_ops import ops_library_path
+
     from tests.kernels.test_executorch_ops import _compressed_mlp
 
     if not ops_library_path().is_file():

@@ -40,7 +40,6 @@ for backend in ("python", "native"):
         s.method("reset").run([i64(0)])                    # a new conversation: the same prefill again
         seq.append(s.method("prefill").run([toks, i64(0)])[0])
     else:
-        names = [t.name for t in s.method("prefill").inputs]
         k = np.zeros(s.method("prefill").inputs[2].shape, np.float32); v = np.zeros_like(k)
         logits, k, v = s.method("prefill").run([toks, i64(0), k, v])[:3]
         seq = [logits]
@@ -49,15 +48,14 @@ for backend in ("python", "native"):
             seq.append(logits)
     outs[backend] = (type(s).__name__, seq)
 py, nat = outs["python"][1], outs["native"][1]
-print(json.dumps({"sessions": [outs[b][0] for b in outs], "max_abs": max(float(np.abs(a - b).max()) for a, b in zip(py, nat)),
-                  "steps": len(nat), "decode_differs": bool(not np.array_equal(nat[1], nat[2])),
+print(json.dumps({"sessions": [outs[b][0] for b in outs],
+                  "max_abs": max(float(np.abs(a - b).max()) for a, b in zip(py, nat)), "steps": len(nat),
+                  "decode_differs": bool(not np.array_equal(nat[1], nat[2])),
                   "reset_repeats": bool(target != "executorch" or np.array_equal(nat[0], nat[-1]))}))
 """
 
 
 def _check(path, target):
-    import sys
-
     proc = run_python(f"import sys; sys.argv = ['x', {str(path)!r}, {target!r}]\n" + CHILD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
