@@ -77,3 +77,26 @@ def test_manifest_versions(tiny_artifacts, native_lib, tmp_path):
     with pytest.raises(NativeRuntimeError) as e:
         NativeArtifact(old)
     assert e.value.status == "EK_ERR_VERSION" and "needs edgekit_runtime >= 0.2" in e.value.message
+
+
+def test_last_error_is_per_thread(tiny_artifacts, native_lib):
+    """Two threads fail at the same time with different messages; each reads its own (ctypes drops the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edgekit.runtime.native import NativeArtifact, NativeRuntimeError
+
+    arts = {t: NativeArtifact(tiny_artifacts[t], threads=1) for t in ("executorch", "tflite")}
+    wrong = {"executorch": np.zeros((1, 3, 32, 31), np.float32), "tflite": np.zeros((1, 3, 32, 32), np.int32)}
+    expect = {"executorch": "dimension 3 must be 32", "tflite": "must be float32, given int32"}
+
+    def fail(target: str) -> bool:
+        for _ in range(200):
+            try:
+                arts[target].run("forward", [wrong[target]])
+            except NativeRuntimeError as e:
+                if expect[target] not in e.message:
+                    return False
+        return True
+
+    with ThreadPoolExecutor(2) as pool:
+        assert all(pool.map(fail, ["executorch", "tflite"] * 4))
