@@ -5,22 +5,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.conftest import needs_export, tiny_llm_with_tokenizer
+from tests.conftest import needs_export
 from tests.native_runtime.conftest import run_python
-
-
-@pytest.fixture(scope="module")
-def llm_pte(tmp_path_factory):
-    from edgekit.exporters.llm import export_llm
-    from edgekit.model_zoo.text import encode_split
-
-    out = tmp_path_factory.mktemp("llm_pte")
-    model, tok_file, tok = tiny_llm_with_tokenizer(out, n_layers=2)
-    return export_llm(model, tok_file, "executorch", out / "executorch", name="tiny_llm", prefill_len=8,
-                      parity_tokens=encode_split(tok, "val")[:64]).path
-
 
 CHILD = """
 import json, os, sys

@@ -69,3 +69,17 @@ print(type(s).__name__, float(np.abs(s.run(ins)[0] - outs['output_0']).max()))
     assert proc.returncode == 0, proc.stderr[-3000:]
     name, err = proc.stdout.split()[-2:]
     assert name == "NativeSession" and float(err) < 1e-4
+
+
+@needs_export
+def test_generate_pte_without_torch(llm_pte, native_lib):
+    """`edgekit generate` on an LLM .pte without torch writes what the Python bindings write."""
+    import os
+
+    argv = ["edgekit", "generate", str(llm_pte), "--prompt", "def add(a, b):", "--max-new-tokens", "12"]
+    run = f"import sys\nfrom edgekit.cli import main\nsys.argv = {argv!r}\nmain()\n"
+    blocked = run_python(BLOCKER + run + "assert 'torch' not in sys.modules\n")
+    assert blocked.returncode == 0, blocked.stderr[-3000:]
+    reference = run_python(run, env={**os.environ, "EDGEKIT_PTE_BACKEND": "python"})
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert blocked.stdout.startswith("def add(a, b):") and blocked.stdout == reference.stdout
