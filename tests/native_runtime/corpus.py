@@ -155,3 +155,22 @@ def build(artifacts: dict[str, Path], root: Path, seed: int = 0) -> list[Case]:
     (d / "manifest.json").unlink()
     add("man-absent", d, True, ["EK_ERR_MANIFEST"])
     return cases
+
+
+def sweep(artifacts: dict[str, Path], root: Path, seed: int, per_format: int) -> list[Case]:
+    """Random mutations with verification off, weighted to where the flatbuffer structure lives (the first
+    4 KiB and the last 8 KiB of these files; weights are in the middle): any status is fine, a crash is not."""
+    rng = random.Random(seed)
+    cases = []
+    for target in ("executorch", "tflite"):
+        art = artifacts[target]
+        size = (art / json.loads((art / "manifest.json").read_text())["model_file"]).stat().st_size
+        for i in range(per_format):
+            if rng.random() < 0.5:
+                fn = _flip(rng, rng.choice((1, 4, 16, 64)))
+            else:
+                start = rng.choice((rng.randrange(0, 4096), rng.randrange(max(0, size - 8192), size)))
+                fn = _randomize_range(rng, start, start + rng.choice((1, 2, 4, 8, 32)))
+            name = f"{target[:3]}-sweep{seed}-{i}"
+            cases.append(Case(name, _mutate_model(art, root / name, fn), False, None))
+    return cases
