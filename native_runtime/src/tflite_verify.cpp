@@ -254,7 +254,7 @@ bool indices(Verifier &v, size_t model) {
 
 bool verify_tflite(const uint8_t *data, size_t size, std::string &error) {
   Verifier v(data, size);
-  if (size < 8 || size > 0x7FFFFFFFu) {  // flatbuffers' own limit is 2 GiB
+  if (size < 8) {  // a > 2 GiB file is fine: its large buffers follow the flatbuffer (Buffer.offset / size)
     error = "the file is " + std::to_string(size) + " bytes: not a TFLite flatbuffer";
     return false;
   }
