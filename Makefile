@@ -42,11 +42,16 @@ test-all: $(STAMP) browser native cross kotlin
 
 # Native kernels (kernels/, C11): CMake (+ Ninja when present) builds kernels/_build/libedgekit_kernels.so,
 # where edgekit.kernels._native finds it, and, when the venv has executorch, the ExecuTorch custom-op
-# kernels libedgekit_executorch_ops.so against the wheel's headers. Nothing is downloaded; takes seconds.
+# kernels libedgekit_executorch_ops.so against the wheel's headers. Then native_runtime/ (the edgekit_runtime C
+# API, docs/embedding.md) against the executorch and ai-edge-litert wheels. Nothing is downloaded; takes seconds.
 native:
 	@cmake -S kernels -B kernels/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
 	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch; print(list(executorch.__path__)[0])' 2>/dev/null)" \
 	  >/dev/null && cmake --build kernels/_build >/dev/null
+	@cmake -S native_runtime -B native_runtime/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
+	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch; print(list(executorch.__path__)[0])' 2>/dev/null)" \
+	  -DEK_LITERT_DIR="$$($(BIN)/python -c 'import ai_edge_litert; print(list(ai_edge_litert.__path__)[0])' 2>/dev/null)" \
+	  >/dev/null && cmake --build native_runtime/_build >/dev/null
 
 # The NEON kernel tests cross-compile for AArch64 and run under qemu-user. Installed when we are root on a
 # Debian-like machine (CI); elsewhere the test is skipped with its reason.
@@ -65,4 +70,4 @@ kotlin:
 	  >/dev/null; } || echo "note: kotlinc not installed; the Kotlin wrapper test will skip"
 
 clean:
-	rm -rf $(VENV) .venv-device out kernels/_build
+	rm -rf $(VENV) .venv-device out kernels/_build native_runtime/_build
