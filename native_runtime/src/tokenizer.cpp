@@ -5,8 +5,11 @@
 #include "tokenizer.h"
 
 #include <algorithm>
+#include <climits>
+#include <fstream>
+#include <sstream>
 
-#include "tokenizer_json.h"
+#include "json.hpp"
 #include "tokenizer_unicode.h"
 
 namespace ek {
@@ -87,17 +90,29 @@ uint32_t utf8_decode(const unsigned char *s, size_t len) {
 
 }  // namespace
 
+bool read_text_file(const std::string &path, std::string &out, std::string &error) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  if (f) ss << f.rdbuf();
+  if (!f || f.bad()) {
+    error = "cannot read " + path;
+    return false;
+  }
+  out = ss.str();
+  return true;
+}
+
 bool Tokenizer::load(const std::string &path, std::string &error) {
   std::string text;
   Json j;
-  if (!read_file(path, text, error)) return false;
+  if (!read_text_file(path, text, error)) return false;
   if (!parse_json(text, j, error)) {
     error = path + ": " + error;
     return false;
   }
   auto type_of = [](const Json *x) -> std::string {
     const Json *t = x ? x->get("type") : nullptr;
-    return t && t->is_str() ? t->str : (x && x->kind == Json::NUL ? "null" : "?");
+    return t && t->kind == Json::String ? t->str : (x && x->kind == Json::Null ? "null" : "?");
   };
   auto unsupported = [&](const std::string &what) {
     error = path + ": unsupported tokenizer (" + what +
@@ -110,31 +125,31 @@ bool Tokenizer::load(const std::string &path, std::string &error) {
   if (!pre || type_of(pre) != "ByteLevel") return unsupported("pre_tokenizer " + type_of(pre));
   if (!dec || type_of(dec) != "ByteLevel") return unsupported("decoder " + type_of(dec));
   const Json *norm = j.get("normalizer");
-  if (norm && norm->kind != Json::NUL) return unsupported("normalizer " + type_of(norm));
+  if (norm && norm->kind != Json::Null) return unsupported("normalizer " + type_of(norm));
   const Json *post = j.get("post_processor");
-  if (post && post->kind != Json::NUL && type_of(post) != "ByteLevel")  // ByteLevel only touches offsets
+  if (post && post->kind != Json::Null && type_of(post) != "ByteLevel")  // ByteLevel only touches offsets
     return unsupported("post_processor " + type_of(post));
   const Json *use_regex = pre->get("use_regex");
-  if (use_regex && use_regex->kind == Json::BOOL && !use_regex->b) return unsupported("use_regex false");
+  if (use_regex && use_regex->kind == Json::Bool && !use_regex->b) return unsupported("use_regex false");
   const Json *aps = pre->get("add_prefix_space");
-  add_prefix_space_ = aps && aps->kind == Json::BOOL && aps->b;
+  add_prefix_space_ = aps && aps->kind == Json::Bool && aps->b;
   for (const char *k : {"dropout", "continuing_subword_prefix", "end_of_word_suffix", "unk_token"}) {
     const Json *v = model->get(k);
-    if (v && v->kind != Json::NUL) return unsupported(std::string("model.") + k + " set");
+    if (v && v->kind != Json::Null) return unsupported(std::string("model.") + k + " set");
   }
   const Json *bf = model->get("byte_fallback");
-  if (bf && bf->kind == Json::BOOL && bf->b) return unsupported("byte_fallback");
+  if (bf && bf->kind == Json::Bool && bf->b) return unsupported("byte_fallback");
   const Json *im = model->get("ignore_merges");
-  if (im && im->kind == Json::BOOL && im->b) return unsupported("ignore_merges");
+  if (im && im->kind == Json::Bool && im->b) return unsupported("ignore_merges");
 
   const Json *vocab = model->get("vocab"), *merges = model->get("merges");
-  if (!vocab || !vocab->is_obj() || !merges || !merges->is_arr()) {
+  if (!vocab || vocab->kind != Json::Object || !merges || merges->kind != Json::Array) {
     error = path + ": model.vocab (object) or model.merges (list) missing";
     return false;
   }
   int64_t max_id = -1;
   for (const auto &kv : vocab->obj) {
-    if (!kv.second.is_num() || kv.second.num < 0 || kv.second.num > 1e8) {
+    if (kv.second.kind != Json::Number || kv.second.num < 0 || kv.second.num > 1e8) {
       error = path + ": vocab entry '" + kv.first + "' has no valid id";
       return false;
     }
@@ -142,20 +157,20 @@ bool Tokenizer::load(const std::string &path, std::string &error) {
     max_id = std::max(max_id, int64_t(kv.second.num));
   }
   const Json *added = j.get("added_tokens");
-  if (added && added->is_arr()) {
+  if (added && added->kind == Json::Array) {
     for (const Json &a : added->arr) {
       const Json *c = a.get("content"), *id = a.get("id"), *sp = a.get("special");
-      if (!c || !c->is_str() || !id || !id->is_num() || c->str.empty()) {
+      if (!c || c->kind != Json::String || !id || id->kind != Json::Number || c->str.empty()) {
         error = path + ": an added_tokens entry lacks content or id";
         return false;
       }
       for (const char *k : {"single_word", "lstrip", "rstrip", "normalized"}) {
         const Json *v = a.get(k);
         // normalized only matters with a normalizer (there is none here)
-        if (v && v->kind == Json::BOOL && v->b && std::string(k) != "normalized")
+        if (v && v->kind == Json::Bool && v->b && std::string(k) != "normalized")
           return unsupported(std::string("added token with ") + k);
       }
-      added_.push_back({c->str, int64_t(id->num), sp && sp->kind == Json::BOOL && sp->b});
+      added_.push_back({c->str, int64_t(id->num), sp && sp->kind == Json::Bool && sp->b});
       max_id = std::max(max_id, int64_t(id->num));
     }
   }
@@ -171,10 +186,10 @@ bool Tokenizer::load(const std::string &path, std::string &error) {
   for (size_t r = 0; r < merges->arr.size(); r++) {
     const Json &m = merges->arr[r];
     std::string a, b;
-    if (m.is_arr() && m.arr.size() == 2 && m.arr[0].is_str() && m.arr[1].is_str()) {
+    if (m.kind == Json::Array && m.arr.size() == 2 && m.arr[0].kind == Json::String && m.arr[1].kind == Json::String) {
       a = m.arr[0].str;
       b = m.arr[1].str;
-    } else if (m.is_str() && m.str.find(' ') != std::string::npos) {  // older "a b" form
+    } else if (m.kind == Json::String && m.str.find(' ') != std::string::npos) {  // older "a b" form
       size_t sp = m.str.find(' ');
       a = m.str.substr(0, sp);
       b = m.str.substr(sp + 1);

@@ -41,4 +41,7 @@ class Tokenizer {
   bool add_prefix_space_ = false;
 };
 
+// A whole file as bytes; false with `error` when it cannot be read.
+bool read_text_file(const std::string &path, std::string &out, std::string &error);
+
 }  // namespace ek
