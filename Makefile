@@ -42,11 +42,16 @@ test-all: $(STAMP) browser native cross example-cpp
 
 # Native kernels (kernels/, C11): CMake (+ Ninja when present) builds kernels/_build/libedgekit_kernels.so,
 # where edgekit.kernels._native finds it, and, when the venv has executorch, the ExecuTorch custom-op
-# kernels libedgekit_executorch_ops.so against the wheel's headers. Nothing is downloaded; takes seconds.
+# kernels libedgekit_executorch_ops.so against the wheel's headers. Then native_runtime/ (the edgekit_runtime C
+# API, docs/embedding.md) against the executorch and ai-edge-litert wheels. Nothing is downloaded; takes seconds.
 native:
 	@cmake -S kernels -B kernels/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
 	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch; print(list(executorch.__path__)[0])' 2>/dev/null)" \
 	  >/dev/null && cmake --build kernels/_build >/dev/null
+	@cmake -S native_runtime -B native_runtime/_build $$(command -v ninja >/dev/null 2>&1 && echo -G Ninja) -DCMAKE_BUILD_TYPE=Release \
+	  -DEK_EXECUTORCH_DIR="$$($(BIN)/python -c 'import executorch; print(list(executorch.__path__)[0])' 2>/dev/null)" \
+	  -DEK_LITERT_DIR="$$($(BIN)/python -c 'import ai_edge_litert; print(list(ai_edge_litert.__path__)[0])' 2>/dev/null)" \
+	  >/dev/null && cmake --build native_runtime/_build >/dev/null
 
 # The C++ example app (examples/cpp/, docs/embedding.md) against native_runtime's libedgekit_runtime.so:
 # examples/cpp/_build/edgekit_app ARTIFACT_DIR runs an artifact's reference inputs, or generates text for an LLM.
@@ -63,4 +68,4 @@ cross:
 	  libc6-dev-arm64-cross qemu-user >/dev/null; } || echo "note: aarch64 cross tools not installed; the NEON test will skip"
 
 clean:
-	rm -rf $(VENV) .venv-device out kernels/_build examples/cpp/_build
+	rm -rf $(VENV) .venv-device out kernels/_build native_runtime/_build examples/cpp/_build
