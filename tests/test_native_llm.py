@@ -186,3 +186,21 @@ def test_llm_errors_are_statuses(lib, tiny_llm_pte, llm_handle, tiny_artifacts, 
     shutil.copytree(tiny_llm_pte, bad)
     (bad / "tokenizer.json").write_text("{}")
     assert lib.ek_llm_open(str(bad).encode(), None, ctypes.byref(h)) == 4  # CHECKSUM: tokenizer.json is listed
+
+
+@pytest.mark.slow
+def test_native_generation_with_an_explicit_cache_equals_python(lib, tiny_llm_artifacts):
+    """The .tflite LLM takes and returns its KV cache on every call: the helper carries it between calls."""
+    from edgekit.generate import LLMSession
+
+    art = tiny_llm_artifacts["tflite"]
+    h = ctypes.c_void_p()
+    assert lib.ek_llm_open(str(art).encode(), None, ctypes.byref(h)) == 0, lib.ek_last_error()
+    try:
+        prompt = "The for statement is used to iterate"
+        for temperature, top_k, seed in ((0.0, 0, 0), (0.8, 40, 3)):
+            want = LLMSession(art).generate(prompt, max_new_tokens=24, temperature=temperature, top_k=top_k, seed=seed)
+            status, text, _ = _generate(lib, h, prompt, temperature, top_k, seed)
+            assert status == 0 and text == want.text
+    finally:
+        lib.ek_llm_close(h)
