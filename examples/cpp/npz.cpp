@@ -103,18 +103,19 @@ void codes(Bits &b, std::vector<uint8_t> &out, const Huffman &lens, const Huffma
 }  // namespace
 
 uint32_t crc32(const uint8_t *p, size_t n) {
-  static uint32_t table[256];
-  static bool ready = false;
-  if (!ready) {
-    for (uint32_t i = 0; i < 256; i++) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
+  struct Table {
+    uint32_t t[256];
+    Table() {
+      for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        t[i] = c;
+      }
     }
-    ready = true;
-  }
+  };
+  static const Table table;  // initialised once, thread-safely
   uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  for (size_t i = 0; i < n; i++) c = table.t[(c ^ p[i]) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
@@ -137,17 +138,18 @@ std::vector<uint8_t> inflate(const uint8_t *in, size_t n, size_t expected) {
       out.insert(out.end(), in + b.pos, in + b.pos + len);
       b.pos += len;
     } else if (type == 1) {  // fixed Huffman codes
-      static Huffman lens, dists;
-      static bool ready = false;
-      if (!ready) {
-        short l[288];
-        for (int s = 0; s < 288; s++) l[s] = s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8;
-        build(lens, l, 288);
-        for (int s = 0; s < 30; s++) l[s] = 5;
-        build(dists, l, 30);
-        ready = true;
-      }
-      codes(b, out, lens, dists, expected);
+      struct Fixed {
+        Huffman lens, dists;
+        Fixed() {
+          short l[288];
+          for (int s = 0; s < 288; s++) l[s] = s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8;
+          build(lens, l, 288);
+          for (int s = 0; s < 30; s++) l[s] = 5;
+          build(dists, l, 30);
+        }
+      };
+      static const Fixed fixed;  // initialised once, thread-safely
+      codes(b, out, fixed.lens, fixed.dists, expected);
     } else if (type == 2) {  // dynamic Huffman codes
       int nlen = b.get(5) + 257, ndist = b.get(5) + 1, ncode = b.get(4) + 4;
       if (nlen > 286 || ndist > 30) fail("bad deflate block header");
