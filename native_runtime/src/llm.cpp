@@ -21,7 +21,11 @@
 #include "json.hpp"
 
 struct ek_llm {
+  struct Outputs {  // where a method's outputs are, by name
+    int count = 0, logits = -1, k = -1, v = -1;
+  };
   ek_artifact *art = nullptr;
+  Outputs prefill_out, decode_out;
   ek::Tokenizer tok;
   int64_t prefill_len = 0, max_seq_len = 0, vocab = 0, eos = -1;
   bool in_place = true;
@@ -45,17 +49,23 @@ int64_t int_field(const ek::Json *obj, const char *key) {
 }
 
 // The signature entry named `name` among `n` infos; nullptr when absent.
-const ek_tensor_info *find_info(const ek_tensor_info *infos, int n, const char *name) {
+int find_index(const ek_tensor_info *infos, int n, const char *name) {
   for (int i = 0; i < n; i++)
-    if (infos[i].name && std::strcmp(infos[i].name, name) == 0) return &infos[i];
-  return nullptr;
+    if (infos[i].name && std::strcmp(infos[i].name, name) == 0) return i;
+  return -1;
+}
+const ek_tensor_info *find_info(const ek_tensor_info *infos, int n, const char *name) {
+  int i = find_index(infos, n, name);
+  return i < 0 ? nullptr : &infos[i];
 }
 
-ek_status check_method(ek_llm *m, const std::string &dir, const char *method, int64_t tokens_len) {
+ek_status check_method(ek_llm *m, const std::string &dir, const char *method, int64_t tokens_len,
+                       ek_llm::Outputs &where) {
   int ni = 0, no = 0;
   const ek_tensor_info *in = nullptr, *out = nullptr;
   if (ek_method_signature(m->art, method, &ni, &in, &no, &out) != EK_OK)
     return ek::fail(EK_ERR_NO_METHOD, dir + ": the LLM artifact has no '" + method + "' method");
+  where = {no, find_index(out, no, "logits"), find_index(out, no, "k_cache_out"), find_index(out, no, "v_cache_out")};
   const ek_tensor_info *tok = find_info(in, ni, "tokens"), *logits = find_info(out, no, "logits");
   if (!tok || tok->rank != 2 || tok->dtype != EK_I64 || tok->shape[1] != tokens_len)
     return ek::fail(EK_ERR_MANIFEST, dir + ": method '" + method + "' needs an int64 'tokens' input of shape [1, " +
@@ -67,7 +77,7 @@ ek_status check_method(ek_llm *m, const std::string &dir, const char *method, in
   m->vocab = logits->shape[2];
   if (!m->in_place) {
     const ek_tensor_info *kc = find_info(in, ni, "k_cache");
-    if (!kc || !find_info(in, ni, "v_cache") || kc->dtype != EK_F32 || no < 3)
+    if (!kc || !find_info(in, ni, "v_cache") || kc->dtype != EK_F32 || where.k < 0 || where.v < 0)
       return ek::fail(EK_ERR_MANIFEST, dir + ": method '" + method + "' lacks the float32 k_cache/v_cache inputs "
                                            "and outputs of an explicit-cache LLM");
     m->cache_shape.assign(kc->shape, kc->shape + kc->rank);
@@ -106,9 +116,9 @@ ek_status open_llm(const char *artifact_dir, const ek_options *opts, ek_llm **ou
   // ek_open verifies the manifest (schema, sha256 of every file incl. tokenizer.json) and loads the model.
   if (ek_status s = ek_open(artifact_dir, opts, &m->art)) return s;
   if (!m->tok.load(dir + "/" + tokfile->str, err)) return ek::fail(EK_ERR_MANIFEST, err);
-  if (ek_status s = check_method(m.get(), dir, "prefill", m->prefill_len)) return s;
+  if (ek_status s = check_method(m.get(), dir, "prefill", m->prefill_len, m->prefill_out)) return s;
   int64_t vocab = m->vocab;
-  if (ek_status s = check_method(m.get(), dir, "decode", 1)) return s;
+  if (ek_status s = check_method(m.get(), dir, "decode", 1, m->decode_out)) return s;
   if (m->vocab != vocab || int64_t(m->tok.vocab_size()) > m->vocab)
     return ek::fail(EK_ERR_MANIFEST, dir + ": prefill and decode logits and the tokenizer disagree on the vocabulary "
                                            "size (" + std::to_string(vocab) + ", " + std::to_string(m->vocab) + ", " +
@@ -129,11 +139,12 @@ ek_status open_llm(const char *artifact_dir, const ek_options *opts, ek_llm **ou
 }
 
 // One prefill or decode call: `tokens` (1 x len) at `start`; returns the logits (1 x len x vocab).
-ek_status step(ek_llm *m, const char *method, std::vector<int64_t> &tokens, int64_t start, const float **logits) {
+ek_status step(ek_llm *m, const char *method, const ek_llm::Outputs &where, std::vector<int64_t> &tokens,
+               int64_t start, const float **logits) {
   ek_tensor in[4] = {};
   in[0] = ek_tensor{"tokens", EK_I64, 2, {1, int64_t(tokens.size())}, tokens.data(), tokens.size() * 8};
   in[1] = ek_tensor{"start_pos", EK_I64, 1, {1}, &start, sizeof start};
-  int n_in = 2, n_out = 1;
+  int n_in = 2;
   if (!m->in_place) {
     for (int c = 0; c < 2; c++) {
       std::vector<float> &buf = c ? m->v : m->k;
@@ -142,23 +153,24 @@ ek_status step(ek_llm *m, const char *method, std::vector<int64_t> &tokens, int6
       for (size_t d = 0; d < m->cache_shape.size(); d++) in[2 + c].shape[d] = m->cache_shape[d];
     }
     n_in = 4;
-    n_out = 3;
   }
-  ek_tensor out[3] = {};
-  if (ek_status s = ek_run(m->art, method, in, n_in, out, n_out)) return s;
+  std::vector<ek_tensor> out(size_t(where.count));
+  if (ek_status s = ek_run(m->art, method, in, n_in, out.data(), where.count)) return s;
+  const ek_tensor &lg = out[size_t(where.logits)];
   size_t want = tokens.size() * size_t(m->vocab) * sizeof(float);
-  if (out[0].dtype != EK_F32 || out[0].nbytes != want)
-    return ek::fail(EK_ERR_RUN, std::string(method) + " returned logits of " + std::to_string(out[0].nbytes) +
+  if (lg.dtype != EK_F32 || lg.nbytes != want)
+    return ek::fail(EK_ERR_RUN, std::string(method) + " returned logits of " + std::to_string(lg.nbytes) +
                                     " bytes, expected " + std::to_string(want));
-  if (!m->in_place) {  // outputs: logits, k_cache_out, v_cache_out; keep the caches before the next call
+  if (!m->in_place) {  // keep the returned caches: the next ek_run invalidates the runtime's buffers
     for (int c = 0; c < 2; c++) {
       std::vector<float> &buf = c ? m->v : m->k;
-      if (out[1 + c].nbytes != buf.size() * sizeof(float))
+      const ek_tensor &o = out[size_t(c ? where.v : where.k)];
+      if (o.nbytes != buf.size() * sizeof(float))
         return ek::fail(EK_ERR_RUN, std::string(method) + " returned a KV cache of the wrong size");
-      std::memcpy(buf.data(), out[1 + c].data, out[1 + c].nbytes);
+      std::memcpy(buf.data(), o.data, o.nbytes);
     }
   }
-  *logits = static_cast<const float *>(out[0].data);
+  *logits = static_cast<const float *>(lg.data);
   return EK_OK;
 }
 
@@ -191,7 +203,7 @@ ek_status generate(ek_llm *m, const char *prompt, const ek_sampling *s, char **t
     size_t n = std::min(ids.size() - start, size_t(m->prefill_len));
     chunk.assign(size_t(m->prefill_len), 0);  // the padding is masked until decode overwrites it
     std::copy(ids.begin() + long(start), ids.begin() + long(start + n), chunk.begin());
-    if (ek_status st = step(m, "prefill", chunk, int64_t(start), &logits)) return st;
+    if (ek_status st = step(m, "prefill", m->prefill_out, chunk, int64_t(start), &logits)) return st;
     logits += (n - 1) * size_t(m->vocab);
   }
   double prefill_s = seconds_since(t0);
@@ -203,7 +215,7 @@ ek_status generate(ek_llm *m, const char *prompt, const ek_sampling *s, char **t
     out_ids.push_back(token);
     if (int(out_ids.size()) >= sp.max_new_tokens) break;
     one[0] = token;
-    if (ek_status st = step(m, "decode", one, pos, &logits)) return st;
+    if (ek_status st = step(m, "decode", m->decode_out, one, pos, &logits)) return st;
     token = sampler.sample(logits, size_t(m->vocab));
     pos++;
   }
