@@ -1,6 +1,6 @@
 """examples/cpp/edgekit_app, built by the project's own command (`make example-cpp`), on artifacts exported
 in this test run: a classifier's .pte and .tflite match their stored reference outputs, an LLM .pte
-generates Python's greedy text, and a bad artifact or reference is an exit status, not a crash."""
+generates Python's text (greedy and seeded sampling), and a bad artifact or reference is an exit status, not a crash."""
 
 from __future__ import annotations
 
@@ -64,14 +64,18 @@ def test_app_matches_the_reference_outputs(app, tiny_artifacts, target):
     assert median > 0
 
 
-def test_app_generates_the_python_greedy_text(app, tiny_llm_pte):
+def test_app_generates_the_python_text(app, tiny_llm_pte):
     from edgekit.generate import LLMSession
 
     prompt = "The for statement is used to iterate"
-    want = LLMSession(tiny_llm_pte).generate(prompt, max_new_tokens=20, temperature=0).text
-    r = run_app(app, tiny_llm_pte, "--prompt", prompt, "--max-new-tokens", 20)
+    session = LLMSession(tiny_llm_pte)
+    greedy = session.generate(prompt, max_new_tokens=20, temperature=0).text
+    r = run_app(app, tiny_llm_pte, "--prompt", prompt, "--max-new-tokens", 20, "--temperature", 0)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == prompt + want + "\n"
+    assert r.stdout == prompt + greedy + "\n"
+    sampled = session.generate(prompt, max_new_tokens=20, seed=5).text  # edgekit generate's defaults
+    r = run_app(app, tiny_llm_pte, "--prompt", prompt, "--max-new-tokens", 20, "--seed", 5)
+    assert r.stdout == prompt + sampled + "\n" and sampled != greedy
     assert re.search(r"\d+ prompt tokens, \d+ new tokens: time to first token [\d.]+ ms", r.stderr)
 
 

@@ -4,7 +4,8 @@
 //       runs reference_io.npz's inputs, compares every output with the stored reference
 //       (cosine, max abs diff), prints the median latency of N runs
 //   edgekit_app LLM_ARTIFACT_DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]
-//       generates text (greedy by default): prompt + text on stdout, as `edgekit generate` prints it
+//       generates text with `edgekit generate`'s defaults (temperature 0.8, top-k 40, seed 0; 0 = greedy):
+//       prompt + text on stdout, as `edgekit generate` prints it, and the same text for the same flags
 //
 // Exit status: 0 ok, 1 a runtime error (the C API's status and message are printed), 2 bad usage,
 // 3 an output below --min-cosine.
@@ -25,8 +26,8 @@ namespace {
 
 struct Args {
   std::string dir, prompt = "The for statement", method;
-  int runs = 20, threads = 0, max_new_tokens = 64, top_k = 0;
-  float temperature = 0.f;
+  int runs = 20, threads = 0, max_new_tokens = 64, top_k = 40;  // sampling defaults: `edgekit generate`'s
+  float temperature = 0.8f;
   unsigned long long seed = 0;
   double min_cosine = -1;  // < 0: report only
 };
