@@ -91,7 +91,8 @@ def test_tokenizer_ids_equal_tokenizers_on_pydoc_text(lib, pydoc_tokenizer):
 
 @pytest.mark.parametrize("text", [
     "naïve café 東京 ١٢٣ Ⅻ ½ x²  \t\n  end<|endoftext|>It's we'll 'RE  ", "   a\n\n\nb  ", "", " ",
-    "<|endoftext|><|endoftext|>x", "ü\u00a0\u2003x\u3000y\u2028", "😀 emoji ζ 3.14e-5 ''s'", "def f(x):\n    return x**2\n"])
+    "<|endoftext|><|endoftext|>x", "ü\u00a0\u2003x\u3000y\u2028", "😀 emoji ζ 3.14e-5 ''s'",
+    "def f(x):\n    return x**2\n"])
 def test_tokenizer_edge_cases_equal_tokenizers(lib, pydoc_tokenizer, text):
     path, tok = pydoc_tokenizer
     assert _encode(lib, path, text) == tok.encode(text).ids
@@ -176,8 +177,8 @@ def test_llm_errors_are_statuses(lib, tiny_llm_pte, llm_handle, tiny_artifacts, 
     status, msg, _ = _generate(lib, llm_handle, "word " * 60, max_new=24)
     assert status == 1 and "exceeds the model's context of 64" in msg  # EK_ERR_ARGUMENT
     assert _generate(lib, llm_handle, "")[0] == 1
-    assert lib.ek_llm_generate(llm_handle, b"\xc3(", ctypes.byref(_Sampling(0, 0, 0, 4)), ctypes.byref(ctypes.c_void_p()),
-                               None) == 1
+    out = ctypes.c_void_p()
+    assert lib.ek_llm_generate(llm_handle, b"\xc3(", ctypes.byref(_Sampling(0, 0, 0, 4)), ctypes.byref(out), None) == 1
     assert "not valid UTF-8" in lib.ek_last_error().decode()
     h = ctypes.c_void_p()
     assert lib.ek_llm_open(str(tiny_artifacts["executorch"]).encode(), None, ctypes.byref(h)) == 3  # MANIFEST
