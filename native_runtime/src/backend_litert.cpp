@@ -4,6 +4,10 @@
 // environment first in LiteRtCreateModelFromFile and LiteRtCreateManagedTensorBufferFromRequirements, and
 // LiteRtRankedTensorType is 72 bytes (layout at offset 4, dimensions at offset 8, ABI-stable).
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "internal.hpp"
+#include "tflite_verify.hpp"
 
 namespace ek {
 namespace {
@@ -196,7 +201,8 @@ class LiteRtBackend : public Backend {
     if (!a_) return fail(EK_ERR_BACKEND_UNAVAILABLE, err);
     path_ = cfg.model_path;
     if (a_->CreateEnvironment(0, nullptr, &env_) != 0) return fail(EK_ERR_LOAD, "LiteRtCreateEnvironment failed");
-    // LiteRT verifies the flatbuffer when it builds the model: corrupted files fail here.
+    // LiteRT does not verify the flatbuffer it loads: verify it here, so a corrupted file is a status, not a crash.
+    if (ek_status s = verify_file()) return s;
     if (a_->CreateModelFromFile(env_, path_.c_str(), &model_) != 0 || !model_)
       return fail(EK_ERR_LOAD, path_ + " is not a loadable .tflite model (corrupted, truncated, or not a TFLite flatbuffer)");
     LiteRtOptions opts = nullptr;
@@ -334,6 +340,24 @@ class LiteRtBackend : public Backend {
       if (a_->GetSignatureOutputTensorByIndex(s, i, &t) != 0) return fail(EK_ERR_LOAD, path_ + ": bad signature output");
       if (ek_status st = port(t, false, index, i, "output '" + m.outputs[i].name + "'", sig.outs[i])) return st;
     }
+    return EK_OK;
+  }
+
+  ek_status verify_file() {
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(EK_ERR_IO, "cannot open " + path_);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size == 0) {
+      ::close(fd);
+      return fail(EK_ERR_LOAD, path_ + " is empty: not a .tflite model");
+    }
+    void *p = mmap(nullptr, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) return fail(EK_ERR_IO, "cannot map " + path_);
+    std::string why;
+    bool ok = verify_tflite(static_cast<const uint8_t *>(p), (size_t)st.st_size, why);
+    munmap(p, (size_t)st.st_size);
+    if (!ok) return fail(EK_ERR_LOAD, path_ + " is not a valid .tflite model (" + why + "): the file is corrupted or truncated");
     return EK_OK;
   }
 
