@@ -98,9 +98,12 @@ int run_llm(const Args &a, const ek_options &opts) {
     return api_error("ek_llm_generate", s);
   }
   std::printf("%s%s\n", a.prompt.c_str(), text);
+  std::string how = a.temperature <= 0 ? std::string("greedy")
+                                       : "temperature " + std::to_string(a.temperature).substr(0, 4) + ", top-k " +
+                                             std::to_string(a.top_k) + ", seed " + std::to_string(a.seed);
   std::fprintf(stderr, "[%d prompt tokens, %d new tokens: time to first token %.2f ms, prefill %.1f tok/s, "
-               "decode %.1f tok/s; temperature %g, top-k %d, seed %llu]\n", st.prompt_tokens, st.new_tokens,
-               st.ttft_ms, st.prefill_tok_s, st.decode_tok_s, double(a.temperature), a.top_k, a.seed);
+               "decode %.1f tok/s; %s]\n", st.prompt_tokens, st.new_tokens, st.ttft_ms, st.prefill_tok_s,
+               st.decode_tok_s, how.c_str());
   ek_free(text);
   ek_llm_close(m);
   return 0;
