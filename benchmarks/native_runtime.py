@@ -2,7 +2,8 @@
 
 Each process: start -> `edgekit.runtime.load(artifact)` -> first run -> warm-up -> timed runs; it reports the
 wall-clock time of its first output, the first run, the latency distribution and its peak RSS. The two backends
-alternate (A B, then B A, ...) so both see the same machine load; ratios are medians over the rounds.
+alternate (A B, then B A, ...) so both see the same machine load; ratios are medians over the rounds. A last
+set of processes loads both backends and alternates them run by run for a p50 ratio that load drift cannot skew.
 
     python benchmarks/native_runtime.py out/resnet18/executorch --rounds 5 --threads 1 --out docs/native_runtime.json
 """
@@ -13,9 +14,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,13 +51,52 @@ print(json.dumps({"session": type(session).__name__, "first_output_wall": first_
                   "cos_vs_reference": cos, "torch_loaded": "torch" in sys.modules}))
 """
 
+# p50 with both backends in one process, run by run (A B A B ...): load drift on a shared machine hits both alike.
+# They share libexecutorch.so, its kernel registry and thread pool (the same files, loaded once).
+PAIR = r"""
+import json, os, statistics, sys, time
+from edgekit import runtime
+from edgekit.artifact import load_artifact
+path, threads, min_runs, min_seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+ins, _ = load_artifact(path).reference_io()
+sessions = {}
+for backend in ("python", "native"):
+    os.environ["EDGEKIT_PTE_BACKEND"] = backend
+    sessions[backend] = runtime.load(path, threads=threads or None)
+lat = {b: [] for b in sessions}
+for _ in range(10):
+    for s in sessions.values():
+        s.run(ins)
+end = time.perf_counter() + min_seconds
+while len(lat["native"]) < min_runs or time.perf_counter() < end:
+    for b, s in sessions.items():
+        t = time.perf_counter(); s.run(ins); lat[b].append(time.perf_counter() - t)
+print(json.dumps({"sessions": {b: type(s).__name__ for b, s in sessions.items()}, "runs": len(lat["native"]),
+                  "p50_s": {b: statistics.median(v) for b, v in lat.items()}}))
+"""
+
 BACKENDS = {"native": {"EDGEKIT_PTE_BACKEND": "native"}, "python": {"EDGEKIT_PTE_BACKEND": "python"}}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def one(backend: str, artifact: str, threads: int, runs: int, seconds: float) -> dict:
-    env = {**os.environ, **BACKENDS[backend]}
+def build_c_host(directory: Path) -> Path | None:
+    """benchmarks/native_runtime_host.c linked against native_runtime/_build (None without a C compiler)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    lib = ROOT / "native_runtime" / "_build"
+    if not cc or not (lib / "libedgekit_runtime.so").is_file():
+        return None
+    exe = directory / "native_runtime_host"
+    subprocess.run([cc, "-std=c11", "-O2", str(ROOT / "benchmarks" / "native_runtime_host.c"), "-I",
+                    str(ROOT / "native_runtime" / "include"), "-L", str(lib), "-ledgekit_runtime", f"-Wl,-rpath,{lib}",
+                    "-o", str(exe)], check=True)
+    return exe
+
+
+def one(backend: str, artifact: str, threads: int, runs: int, seconds: float, host: Path | None = None) -> dict:
+    env = {**os.environ, **BACKENDS.get(backend, {})}
+    argv = [str(host)] if backend == "c_host" else [sys.executable, "-c", CHILD]
     start = time.time()
-    proc = subprocess.run([sys.executable, "-c", CHILD, artifact, str(threads), str(runs), str(seconds)],
+    proc = subprocess.run([*argv, artifact, str(threads), str(runs), str(seconds)],
                           capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"{backend} child failed:\n{proc.stderr[-3000:]}")
@@ -76,12 +118,23 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     rows = []
-    for r in range(args.rounds):
-        order = ["native", "python"] if r % 2 == 0 else ["python", "native"]
-        for backend in order:
-            rows.append({"round": r, **one(backend, args.artifact, args.threads, args.runs, args.seconds)})
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        host = build_c_host(Path(tmp))
+        backends = ["native", "python"] + (["c_host"] if host else [])
+        for r in range(args.rounds):
+            for backend in backends if r % 2 == 0 else backends[::-1]:
+                rows.append({"round": r, **one(backend, args.artifact, args.threads, args.runs, args.seconds, host)})
+        pair = []
+        for r in range(args.rounds):
+            proc = subprocess.run([sys.executable, "-c", PAIR, args.artifact, str(args.threads), str(args.runs),
+                                   str(args.seconds)], capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                raise RuntimeError(f"interleaved p50 child failed:\n{proc.stderr[-3000:]}")
+            pair.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    pair_ratios = [x["p50_s"]["native"] / x["p50_s"]["python"] for x in pair]
     med = {b: {k: statistics.median(x[k] for x in rows if x["backend"] == b)
-               for k in ("cold_start_s", "first_run_s", "p50_s", "p90_s", "peak_rss_mb")} for b in BACKENDS}
+               for k in ("cold_start_s", "first_run_s", "p50_s", "p90_s", "peak_rss_mb")} for b in backends}
     per_round = [{"round": r,
                   "cold_start_speedup": p["cold_start_s"] / n["cold_start_s"],
                   "peak_rss_ratio": p["peak_rss_mb"] / n["peak_rss_mb"],
@@ -89,9 +142,14 @@ def main(argv: list[str] | None = None) -> dict:
                  for r in range(args.rounds)
                  for n in [next(x for x in rows if x["round"] == r and x["backend"] == "native")]
                  for p in [next(x for x in rows if x["round"] == r and x["backend"] == "python")]]
-    ratios = {k: statistics.median(x[k] for x in per_round) for k in per_round[0] if k != "round"}
-    ratios.update({f"{k}_min": min(x[k] for x in per_round) for k in ratios.copy()})
-    ratios.update({f"{k}_max": max(x[k] for x in per_round) for k in list(ratios) if not k.endswith("_min")})
+    if host:
+        for x in per_round:
+            c = next(y for y in rows if y["round"] == x["round"] and y["backend"] == "c_host")
+            p = next(y for y in rows if y["round"] == x["round"] and y["backend"] == "python")
+            x["c_host_cold_start_speedup"] = p["cold_start_s"] / c["cold_start_s"]
+            x["c_host_peak_rss_ratio"] = p["peak_rss_mb"] / c["peak_rss_mb"]
+    ratios = {k: {"median": statistics.median(x[k] for x in per_round), "min": min(x[k] for x in per_round),
+                  "max": max(x[k] for x in per_round)} for k in per_round[0] if k != "round"}
     art = Path(args.artifact)
     manifest = json.loads((art / "manifest.json").read_text())
     result = {
@@ -99,10 +157,15 @@ def main(argv: list[str] | None = None) -> dict:
         "artifact": {"model": manifest.get("model", {}).get("name"), "target": manifest["target"],
                      "bytes": sum(f["bytes"] for f in manifest["files"] if f["path"] == manifest["model_file"])},
         "threads": args.threads, "rounds": args.rounds,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "note": "cold start = process spawn to first output (Python, numpy, edgekit import, load, first run); "
-                "the native path verifies the sha256 of every file on load",
-        "median": med, "ratios": ratios, "per_round": per_round, "rows": rows,
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}},
+        "note": "cold start = process spawn to first output (for native and python: the interpreter, numpy and "
+                "edgekit imports, load, first run; c_host: benchmarks/native_runtime_host.c). native and c_host "
+                "verify the sha256 of every file on load",
+        "median": med, "ratios": ratios,
+        "p50_same_process": {"native_over_python": {"median": statistics.median(pair_ratios), "min": min(pair_ratios),
+                                                    "max": max(pair_ratios)}, "rounds": pair},
+        "per_round": per_round, "rows": rows,
     }
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -111,4 +174,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     res = main()
-    print(json.dumps({"median": res["median"], "ratios": res["ratios"]}, indent=2))
+    print(json.dumps({"median": res["median"], "ratios": res["ratios"], "p50_same_process": res["p50_same_process"]},
+                     indent=2))

@@ -111,6 +111,7 @@ class NativeArtifact:
         opts = _Options(int(threads or 0), int(bool(verify_checksums)))
         _check(self._lib.ek_open(os.fsencode(path), ctypes.byref(opts), ctypes.byref(self._handle)))
         self.target = self._lib.ek_target(self._handle).decode()
+        self._n_outputs: dict[str, int] = {}
         self.methods = [self._lib.ek_method_name(self._handle, i).decode()
                         for i in range(self._lib.ek_method_count(self._handle))]
 
@@ -137,7 +138,9 @@ class NativeArtifact:
             for d, s in enumerate(a.shape):
                 t.shape[d] = s
             t.data, t.nbytes = a.ctypes.data, a.nbytes
-        _, out_info = self.signature(method)
+        if method not in self._n_outputs:
+            self._n_outputs[method] = len(self.signature(method)[1])
+        out_info = range(self._n_outputs[method])
         outs = (_Tensor * max(len(out_info), 1))()
         _check(self._lib.ek_run(self._handle, method.encode(), ins, len(arrays), outs, len(out_info)))
         result = []

@@ -83,8 +83,9 @@ bool mentions_edgekit_ops(const std::string &path) {
   return found;
 }
 
-// Registers edgekit's kernels once per process. The library is opened by its path: opening the same file
-// again (e.g. from Python's ctypes) is harmless, registering the same op from a second file would abort.
+// Registers edgekit's kernels once per process (their static initialisers register into libexecutorch.so).
+// The library is opened by its path: opening the same file again (e.g. from Python's ctypes) is harmless,
+// registering the same op from a second file would abort.
 ek_status load_edgekit_ops(const std::string &configured) {
   static std::mutex mu;
   static bool loaded = false;
@@ -95,7 +96,9 @@ ek_status load_edgekit_ops(const std::string &configured) {
     return fail(EK_ERR_BACKEND_UNAVAILABLE,
                 "the program calls edgekit:: kernels but their library " + (path.empty() ? std::string("(none configured)") : path) +
                     " is missing (run `make native` in the edgekit checkout, or set EDGEKIT_ET_OPS_LIB)");
-  if (!dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+  // RTLD_DEEPBIND: the kernels library exports ek_last_error/ek_free too; its own calls must bind to its
+  // definitions even when this library's are already in the global scope (an app linked to edgekit_runtime).
+  if (!dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)) {
     const char *e = dlerror();
     return fail(EK_ERR_BACKEND_UNAVAILABLE, "cannot load " + path + ": " + (e ? e : "unknown error"));
   }

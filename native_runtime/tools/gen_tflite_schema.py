@@ -62,8 +62,9 @@ def fields_of(body: str, union_enum: dict) -> list[tuple]:
 
 
 def main() -> None:
-    import ai_edge_litert
     from importlib.metadata import version
+
+    import ai_edge_litert
 
     src = Path(ai_edge_litert.__path__[0]) / "schema_py_generated.py"
     tables, enums, creators, union_enum = parse(src.read_text())

@@ -94,7 +94,8 @@ def build(artifacts: dict[str, Path], root: Path, seed: int = 0) -> list[Case]:
         t = target[:3]
         # With verification on, any change to the model file is a checksum error before the backend sees it.
         for i in range(6):
-            add(f"{t}-sha-flip{i}", _mutate_model(art, root / f"{t}-sha-flip{i}", _flip(rng, 1)), True, ["EK_ERR_CHECKSUM"])
+            add(f"{t}-sha-flip{i}", _mutate_model(art, root / f"{t}-sha-flip{i}", _flip(rng, 1)), True,
+                ["EK_ERR_CHECKSUM"])
         for i, cut in enumerate((1, size // 2, size - 1)):
             add(f"{t}-sha-trunc{i}", _mutate_model(art, root / f"{t}-sha-trunc{i}", lambda d, c=cut: d[:c]), True,
                 ["EK_ERR_CHECKSUM"])
@@ -107,8 +108,8 @@ def build(artifacts: dict[str, Path], root: Path, seed: int = 0) -> list[Case]:
             add(f"{t}-flip{i}", _mutate_model(art, root / f"{t}-flip{i}", _flip(rng, rng.choice((1, 2, 4, 16)))),
                 False, None)
         for i in range(12):  # the header, root table and vtables live in the first bytes
-            add(f"{t}-head{i}", _mutate_model(art, root / f"{t}-head{i}", _randomize_range(rng, rng.randrange(0, 64), 96)),
-                False, None)
+            fn = _randomize_range(rng, rng.randrange(0, 64), 96)
+            add(f"{t}-head{i}", _mutate_model(art, root / f"{t}-head{i}", fn), False, None)
         add(f"{t}-empty", _mutate_model(art, root / f"{t}-empty", lambda d: d[:0]), False, ["EK_ERR_LOAD"])
         add(f"{t}-zeros", _mutate_model(art, root / f"{t}-zeros", lambda d: bytearray(len(d))), False, ["EK_ERR_LOAD"])
 
@@ -123,7 +124,8 @@ def build(artifacts: dict[str, Path], root: Path, seed: int = 0) -> list[Case]:
                 ["EK_ERR_LOAD"])
     for i, off in enumerate(rng.sample(offsets["tensor_index"], min(10, len(offsets["tensor_index"])))):
         value = rng.choice((100000, 0x7FFFFFFF, 0xFFFFFFFE))  # -2: below the optional-tensor -1
-        add(f"tfl-tensor{i}", _mutate_model(art, root / f"tfl-tensor{i}", _put_u32(off, value)), False, ["EK_ERR_LOAD"])
+        add(f"tfl-tensor{i}", _mutate_model(art, root / f"tfl-tensor{i}", _put_u32(off, value)), False,
+            ["EK_ERR_LOAD"])
 
     # Manifest damage (ExecuTorch artifact; the same reader serves every target).
     art = artifacts["executorch"]
@@ -140,7 +142,8 @@ def build(artifacts: dict[str, Path], root: Path, seed: int = 0) -> list[Case]:
     with_manifest("man-minver", json.dumps({**manifest, "min_runtime_version": "99.0"}), "EK_ERR_VERSION")
     with_manifest("man-escape", json.dumps({**manifest, "model_file": "../model.pte"}), "EK_ERR_MANIFEST")
     with_manifest("man-dtype", json.dumps({**manifest, "methods": {"forward": {
-        **manifest["methods"]["forward"], "inputs": [{"name": "image", "shape": [1, 3, 32, 32], "dtype": "complex"}]}}}),
+        **manifest["methods"]["forward"],
+        "inputs": [{"name": "image", "shape": [1, 3, 32, 32], "dtype": "complex"}]}}}),
         "EK_ERR_MANIFEST")
     with_manifest("man-target", json.dumps({**manifest, "target": "coreml"}), "EK_ERR_BACKEND_UNAVAILABLE")
     files = [dict(f, sha256="0" * 64) if f["path"] == manifest["model_file"] else f for f in manifest["files"]]
