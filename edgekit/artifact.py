@@ -24,6 +24,9 @@ from edgekit.errors import EdgekitError
 from edgekit.inputspec import normalize_dim
 
 SCHEMA_VERSION = 1
+# The oldest edgekit_runtime (native_runtime/, == the edgekit version) that reads artifacts written now.
+# Manifests written before the field existed have none and load everywhere.
+MIN_RUNTIME_VERSION = "0.1.0"
 MANIFEST_NAME = "manifest.json"
 REFERENCE_IO_NAME = "reference_io.npz"
 MODEL_SUFFIXES = {".pte": "executorch", ".tflite": "tflite", ".onnx": "onnx", ".mlpackage": "coreml"}
@@ -168,7 +171,22 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
             f"{manifest_path} has schema_version {version!r}; this edgekit reads {SCHEMA_VERSION}",
             fix="re-export the model with this edgekit version",
         )
+    _check_runtime_version(manifest, manifest_path)
     return Artifact(p, manifest)
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) if x.isdigit() else 0 for x in str(v).split("."))
+
+
+def _check_runtime_version(manifest: dict, manifest_path: Path) -> None:
+    from edgekit import __version__
+
+    need = manifest.get("min_runtime_version")
+    if need is not None and _version_tuple(need) > _version_tuple(__version__):
+        raise EdgekitError(
+            "manifest_version", f"{manifest_path} needs edgekit >= {need}; this is {__version__}",
+            fix="update edgekit, or re-export the model with this edgekit version")
 
 
 def _umask() -> int:
@@ -194,6 +212,7 @@ def file_entries(dir_: Path) -> list[dict]:
 
 def write_manifest(dir_: Path, manifest: dict) -> None:
     manifest = dict(manifest, schema_version=SCHEMA_VERSION, files=file_entries(dir_))
+    manifest.setdefault("min_runtime_version", MIN_RUNTIME_VERSION)
     (dir_ / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=False, default=_json_default))
 
 

@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     from edgekit.cli_train import add_train_parser
     add_train_parser(sub)
     add_doctor_parser(sub)
+    from edgekit.cli_bundle import add_bundle_parser
+    add_bundle_parser(sub)
 
     srv = sub.add_parser("serve", help="run the benchmark server on this device (needs the server extra)")
     srv.add_argument("--host", help="bind address (default 127.0.0.1; any other needs --token)")
