@@ -42,7 +42,9 @@ DEFAULT_MAX_LOSS: dict[str, dict[str, float]] = {
     "dkm": {"top1_flip": 0.05, "cos_loss": 0.05},
     "shift": {"top1_flip": 0.10, "cos_loss": 0.10},
     "sparsity": {"top1_flip": 0.10, "cos_loss": 0.10},
-    "int8": {"top1_flip": 0.03, "cos_loss": 0.01},  # the int8_static parity tolerance: mean cosine >= 0.99
+    # top1_flip 0.05, not 0.03: with the default 32 parity samples 0.03 allows no flip at all, and one
+    # near-tie image (fp32 margin 0.01) refused vovnet_tiny while its held-out accuracy rose (docs/int8.md).
+    "int8": {"top1_flip": 0.05, "cos_loss": 0.01},
 }
 FALLBACK_MAX_LOSS = {"top1_flip": 0.05, "cos_loss": 0.05}
 
