@@ -22,11 +22,12 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.inputspec import normalize_dim
+from edgekit.targets import TARGETS
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 REFERENCE_IO_NAME = "reference_io.npz"
-MODEL_SUFFIXES = {".pte": "executorch", ".tflite": "tflite", ".onnx": "onnx", ".mlpackage": "coreml"}
+MODEL_SUFFIXES = {t.suffix: t.name for t in TARGETS}  # model file suffix -> target
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class Artifact:
 def load_artifact(path: str | os.PathLike) -> Artifact:
     """Open an artifact directory (or a bare model file inside one)."""
     p = Path(path)
-    if p.is_file() or (p.suffix == ".mlpackage" and p.is_dir()):
+    if p.is_file() or (p.is_dir() and any(t.bundle and p.suffix == t.suffix for t in TARGETS)):
         p = p.parent
     manifest_path = p / MANIFEST_NAME
     if not manifest_path.is_file():

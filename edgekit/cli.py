@@ -11,6 +11,7 @@ from edgekit import TARGETS
 from edgekit.errors import EdgekitError
 from edgekit.cli_bench import add_bench_parser
 from edgekit.cli_llm import add_llm_parsers
+from edgekit.cli_targets import add_target_flags, target_options
 from edgekit.cli_cost import add_cost_flags, add_layer_flags, cost_kwargs, layer_kwargs, validate
 from edgekit.report import cost_cell, cost_lines, human_bytes, parity_cell, table
 
@@ -46,20 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="out", help="output root; artifacts go to OUT/<model>/<target>")
     ex.add_argument("--parity-samples", type=int, default=32)
     ex.add_argument("--no-parity-gate", action="store_true", help="keep artifacts that fail parity")
-    ex.add_argument("--coreml-target", default="iOS17", help="iOS16, iOS17 or iOS18")
-    ex.add_argument("--coreml-precision", default="fp16", help="fp16 or fp32")
-    ex.add_argument("--coreml-compute-units", default="ALL", help="ALL, CPU_ONLY, CPU_AND_GPU, CPU_AND_NE")
-    ex.add_argument("--onnx-opset", type=int, default=18)
-    ex.add_argument("--executorch-delegate", default="xnnpack", help="xnnpack or none")
-    ex.add_argument("--onnx-lut-encoding", default="packed",
-                    help="lookup-table weights in ONNX: packed (default), uint4 (opset >= 21), uint8 or dense")
-    ex.add_argument("--executorch-requantize", default="none",
-                    help="compressed layers in ExecuTorch: none (dense fp32, exact) or dynamic_int8 (lossy)")
-    ex.add_argument("--executorch-kernels", default="none",
-                    help="compressed Linear layers in ExecuTorch: none (dense) or edgekit (native LUT/shift/2:4 "
-                         "kernels at their bit width; needs `make native`)")
-    ex.add_argument("--tflite-requantize", default="none",
-                    help="clustered layers in TFLite: none (dense fp32, exact) or int8 (per channel + DEQUANTIZE, lossy)")
+    add_target_flags(ex)  # --coreml-target, --onnx-opset, ...: from each exporter's options dataclass
     ex.add_argument("--recipe", help="compress first: a preset (see `edgekit compress --list`) or a .json/.yaml")
     ex.add_argument("--allow-decompressed", action="store_true",
                     help="keep artifacts of targets that store compressed weights dense")
@@ -135,23 +123,12 @@ def cmd_zoo_list(args) -> int:
     return 0
 
 
-def export_options(args) -> dict[str, dict]:
-    return {
-        "coreml": {"minimum_deployment_target": args.coreml_target, "compute_precision": args.coreml_precision,
-                   "compute_units": args.coreml_compute_units},
-        "onnx": {"opset": args.onnx_opset, "lut_encoding": args.onnx_lut_encoding},
-        "executorch": {"delegate": args.executorch_delegate, "requantize": args.executorch_requantize,
-                       "kernels": getattr(args, "executorch_kernels", "none")},
-        "tflite": {"requantize": args.tflite_requantize},
-    }
-
-
 def cmd_export(args) -> int:
     from edgekit.exporters import get_exporter
     from edgekit.exporters.pipeline import export_spec
 
     targets = args.target or list(TARGETS)
-    opts = export_options(args)
+    opts = target_options(args)
     for t in targets:  # validate every option before the slow part starts
         get_exporter(t).make_options(opts.get(t))
     validate(args)

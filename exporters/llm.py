@@ -22,8 +22,9 @@ from edgekit.artifact import RESET_SIGNATURE, TensorSpec, load_artifact, staging
 from edgekit.errors import EdgekitError, UnknownChoice
 from edgekit.exporters.base import captured_native_output, diagnose
 from edgekit.exporters.pipeline import producer_versions
+from edgekit.targets import LLM, names_with
 
-LLM_TARGETS = ("executorch", "onnx", "tflite", "coreml")
+LLM_TARGETS = names_with(LLM)
 # Targets whose artifact keeps the KV cache inside (in place), not as inputs/outputs.
 IN_PLACE_CACHE = ("executorch",)
 OUTPUT_NAMES = ("logits", "k_cache_out", "v_cache_out")
@@ -279,4 +280,4 @@ def llm_compression_section(model, encodings: dict | None = None) -> dict:
         "allowed_decompressed": True}}
 
 
-_CONVERTERS = {"executorch": _to_executorch, "onnx": _to_onnx, "tflite": _to_tflite, "coreml": _to_coreml}
+_CONVERTERS = {t: globals()[f"_to_{t}"] for t in LLM_TARGETS}  # one converter per target above: _to_onnx, ...

@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgekit.targets import TARGETS
+
 JobStatus = Literal["queued", "running", "succeeded", "failed", "timed_out", "canceled"]
 DType = Literal["float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool"]
-RUNTIMES = {"onnx": "onnxruntime", "tflite": "litert", "executorch": "executorch", "coreml": "coreml"}
+RUNTIMES = {t.name: t.runtime for t in TARGETS}  # artifact format -> the runtime that runs it
 
 
 SymbolName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -51,7 +53,7 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     artifact_id: str = Field(..., max_length=64)
     runtime: str | None = Field(None, description="defaults to the artifact format's runtime: "
-                                "onnxruntime, litert, executorch, coreml")
+                                + ", ".join(RUNTIMES.values()))
     warmup: int = Field(10, ge=0, le=100_000)
     warmup_seconds: float = Field(0.5, ge=0, le=600)
     runs: int = Field(50, ge=1, le=100_000)

@@ -18,12 +18,9 @@ from edgekit.artifact import MANIFEST_NAME, MODEL_SUFFIXES, load_artifact
 from edgekit.errors import EdgekitError, UnknownChoice
 from edgekit.runtime.base import Session
 
-RUNTIMES = {
-    "onnx": "edgekit.runtime.onnx_session:OnnxSession",
-    "tflite": "edgekit.runtime.tflite_session:TFLiteSession",
-    "executorch": "edgekit.runtime.executorch_session:ExecuTorchSession",
-    "coreml": "edgekit.runtime.coreml_session:CoreMLSession",
-}
+from edgekit.targets import TARGETS
+
+RUNTIMES = {t.name: t.session for t in TARGETS}  # target -> "module:Session class"
 
 __all__ = ["load", "Session", "RUNTIMES", "runtime_for", "available_runtimes", "available_runtimes_for"]
 
