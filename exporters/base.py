@@ -68,7 +68,7 @@ class Exporter:
 
 def option(default: Any, help: str, *, flag: str | None = None) -> Any:
     """An options-dataclass field that the CLI offers as ``--<target>-<flag>`` (flag defaults to the field
-    name), with ``help``; see edgekit.cli_targets."""
+    name), with ``help``; see edgekit.cli.target_flags."""
     return field(default=default, metadata={"help": help, "flag": flag})
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.targets import SUFFIXES, TARGET_NAMES, TARGETS, names_with, target_for_suffix, target_info
+from edgekit.targets import SUFFIXES, TARGET_NAMES, names_with, target_for_suffix, target_info
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("edgekit", "exporters", "kernels", "model_zoo", "server")
@@ -93,7 +93,7 @@ def test_server_formats_and_runtimes():
 
 def test_cli_flags_are_generated_from_the_options_dataclasses():
     from edgekit.cli import build_parser
-    from edgekit.cli_targets import target_options
+    from edgekit.cli.target_flags import target_options
     from edgekit.exporters import get_exporter
 
     defaults = target_options(build_parser().parse_args(["export", "m"]))

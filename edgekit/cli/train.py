@@ -10,7 +10,7 @@ from pathlib import Path
 from edgekit.errors import EdgekitError
 
 
-def add_train_parser(sub) -> None:
+def add_parser(sub) -> None:
     tr = sub.add_parser("train", help="train a zoo model: a classifier on digits, or an LLM (llama_*) on pydoc text; "
                         "safetensors checkpoint, held-out accuracy / perplexity")
     tr.add_argument("model", help="a zoo name (see `edgekit zoo list`)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from edgekit.report import human_bytes, latency_cell, table
 
 
-def add_bench_parser(sub) -> None:
+def add_parser(sub) -> None:
     be = sub.add_parser("bench", help="benchmark an artifact in a fresh process")
     be.add_argument("artifact", nargs="+")
     be.add_argument("--runs", type=int, default=50)
