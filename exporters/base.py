@@ -66,10 +66,11 @@ class Exporter:
         raise NotImplementedError
 
 
-def option(default: Any, help: str, *, flag: str | None = None) -> Any:
+def option(default: Any, help: str, *, flag: str | None = None, llm: Any = None) -> Any:
     """An options-dataclass field that the CLI offers as ``--<target>-<flag>`` (flag defaults to the field
-    name), with ``help``; see edgekit.cli.target_flags."""
-    return field(default=default, metadata={"help": help, "flag": flag})
+    name), with ``help``; see edgekit.cli.target_flags. ``llm``: an LLM export honours it too (True: same
+    default; another value: the LLM default; None: not for LLMs), see exporters/llm_options.py."""
+    return field(default=default, metadata={"help": help, "flag": flag, "llm": llm})
 
 
 def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:

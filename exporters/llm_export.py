@@ -25,11 +25,13 @@ log = logging.getLogger(__name__)
 def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ...], out: str | Path, *,
                       prefill_len: int = 16, weights: str = "fp32", group_size: int = 32,
                       first: str | Path | None = None, first_threshold: float | None = None,
+                      options: dict[str, dict] | None = None,
                       on_start: Callable[[str], None] | None = None,
                       on_note: Callable[[str], None] | None = None, **llm_options) -> dict:
     """{target: Artifact} for ``checkpoint`` (config.json, *.safetensors, tokenizer.json), written to
     ``out/<checkpoint name>/<target>`` (``<target>-first`` with FiRST ``first`` routers).
 
+    ``options``: {target: its options} (exporters/llm_options.py; FiRST exports take none).
     ``on_start(target)`` is called before each target, ``on_note(text)`` with facts worth telling the user
     (a clustered checkpoint's sizes). ``llm_options`` go to ``export_llm`` unchanged.
     """
@@ -78,5 +80,5 @@ def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ..
             artifacts[target] = export_llm(
                 model, tokenizer_file, target, Path(out) / ckpt.name / target, name=ckpt.name,
                 prefill_len=prefill_len, parity_tokens=tokens, manifest_extra=extra, weights=weights,
-                group_size=group_size, **llm_options)
+                group_size=group_size, options=(options or {}).get(target), **llm_options)
     return artifacts

@@ -59,9 +59,15 @@ def test_export_llm_from_the_cli_writes_a_checked_artifact(tmp_path, capsys):
     ckpt.mkdir()
     model, _, _ = tiny_llm_with_tokenizer(ckpt, n_layers=2)
     save_hf_checkpoint(model, ckpt)
-    assert main(["export-llm", str(ckpt), "--target", "onnx", "--prefill-len", "8", "--out", str(tmp_path)]) == 0
+    assert main(["export-llm", str(ckpt), "--target", "onnx", "--prefill-len", "8", "--onnx-opset", "20",
+                 "--out", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert "onnx: converting and checking parity" in out.err and "tiny/onnx" in out.out
     manifest = json.loads((tmp_path / "tiny" / "onnx" / "manifest.json").read_text())
     assert manifest["parity"]["ok"] and list(manifest["methods"]) == ["prefill", "decode"]
-    assert manifest["target"] == "onnx" and manifest["options"]["prefill_len"] == 8
+    assert manifest["target"] == "onnx" and manifest["options"] == {"prefill_len": 8, "opset": 20}
+    import onnx  # the opset asked for, not a hard-coded one
+
+    for method in ("prefill", "decode"):
+        model = onnx.load(str(tmp_path / "tiny" / "onnx" / f"{method}.onnx"), load_external_data=False)
+        assert {o.domain: o.version for o in model.opset_import}[""] == 20

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from edgekit.cli.target_flags import add_target_flags, target_options
 from edgekit.report import human_bytes, parity_cell, table
 from edgekit.targets import LLM, names_with
 
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
                          "+ routers (+ fused decode for the skip sets the routers choose) so skipped layers cost "
                          "nothing (executorch only)")
     el.add_argument("--first-threshold", type=float, default=None, help="FiRST: override the routers' threshold")
+    add_target_flags(el, names_with(LLM), llm=True)  # --onnx-opset, --coreml-target, ...: options LLMs take
     el.set_defaults(func=cmd_export_llm)
 
 
@@ -37,6 +39,7 @@ def cmd_export_llm(args) -> int:
     artifacts = export_checkpoint(
         args.checkpoint, args.target or ["executorch"], args.out, prefill_len=args.prefill_len, weights=args.weights,
         group_size=args.group_size, first=args.first, first_threshold=args.first_threshold,
+        options=target_options(args, names_with(LLM), llm=True),
         on_start=lambda t: print(f"  {t}: converting and checking parity ...", file=sys.stderr, flush=True),
         on_note=lambda text: print(f"  {text}", file=sys.stderr))
     rows = [[target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])), parity_cell(art.manifest["parity"]),

@@ -15,9 +15,10 @@ COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
 
 @dataclass(frozen=True)
 class CoreMLOptions:
-    minimum_deployment_target: str = option("iOS17", "iOS16, iOS17 or iOS18", flag="target")
+    # LLMs: one multifunction package, which needs iOS18
+    minimum_deployment_target: str = option("iOS17", "iOS16, iOS17 or iOS18", flag="target", llm="iOS18")
     # Core ML's own default; what the Neural Engine runs
-    compute_precision: str = option("fp16", "fp16 or fp32", flag="precision")
+    compute_precision: str = option("fp16", "fp16 or fp32", flag="precision", llm=True)
     compute_units: str = option("ALL", "ALL, CPU_ONLY, CPU_AND_GPU, CPU_AND_NE")
 
     def __post_init__(self):

@@ -13,7 +13,7 @@ DELEGATES = ("xnnpack", "none")
 
 @dataclass(frozen=True)
 class ExecuTorchOptions:
-    delegate: str = option("xnnpack", "xnnpack or none")
+    delegate: str = option("xnnpack", "xnnpack or none", llm=True)
     # compressed Conv2d/Linear weights: "none" keeps them dense fp32 (exact); "dynamic_int8" re-quantizes them
     # to int8 per channel with XNNPACK dynamic int8 activations (lossy, error in the ledger); see requantize.py
     requantize: str = option("none", "compressed layers in ExecuTorch: none (dense fp32, exact) or dynamic_int8 "

@@ -24,7 +24,7 @@ LUT_KINDS = ("lut", "lut+sparse", "shift", "shift+sparse")  # kinds with a finit
 
 @dataclass(frozen=True)
 class ONNXOptions:
-    opset: int = option(18, f"ONNX opset, {MIN_OPSET}..{MAX_OPSET}")
+    opset: int = option(18, f"ONNX opset, {MIN_OPSET}..{MAX_OPSET}", llm=True)
     pow2_int8: bool = option(True, "store ±2^k weights (2-3 bit shift layers) as int8 + DequantizeLinear, "
                              "exactly (default); --no-onnx-pow2-int8 keeps them float32")
     lut_encoding: str = option("packed", "lookup-table weights in ONNX: packed (default), uint4 (opset >= 21), "
