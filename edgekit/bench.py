@@ -25,20 +25,22 @@ from typing import Any
 from edgekit.errors import EdgekitError
 
 
-def _field(default: Any, description: str | None = None, *, api: bool = True, **bounds) -> Any:
+def _field(default: Any, description: str | None = None, *, api: bool = True, cli: bool = False, **bounds) -> Any:
     """A BenchConfig field. Its default, bounds and description are also the benchmark server's job schema
-    (edgekit.server.schemas.JobCreate); ``api=False``: not a field of a job request."""
-    return field(default=default, metadata={"description": description, "api": api, **bounds})
+    (edgekit.server.schemas.JobCreate); ``api=False``: not a field of a job request; ``cli``: a flag of
+    `edgekit bench` (edgekit/cli/bench.py)."""
+    return field(default=default, metadata={"description": description, "api": api, "cli": cli, **bounds})
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    runs: int = _field(50, "at least this many timed runs ...", ge=1, le=100_000)
-    warmup: int = _field(10, "... after at least this many warmup runs ...", ge=0, le=100_000)
-    min_seconds: float = _field(1.0, "... and keep timing until this much time has passed", ge=0, le=3600)
+    runs: int = _field(50, "at least this many timed runs ...", ge=1, le=100_000, cli=True)
+    warmup: int = _field(10, "... after at least this many warmup runs ...", ge=0, le=100_000, cli=True)
+    min_seconds: float = _field(1.0, "... and keep timing until this much time has passed", ge=0, le=3600,
+                                cli=True)
     warmup_seconds: float = _field(0.5, "warm up for at least this long", ge=0, le=600)
     max_runs: int = _field(100_000, "stop timing after this many runs", ge=1, le=1_000_000)
-    threads: int = _field(1, "runtime threads", ge=1, le=256)
+    threads: int = _field(1, "runtime threads", ge=1, le=256, cli=True)
     inputs: str = _field("reference", "the artifact's reference inputs (random without them), random inputs of "
                          "the model's signature, or an explicit spec (random data of the given shapes and dtypes)")
     seed: int = _field(0, "seed of random inputs", ge=0, le=2**31 - 1)
@@ -47,8 +49,9 @@ class BenchConfig:
     dims: dict | None = _field(None, "sizes for symbolic dimensions, e.g. {\"N\": 1, \"H\": 640}")
     # LLM artifacts only (edgekit.llm_bench): each round prefills prompt_tokens then times new_tokens decode
     # steps; runs then counts decode steps and the result gains an `llm` section (TTFT, prefill/decode tokens/s)
-    prompt_tokens: int | None = _field(None, "LLM artifacts: prompt length (16)", ge=1, le=65_536)
-    new_tokens: int | None = _field(None, "LLM artifacts: decode steps a round (128)", ge=1, le=65_536)
+    prompt_tokens: int | None = _field(None, "LLM artifacts: prompt length (16)", ge=1, le=65_536, cli=True)
+    new_tokens: int | None = _field(None, "LLM artifacts: decode steps a round (128); runs counts decode steps",
+                                    ge=1, le=65_536, cli=True)
 
     def __post_init__(self):
         if self.runs < 1:

@@ -57,7 +57,7 @@ def bench_fields(**wire: tuple[Any, dict]) -> dict[str, tuple[Any, Any]]:
     hints = get_type_hints(BenchConfig)
     out = {}
     for f in fields(BenchConfig):
-        meta = {k: v for k, v in f.metadata.items() if v is not None and k != "api"}
+        meta = {k: v for k, v in f.metadata.items() if v is not None and k not in ("api", "cli")}
         if f.metadata.get("api", True):
             kind, extra = wire.get(f.name, (hints[f.name], {}))
             out[f.name] = (kind, Field(f.default, **meta, **extra))

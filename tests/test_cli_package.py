@@ -71,3 +71,16 @@ def test_export_llm_from_the_cli_writes_a_checked_artifact(tmp_path, capsys):
     for method in ("prefill", "decode"):
         model = onnx.load(str(tmp_path / "tiny" / "onnx" / f"{method}.onnx"), load_external_data=False)
         assert {o.domain: o.version for o in model.opset_import}[""] == 20
+
+
+def test_bench_flags_come_from_the_bench_config():
+    from dataclasses import fields
+
+    from edgekit.bench import BenchConfig
+
+    args = build_parser().parse_args(["bench", "a.onnx"])
+    flagged = [f for f in fields(BenchConfig) if f.metadata.get("cli")]
+    assert [f.name for f in flagged] == ["runs", "warmup", "min_seconds", "threads", "prompt_tokens", "new_tokens"]
+    assert all(getattr(args, f.name) == f.default for f in flagged)
+    args = build_parser().parse_args(["bench", "a.onnx", "--new-tokens", "32", "--min-seconds", "0.5"])
+    assert (args.new_tokens, args.min_seconds) == (32, 0.5) and isinstance(args.new_tokens, int)
