@@ -44,6 +44,8 @@ class Target:
     features: frozenset[str] = frozenset({LLM})
     # the opt-in re-quantization that keeps compressed layers small where the target has no table op
     requantize_fix: str | None = None
+    platforms: tuple[str, ...] = ()  # phone platforms whose app bundles run it (`edgekit bundle`)
+    app_runtime: str = ""            # the runtime an app links to run it, by its product name
     exporter: str = field(init=False)  # module whose EXPORTER converts to it
 
     def __post_init__(self) -> None:
@@ -67,23 +69,25 @@ TARGETS: tuple[Target, ...] = (
     Target("coreml", "Core ML", ".mlpackage", True, "edgekit.runtime.coreml_session:CoreMLSession", "coreml",
            converters=("coremltools",), packages={"coremltools": "Core ML converter"},
            # see exporters/compression/coreml_encode.py
-           compressed=_kinds(*[NATIVE] * 6)),
+           compressed=_kinds(*[NATIVE] * 6), platforms=("ios",), app_runtime="Core ML"),
     Target("executorch", "ExecuTorch", ".pte", False, "edgekit.runtime.executorch_session:ExecuTorchSession",
            "executorch", converters=("executorch",),
            packages={"executorch": "ExecuTorch: .pte export and runtime"}, compressed=_DENSE_TABLES,
            features=frozenset({LLM, FIRST, LLM_WEIGHTS}),
            requantize_fix="keep them int8 with --executorch-requantize dynamic_int8 (options={'requantize': "
-                          "'dynamic_int8'}: int8 per-channel weights, XNNPACK dynamic int8 activations)"),
+                          "'dynamic_int8'}: int8 per-channel weights, XNNPACK dynamic int8 activations)",
+           platforms=("android", "ios"), app_runtime="ExecuTorch"),
     Target("tflite", "TFLite/LiteRT", ".tflite", False, "edgekit.runtime.tflite_session:TFLiteSession", "litert",
            converters=("litert-torch",),
            packages={"litert-torch": "TFLite converter", "ai-edge-litert": "TFLite/LiteRT runtime"},
            compressed=_DENSE_TABLES,
            requantize_fix="keep them int8 with --tflite-requantize int8 (options={'requantize': 'int8'}: int8 "
-                          "per-channel weights + DEQUANTIZE)"),
+                          "per-channel weights + DEQUANTIZE)",
+           platforms=("android",), app_runtime="LiteRT"),
     Target("onnx", "ONNX", ".onnx", False, "edgekit.runtime.onnx_session:OnnxSession", "onnxruntime",
            converters=("onnx", "onnxscript"),
            packages={"onnx": "ONNX", "onnxscript": "ONNX exporter passes", "onnxruntime": "ONNX Runtime"},
-           compressed=_kinds(NATIVE, NATIVE, DECOMPRESSED, NATIVE, NATIVE, NATIVE)),
+           compressed=_kinds(NATIVE, NATIVE, DECOMPRESSED, NATIVE, NATIVE, NATIVE), app_runtime="ONNX Runtime"),
 )
 TARGET_NAMES: tuple[str, ...] = tuple(t.name for t in TARGETS)
 _BY_NAME = {t.name: t for t in TARGETS}

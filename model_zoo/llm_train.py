@@ -107,3 +107,27 @@ def train_llm(cfg: LlamaConfig, out_dir: str | Path, *, steps: int = 600, batch:
     state.remove()
     return result
 
+
+
+def train_zoo_llm(name: str, out_root: str | Path = "out/llm", *, steps: int = 500, batch: int = 8,
+                  lr: float = 3e-3, seed: int = 0, restart: bool = False, show_progress: bool = True,
+                  on_start: Callable[[Path], None] | None = None) -> tuple[dict, bool]:
+    """Train zoo LLM ``name`` (llama_*) into ``out_root/name``, resuming its saved train_state; what
+    `edgekit train llama_*` runs. A finished checkpoint is kept, not retrained, unless ``restart``.
+    Returns (train_result, whether it trained now); ``on_start(out_dir)`` runs before training."""
+    from edgekit.errors import EdgekitError
+    from edgekit.model_zoo.llama import cfgs
+
+    out = Path(out_root) / name
+    done = out / "train_result.json"
+    if done.exists() and not restart:
+        return json.loads(done.read_text()), False
+    if steps < 1:
+        raise EdgekitError("bad_config", f"train steps={steps} must be >= 1", fix="pass --steps 1 or more")
+    if restart:
+        TrainState(out / STATE_DIR).remove()
+        done.unlink(missing_ok=True)
+    if on_start:
+        on_start(out)
+    return train_llm(cfgs[name], out, steps=steps, batch=batch, seq_len=128, lr=lr, seed=seed,
+                     show_progress=show_progress), True
