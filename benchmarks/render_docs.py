@@ -178,9 +178,36 @@ def gradual_sparsity() -> str:
             f"{r['weight_ratio_expected']:.3f}x the fp32 bytes")
 
 
+# -- the native runtime (benchmarks/native_runtime.py -> docs/native_runtime.json) ------------------------------
+
+def native_runtime() -> str:
+    d = _load("native_runtime.json")
+    m, r = d["median"], d["ratios"]
+    labels = {"native": "edgekit_runtime from Python", "python": "ExecuTorch Python bindings",
+              "c_host": "edgekit_runtime from C"}
+    rows = [[labels[b], f"{m[b]['cold_start_s']:.2f} s", f"{m[b]['first_run_s'] * 1e3:.1f} ms",
+             f"{m[b]['p50_s'] * 1e3:.1f} ms", f"{m[b]['peak_rss_mb']:.0f} MB"] for b in m]
+    table = _table(["path", "cold start", "first run", "p50 (own process)", "peak RSS"], rows)
+    same = d["p50_same_process"]["native_over_python"]
+    span = lambda k: f"{r[k]['min']:.1f}..{r[k]['max']:.1f}"  # noqa: E731
+    return (table + f"\nNative from Python vs the bindings: cold start **{r['cold_start_speedup']['median']:.1f}x** "
+            f"faster (rounds {span('cold_start_speedup')}), peak RSS **{r['peak_rss_ratio']['median']:.2f}x** lower, "
+            f"p50 native / bindings **{same['median']:.3f}** with both in one process, alternating run by run "
+            f"(rounds {same['min']:.3f}..{same['max']:.3f}; {r['p50_native_over_python']['median']:.3f} between "
+            f"separate processes). {d['artifact']['model']} .pte ({d['artifact']['bytes'] / 1e6:.1f} MB), "
+            f"{d['threads']} thread(s), median of {d['rounds']} interleaved rounds{_load_note(d['machine'])}.\n")
+
+
+def _load_note(machine: dict) -> str:
+    load = machine.get("load_average_1min")
+    return (f"; load average {load['before']:.1f} -> {load['after']:.1f} on {machine['cpus']} vCPUs while it ran"
+            if load else "")
+
+
 FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
     pte_speedup, pte_speedup_30m, llm_speed, llm_bench_server, llm_perplexity, zoo_accuracy_vovnet, phc_forms, denseshift_accuracy,
-    denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity)}
+    denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity,
+    native_runtime)}
 
 
 def render(text: str, source: str = "") -> tuple[str, list[str]]:

@@ -27,6 +27,9 @@ from edgekit.manifest import (  # noqa: F401 (the manifest types, importable fro
 )
 from edgekit.targets import TARGETS
 
+# The oldest edgekit_runtime (native_runtime/, == the edgekit version) that reads artifacts written now.
+# Manifests written before the field existed have none and load everywhere.
+MIN_RUNTIME_VERSION = "0.1.0"
 MANIFEST_NAME = "manifest.json"
 REFERENCE_IO_NAME = "reference_io.npz"
 MODEL_SUFFIXES = {t.suffix: t.name for t in TARGETS}  # model file suffix -> target
@@ -113,8 +116,23 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
         raise EdgekitError("manifest_invalid", f"{source} is not JSON: {e}",
                            fix="re-export the model (the manifest is damaged)") from e
     manifest = migrate(raw, source)  # an older manifest in the current layout
+    _check_runtime_version(manifest, manifest_path)
     Artifact(p, manifest).info  # noqa: B018 - every section parses, or a manifest_invalid error names the file
     return Artifact(p, manifest)
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) if x.isdigit() else 0 for x in str(v).split("."))
+
+
+def _check_runtime_version(manifest: dict, manifest_path: Path) -> None:
+    from edgekit import __version__
+
+    need = manifest.get("min_runtime_version")
+    if need is not None and _version_tuple(need) > _version_tuple(__version__):
+        raise EdgekitError(
+            "manifest_version", f"{manifest_path} needs edgekit >= {need}; this is {__version__}",
+            fix="update edgekit, or re-export the model with this edgekit version")
 
 
 def _umask() -> int:
@@ -139,11 +157,14 @@ def file_entries(dir_: Path) -> list[dict]:
 
 
 def write_manifest(dir_: Path, manifest: dict | Manifest) -> None:
-    """Write ``manifest`` (typed, or its JSON) with the current schema version and the directory's files."""
+    """Write ``manifest`` (typed, or its JSON) with the current schema version, the directory's files and the
+    oldest native runtime that reads it (MIN_RUNTIME_VERSION unless the manifest says more)."""
     typed = manifest if isinstance(manifest, Manifest) else Manifest.from_json(
         dict(manifest, schema_version=SCHEMA_VERSION), "the manifest being written")
     typed.schema_version = SCHEMA_VERSION
     typed.files = [FileEntry.from_json(e) for e in file_entries(dir_)]
+    if typed.min_runtime_version is None:
+        typed.min_runtime_version = MIN_RUNTIME_VERSION
     text = json.dumps(typed.to_json(), indent=2, sort_keys=False, default=_json_default)
     (dir_ / MANIFEST_NAME).write_text(text)
 

@@ -46,6 +46,8 @@ class Target:
     requantize_fix: str | None = None
     platforms: tuple[str, ...] = ()  # phone platforms whose app bundles run it (`edgekit bundle`)
     app_runtime: str = ""            # the runtime an app links to run it, by its product name
+    # the environment variable that picks the backend of its session: "native" runs it on edgekit_runtime
+    backend_env: str | None = None
     exporter: str = field(init=False)  # module whose EXPORTER converts to it
 
     def __post_init__(self) -> None:
@@ -76,14 +78,14 @@ TARGETS: tuple[Target, ...] = (
            features=frozenset({LLM, FIRST, LLM_WEIGHTS}),
            requantize_fix="keep them int8 with --executorch-requantize dynamic_int8 (options={'requantize': "
                           "'dynamic_int8'}: int8 per-channel weights, XNNPACK dynamic int8 activations)",
-           platforms=("android", "ios"), app_runtime="ExecuTorch"),
+           platforms=("android", "ios"), app_runtime="ExecuTorch", backend_env="EDGEKIT_PTE_BACKEND"),
     Target("tflite", "TFLite/LiteRT", ".tflite", False, "edgekit.runtime.tflite_session:TFLiteSession", "litert",
            converters=("litert-torch",),
            packages={"litert-torch": "TFLite converter", "ai-edge-litert": "TFLite/LiteRT runtime"},
            compressed=_DENSE_TABLES,
            requantize_fix="keep them int8 with --tflite-requantize int8 (options={'requantize': 'int8'}: int8 "
                           "per-channel weights + DEQUANTIZE)",
-           platforms=("android",), app_runtime="LiteRT"),
+           platforms=("android",), app_runtime="LiteRT", backend_env="EDGEKIT_TFLITE_BACKEND"),
     Target("onnx", "ONNX", ".onnx", False, "edgekit.runtime.onnx_session:OnnxSession", "onnxruntime",
            converters=("onnx", "onnxscript"),
            packages={"onnx": "ONNX", "onnxscript": "ONNX exporter passes", "onnxruntime": "ONNX Runtime"},

@@ -70,3 +70,17 @@ def tiny_llm_artifacts(tmp_path_factory) -> dict[str, Path]:
     val = encode_split(tok, "val")[:64]
     return {t: export_llm(model, tok_file, t, out / t, name="tiny_llm", prefill_len=8, parity_tokens=val).path
             for t in ("onnx", "tflite")}
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_pte(tmp_path_factory) -> Path:
+    """A tiny LLM (2 layers, prefill 8) exported once to ExecuTorch (prefill/decode/reset, in-place cache)."""
+    if not HAS_EXPORT:
+        pytest.skip("needs the export extra")
+    from edgekit.exporters.llm import export_llm
+    from edgekit.model_zoo.text import encode_split
+
+    out = tmp_path_factory.mktemp("tiny_llm_pte")
+    model, tok_file, tok = tiny_llm_with_tokenizer(out, n_layers=2)
+    return export_llm(model, tok_file, "executorch", out / "executorch", name="tiny_llm", prefill_len=8,
+                      parity_tokens=encode_split(tok, "val")[:64]).path

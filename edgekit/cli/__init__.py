@@ -17,7 +17,7 @@ from edgekit.errors import EdgekitError
 # "package.module:function" for a command that lives elsewhere. Register a new command by adding it here.
 COMMANDS = (
     "zoo", "export", "compress", "inspect", "bench", "generate", "export_llm", "compress_llm", "train", "doctor",
-    "serve", "demo",
+    "edgekit.cli_bundle:add_bundle_parser", "serve", "demo",
 )
 
 

@@ -5,7 +5,10 @@
     >>> logits, = session.run([np.zeros((1, 3, 224, 224), np.float32)])  # doctest: +SKIP
 
 Each runtime wrapper imports its native library only when a model of its
-format is loaded, so ``import edgekit.runtime`` needs nothing but numpy.
+format is loaded, so ``import edgekit.runtime`` needs nothing but numpy. A .pte runs
+through the edgekit_runtime C library (``native_session``) when ExecuTorch's Python
+bindings are missing, or with ``EDGEKIT_PTE_BACKEND=native`` (``python`` forbids it);
+a .tflite with ``EDGEKIT_TFLITE_BACKEND=native``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 from pathlib import Path
 
 from edgekit.artifact import MANIFEST_NAME, MODEL_SUFFIXES, load_artifact
-from edgekit.errors import EdgekitError, UnknownChoice
+from edgekit.errors import EdgekitError, MissingDependency, UnknownChoice
 from edgekit.runtime.base import Session
 
 from edgekit.targets import TARGETS
@@ -55,7 +58,22 @@ def runtime_for(path: str | os.PathLike) -> tuple[str, Path, dict | None]:
 def load(path: str | os.PathLike, *, threads: int | None = None) -> Session:
     """Load an artifact directory or model file and return a ready Session."""
     target, model_file, manifest = runtime_for(path)
-    return _session_class(target)(model_file, manifest=manifest, threads=threads)
+    env = next((t.backend_env for t in TARGETS if t.name == target), None)  # EDGEKIT_PTE_BACKEND, ...
+    backend = os.environ.get(env) if env else None
+    if backend == "native":
+        from edgekit.runtime.native_session import NativeSession
+        return NativeSession(model_file, manifest=manifest, threads=threads)
+    try:
+        return _session_class(target)(model_file, manifest=manifest, threads=threads)
+    except MissingDependency:
+        # No ExecuTorch Python bindings (no torch): the edgekit_runtime C library runs the .pte when it is built.
+        if target != "executorch" or backend == "python" or not manifest:
+            raise
+        from edgekit.runtime.native import library_path
+        if not library_path().is_file():
+            raise
+        from edgekit.runtime.native_session import NativeSession
+        return NativeSession(model_file, manifest=manifest, threads=threads)
 
 
 def available_runtimes_for(target: str) -> dict:
