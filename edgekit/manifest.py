@@ -118,23 +118,24 @@ def _json_of(obj, skip_none: tuple[str, ...] = ()) -> dict:
 class LedgerRow:
     """One compressed layer: what the recipe asked, what the target can do, what the file holds."""
 
+    # Every exporter writes all of these; a hand-written row may leave some out (None: not given).
     layer: str
-    shape: list[int]
-    requested: dict[str, Any]      # the compression record: kind, bits, group_size, sparsity, ...
-    capability: str                # the target's capability for the kind: native | decompressed | rejected
-    encoded: dict[str, Any]        # kind (native | decompressed | re-quantized), format, index_bits, stored, ...
-    expected_bytes: int            # what the recipe's encoding takes (indices at their bit width + tables)
-    dense_bytes: int               # the same weights stored dense
-    bytes_written: int             # what the artifact holds for them
+    shape: list[int] | None = None
+    requested: dict[str, Any] | None = None  # the compression record: kind, bits, group_size, sparsity, ...
+    capability: str | None = None  # the target's capability for the kind: native | decompressed | rejected
+    encoded: dict[str, Any] | None = None  # kind (native | decompressed | re-quantized), format, index_bits, ...
+    expected_bytes: int | None = None  # what the recipe's encoding takes (indices at their bit width + tables)
+    dense_bytes: int | None = None     # the same weights stored dense
+    bytes_written: int | None = None   # what the artifact holds for them
     widened: dict | None = None    # more index bits written than asked (an export refuses these)
     extra: dict = field(default_factory=dict)
 
     @property
-    def encoded_kind(self) -> str:
-        return self.encoded["kind"]
+    def encoded_kind(self) -> str | None:
+        return (self.encoded or {}).get("kind")
 
     def to_json(self) -> dict:
-        return _json_of(self, skip_none=("widened",))
+        return _json_of(self, skip_none=tuple(f.name for f in fields(self)))
 
     @classmethod
     def from_json(cls, d: dict) -> "LedgerRow":
@@ -246,7 +247,8 @@ def _ledger_capability(m: dict) -> dict:
 
         table = target_info(m["target"]).compressed
         m["compression"] = {**m["compression"], "ledger": [
-            r if "capability" in r else {**r, "capability": table.get(r["requested"]["kind"], REJECTED)}
+            r if "capability" in r or "requested" not in r
+            else {**r, "capability": table.get(r["requested"]["kind"], REJECTED)}
             for r in rows]}
     return m
 

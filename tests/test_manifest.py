@@ -147,3 +147,13 @@ def test_compression_section_keeps_other_keys():
     section = {"recipe": None, "ledger": [], "skipped": [{"layer": "fc", "reason": "too small"}]}
     c = Compression.from_json(section)
     assert c.extra == {"skipped": [{"layer": "fc", "reason": "too small"}]} and c.to_json() == section
+
+
+def test_a_hand_written_ledger_row_may_leave_fields_out():
+    """Rows written by hand (not by an exporter) load; what they leave out is None and stays out."""
+    row = {"layer": "proj", "requested": {"kind": "palettize", "bits": 4}, "capability": "native",
+           "encoded": {"kind": "lut", "format": "packed"}, "bytes_written": 96}
+    typed = LedgerRow.from_json(row)
+    assert typed.shape is None and typed.encoded_kind == "lut" and typed.to_json() == row
+    with pytest.raises(TypeError):
+        LedgerRow.from_json({"shape": [2, 2]})  # a row names its layer
