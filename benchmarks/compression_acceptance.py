@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+import edgekit
+
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ("coreml", "executorch", "tflite", "onnx")
+TARGETS = edgekit.TARGETS
 # rows of the recipe x target table: (target, export options); defaults everywhere except the Core ML deployment
 # target, plus ExecuTorch with the opt-in int8 re-quantization of compressed layers
 VARIANTS = {"coreml": ("coreml", {"minimum_deployment_target": "iOS18"}), "executorch": ("executorch", None),

@@ -10,9 +10,9 @@ Importing edgekit never imports torch; the export side loads it on first use.
 from __future__ import annotations
 
 from edgekit.errors import EdgekitError
+from edgekit.targets import TARGET_NAMES as TARGETS
 
 __version__ = "0.1.0"
-TARGETS = ("coreml", "executorch", "tflite", "onnx")
 
 __all__ = ["EdgekitError", "TARGETS", "export", "load", "benchmark", "__version__"]
 

@@ -15,82 +15,24 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.inputspec import normalize_dim
+from edgekit.manifest import (  # noqa: F401 (the manifest types, importable from here as before)
+    RESET_SIGNATURE, SCHEMA_VERSION, FileEntry, LedgerRow, Manifest, MethodSpec, TensorSpec, method_specs, migrate,
+)
+from edgekit.targets import TARGETS
 
-SCHEMA_VERSION = 1
 # The oldest edgekit_runtime (native_runtime/, == the edgekit version) that reads artifacts written now.
 # Manifests written before the field existed have none and load everywhere.
 MIN_RUNTIME_VERSION = "0.1.0"
 MANIFEST_NAME = "manifest.json"
 REFERENCE_IO_NAME = "reference_io.npz"
-MODEL_SUFFIXES = {".pte": "executorch", ".tflite": "tflite", ".onnx": "onnx", ".mlpackage": "coreml"}
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A tensor in a signature. A dimension is an int (concrete), a name (symbolic: every axis with the same
-    name has the same size) or None (unknown)."""
-
-    name: str
-    shape: tuple[int | str | None, ...]
-    dtype: str
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TensorSpec":
-        return cls(d["name"], tuple(normalize_dim(s) for s in d["shape"]), d["dtype"])
-
-    @classmethod
-    def of(cls, name: str, array: np.ndarray) -> "TensorSpec":
-        return cls(name, tuple(int(s) for s in array.shape), str(array.dtype))
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One callable entry point of an artifact: its name, I/O signature and the file holding it."""
-
-    name: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    file: str | None = None
-
-    def to_json(self) -> dict:
-        return {"file": self.file, "inputs": [t.to_json() for t in self.inputs],
-                "outputs": [t.to_json() for t in self.outputs]}
-
-    @classmethod
-    def from_json(cls, name: str, d: dict) -> "MethodSpec":
-        return cls(name, tuple(TensorSpec.from_json(t) for t in d["inputs"]),
-                   tuple(TensorSpec.from_json(t) for t in d["outputs"]), d.get("file"))
-
-
-# The in-place-cache LLM .pte has a `reset` method that manifests before the methods list did not name.
-RESET_SIGNATURE = {"inputs": [{"name": "token", "shape": [1], "dtype": "int64"}],
-          "outputs": [{"name": "token_out", "shape": [1], "dtype": "int64"}]}
-
-
-def method_specs(manifest: dict) -> dict[str, MethodSpec]:
-    """The artifact's methods by name, in manifest order.
-
-    Manifests written before methods were listed still load: a classifier's one
-    signature becomes ``forward``, and an in-place-cache LLM gains its ``reset``.
-    """
-    listed = manifest.get("methods")
-    if not listed:
-        sig = manifest["signature"]
-        return {"forward": MethodSpec.from_json("forward", {**sig, "file": manifest.get("model_file")})}
-    methods = {name: MethodSpec.from_json(name, d) for name, d in listed.items()}
-    if manifest.get("kv_cache") == "in_place" and "reset" not in methods:
-        methods["reset"] = MethodSpec.from_json("reset", {**RESET_SIGNATURE, "file": manifest.get("model_file")})
-    return methods
+MODEL_SUFFIXES = {t.suffix: t.name for t in TARGETS}  # model file suffix -> target
 
 
 def sha256_of(path: Path) -> str:
@@ -114,34 +56,38 @@ def bytes_of(path: Path) -> int:
 
 @dataclass
 class Artifact:
-    """A loaded artifact directory."""
+    """A loaded artifact directory: ``info`` is the typed manifest, ``manifest`` its JSON (current layout)."""
 
     path: Path
     manifest: dict = field(repr=False)
 
+    @cached_property
+    def info(self) -> Manifest:
+        return Manifest.from_json(self.manifest, str(self.path / MANIFEST_NAME))
+
     @property
     def target(self) -> str:
-        return self.manifest["target"]
+        return self.info.target
 
     @property
     def model_file(self) -> Path:
-        return self.path / self.manifest["model_file"]
+        return self.path / self.info.model_file
 
     @property
     def inputs(self) -> list[TensorSpec]:
-        return [TensorSpec.from_json(t) for t in self.manifest["signature"]["inputs"]]
+        return self.info.inputs
 
     @property
     def outputs(self) -> list[TensorSpec]:
-        return [TensorSpec.from_json(t) for t in self.manifest["signature"]["outputs"]]
+        return self.info.outputs
 
     @property
     def sha256(self) -> str:
-        return next(f["sha256"] for f in self.manifest["files"] if f["path"] == self.manifest["model_file"])
+        return self.info.model_entry().sha256
 
     @property
     def model_bytes(self) -> int:
-        return next(f["bytes"] for f in self.manifest["files"] if f["path"] == self.manifest["model_file"])
+        return self.info.model_entry().bytes
 
     def reference_io(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Reference inputs and the source model's outputs, keyed by tensor name."""
@@ -154,7 +100,7 @@ class Artifact:
 def load_artifact(path: str | os.PathLike) -> Artifact:
     """Open an artifact directory (or a bare model file inside one)."""
     p = Path(path)
-    if p.is_file() or (p.suffix == ".mlpackage" and p.is_dir()):
+    if p.is_file() or (p.is_dir() and any(t.bundle and p.suffix == t.suffix for t in TARGETS)):
         p = p.parent
     manifest_path = p / MANIFEST_NAME
     if not manifest_path.is_file():
@@ -163,15 +109,15 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
             f"{path} is not an edgekit artifact: no {MANIFEST_NAME} in {p}",
             fix="pass the directory that `edgekit export` wrote (it holds manifest.json and the model file)",
         )
-    manifest = json.loads(manifest_path.read_text())
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise EdgekitError(
-            "manifest_version",
-            f"{manifest_path} has schema_version {version!r}; this edgekit reads {SCHEMA_VERSION}",
-            fix="re-export the model with this edgekit version",
-        )
+    source = str(manifest_path)
+    try:
+        raw = json.loads(manifest_path.read_text())
+    except ValueError as e:
+        raise EdgekitError("manifest_invalid", f"{source} is not JSON: {e}",
+                           fix="re-export the model (the manifest is damaged)") from e
+    manifest = migrate(raw, source)  # an older manifest in the current layout
     _check_runtime_version(manifest, manifest_path)
+    Artifact(p, manifest).info  # noqa: B018 - every section parses, or a manifest_invalid error names the file
     return Artifact(p, manifest)
 
 
@@ -210,10 +156,17 @@ def file_entries(dir_: Path) -> list[dict]:
     return entries
 
 
-def write_manifest(dir_: Path, manifest: dict) -> None:
-    manifest = dict(manifest, schema_version=SCHEMA_VERSION, files=file_entries(dir_))
-    manifest.setdefault("min_runtime_version", MIN_RUNTIME_VERSION)
-    (dir_ / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=False, default=_json_default))
+def write_manifest(dir_: Path, manifest: dict | Manifest) -> None:
+    """Write ``manifest`` (typed, or its JSON) with the current schema version, the directory's files and the
+    oldest native runtime that reads it (MIN_RUNTIME_VERSION unless the manifest says more)."""
+    typed = manifest if isinstance(manifest, Manifest) else Manifest.from_json(
+        dict(manifest, schema_version=SCHEMA_VERSION), "the manifest being written")
+    typed.schema_version = SCHEMA_VERSION
+    typed.files = [FileEntry.from_json(e) for e in file_entries(dir_)]
+    if typed.min_runtime_version is None:
+        typed.min_runtime_version = MIN_RUNTIME_VERSION
+    text = json.dumps(typed.to_json(), indent=2, sort_keys=False, default=_json_default)
+    (dir_ / MANIFEST_NAME).write_text(text)
 
 
 def _json_default(o: object) -> object:

@@ -18,27 +18,40 @@ import platform
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgekit.errors import EdgekitError
 
 
+def _field(default: Any, description: str | None = None, *, api: bool = True, cli: bool = False, **bounds) -> Any:
+    """A BenchConfig field. Its default, bounds and description are also the benchmark server's job schema
+    (edgekit.server.schemas.JobCreate); ``api=False``: not a field of a job request; ``cli``: a flag of
+    `edgekit bench` (edgekit/cli/bench.py)."""
+    return field(default=default, metadata={"description": description, "api": api, "cli": cli, **bounds})
+
+
 @dataclass(frozen=True)
 class BenchConfig:
-    runs: int = 50            # at least this many timed runs ...
-    warmup: int = 10          # ... after at least this many warmup runs ...
-    min_seconds: float = 1.0  # ... and keep timing until this much time has passed
-    warmup_seconds: float = 0.5
-    max_runs: int = 100_000
-    threads: int = 1
-    inputs: str = "reference"  # "reference" (the artifact's reference inputs; random without them) or "random"
-    seed: int = 0
-    input_spec: list | None = None  # [{name, shape, dtype, value, range}] (edgekit.inputspec.parse_input)
-    dims: dict | None = None        # {symbol: size}
-    # LLM artifacts only (edgekit.llm_bench): prompt length and decode steps of one generation round
-    prompt_tokens: int | None = None
-    new_tokens: int | None = None
+    runs: int = _field(50, "at least this many timed runs ...", ge=1, le=100_000, cli=True)
+    warmup: int = _field(10, "... after at least this many warmup runs ...", ge=0, le=100_000, cli=True)
+    min_seconds: float = _field(1.0, "... and keep timing until this much time has passed", ge=0, le=3600,
+                                cli=True)
+    warmup_seconds: float = _field(0.5, "warm up for at least this long", ge=0, le=600)
+    max_runs: int = _field(100_000, "stop timing after this many runs", ge=1, le=1_000_000)
+    threads: int = _field(1, "runtime threads", ge=1, le=256, cli=True)
+    inputs: str = _field("reference", "the artifact's reference inputs (random without them), random inputs of "
+                         "the model's signature, or an explicit spec (random data of the given shapes and dtypes)")
+    seed: int = _field(0, "seed of random inputs", ge=0, le=2**31 - 1)
+    # [{name, shape, dtype, value, range}] (edgekit.inputspec.parse_input); on the server, `inputs` carries it
+    input_spec: list | None = _field(None, api=False)
+    dims: dict | None = _field(None, "sizes for symbolic dimensions, e.g. {\"N\": 1, \"H\": 640}")
+    # LLM artifacts only (edgekit.llm_bench): each round prefills prompt_tokens then times new_tokens decode
+    # steps; runs then counts decode steps and the result gains an `llm` section (TTFT, prefill/decode tokens/s)
+    prompt_tokens: int | None = _field(None, "LLM artifacts: prompt length (16)", ge=1, le=65_536, cli=True)
+    new_tokens: int | None = _field(None, "LLM artifacts: decode steps a round (128); runs counts decode steps",
+                                    ge=1, le=65_536, cli=True)
 
     def __post_init__(self):
         if self.runs < 1:

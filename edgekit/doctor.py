@@ -16,14 +16,14 @@ from __future__ import annotations
 import time
 from importlib import metadata
 
+from edgekit.targets import TARGETS
+
 # distribution name -> what it is, in the order printed
 PACKAGES = {
     "edgekit-sdk": "edgekit", "numpy": "arrays", "torch": "PyTorch (export side)",
-    "executorch": "ExecuTorch: .pte export and runtime", "coremltools": "Core ML converter",
-    "litert-torch": "TFLite converter", "ai-edge-litert": "TFLite/LiteRT runtime", "onnx": "ONNX",
-    "onnxscript": "ONNX exporter passes", "onnxruntime": "ONNX Runtime", "torchao": "LLM int4/int8 weights",
-    "tokenizers": "LLM tokenizer", "scikit-learn": "k-means (compression)", "fastapi": "benchmark server",
-    "uvicorn": "benchmark server",
+    **{dist: what for t in TARGETS for dist, what in t.packages.items()},  # each target's converter and runtime
+    "torchao": "LLM int4/int8 weights", "tokenizers": "LLM tokenizer", "scikit-learn": "k-means (compression)",
+    "fastapi": "benchmark server", "uvicorn": "benchmark server",
 }
 NOT_INSTALLED = "not installed"
 AFFECTED, NOT_AFFECTED, LIKELY, UNKNOWN = "affected", "not affected", "likely affected", "unknown"

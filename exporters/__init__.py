@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import importlib
 
-from edgekit.errors import UnknownChoice
-
-TARGETS = ("coreml", "executorch", "tflite", "onnx")
+from edgekit.targets import TARGET_NAMES as TARGETS  # noqa: F401 (edgekit.exporters.TARGETS)
+from edgekit.targets import target_info
 
 
 def get_exporter(target: str):
-    if target not in TARGETS:
-        raise UnknownChoice("target", target, TARGETS)
-    return importlib.import_module(f"edgekit.exporters.{target}").EXPORTER
+    return importlib.import_module(target_info(target).exporter).EXPORTER

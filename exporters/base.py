@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from edgekit.errors import EdgekitError, MissingDependency, UnknownChoice
-
-# Capability of a target for a compressed weight kind (filled in by the compression passes).
-NATIVE, DECOMPRESSED, REJECTED = "native", "decompressed", "rejected"
+from edgekit.targets import DECOMPRESSED, NATIVE, REJECTED, target_info  # noqa: F401 (capabilities, re-exported)
 
 
 @dataclass
@@ -28,14 +26,21 @@ class ConvertResult:
 
 
 class Exporter:
-    """One per target. Subclasses set name, suffix, Options, requires and implement convert()."""
+    """One per target: ``class ONNXExporter(Exporter, target="onnx")`` takes the name, suffix and capability
+    table from edgekit.targets; a subclass sets Options and requires and implements convert()."""
 
     name: str = ""
     suffix: str = ""
     runtime: str = ""                       # edgekit.runtime key used for parity
     requires: tuple[tuple[str, str], ...] = ()  # (import name, pip extra)
     Options: type = object
-    capabilities: dict[str, str] = {}
+    capabilities: dict[str, str] = {}       # compressed weight kind -> NATIVE | DECOMPRESSED | REJECTED
+
+    def __init_subclass__(cls, target: str | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if target is not None:
+            t = target_info(target)
+            cls.name, cls.suffix, cls.runtime, cls.capabilities = t.name, t.suffix, t.name, dict(t.compressed)
 
     def available(self) -> str | None:
         """None when usable, else the reason with the extra to install."""
@@ -59,6 +64,13 @@ class Exporter:
 
     def convert(self, model, exported_program, example_inputs: tuple, options, out_dir: Path) -> ConvertResult:
         raise NotImplementedError
+
+
+def option(default: Any, help: str, *, flag: str | None = None, llm: Any = None) -> Any:
+    """An options-dataclass field that the CLI offers as ``--<target>-<flag>`` (flag defaults to the field
+    name), with ``help``; see edgekit.cli.target_flags. ``llm``: an LLM export honours it too (True: same
+    default; another value: the LLM default; None: not for LLMs), see exporters/llm_options.py."""
+    return field(default=default, metadata={"help": help, "flag": flag, "llm": llm})
 
 
 def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:

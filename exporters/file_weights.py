@@ -47,13 +47,15 @@ class Stored:
 
 def read_stored(path: str | Path) -> list[Stored]:
     """The constants of the model file at ``path`` (a .tflite, .onnx, .pte or .mlpackage)."""
+    from edgekit.targets import SUFFIXES, target_for_suffix
+
     path = Path(path)
-    readers = {".tflite": _tflite, ".onnx": _onnx, ".pte": _pte, ".mlpackage": _coreml}
-    if path.suffix not in readers:
+    target = target_for_suffix(path.suffix)
+    if target is None:
         from edgekit.errors import UnknownChoice
 
-        raise UnknownChoice("model file suffix", path.suffix, sorted(readers))
-    return readers[path.suffix](path)
+        raise UnknownChoice("model file suffix", path.suffix, sorted(SUFFIXES))
+    return globals()[f"_{target.name}"](path)  # one reader per target below: _coreml, _onnx, ...
 
 
 def weight_bytes(stored: list[Stored]) -> int:
@@ -274,7 +276,7 @@ _ET_NP = {6: np.float32, 5: np.float16, 1: np.int8, 0: np.uint8, 3: np.int32, 4:
           2: np.int16, 15: np.uint16}
 
 
-def _pte(path: Path) -> list[Stored]:
+def _executorch(path: Path) -> list[Stored]:
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     pte = deserialize_pte_binary(path.read_bytes())

@@ -22,8 +22,9 @@ from edgekit.artifact import RESET_SIGNATURE, TensorSpec, load_artifact, staging
 from edgekit.errors import EdgekitError, UnknownChoice
 from edgekit.exporters.base import captured_native_output, diagnose
 from edgekit.exporters.pipeline import producer_versions
+from edgekit.targets import LLM, names_with
 
-LLM_TARGETS = ("executorch", "onnx", "tflite", "coreml")
+LLM_TARGETS = names_with(LLM)
 # Targets whose artifact keeps the KV cache inside (in place), not as inputs/outputs.
 IN_PLACE_CACHE = ("executorch",)
 OUTPUT_NAMES = ("logits", "k_cache_out", "v_cache_out")
@@ -37,15 +38,20 @@ def method_inputs(model, length: int) -> tuple[torch.Tensor, ...]:
 
 def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Path, *, name: str = "llama",
                prefill_len: int = 16, parity_tokens: np.ndarray | None = None, skip_layers=(),
-               manifest_extra: dict | None = None, weights: str = "fp32", group_size: int = 32):
+               manifest_extra: dict | None = None, weights: str = "fp32", group_size: int = 32,
+               options: dict | None = None):
     """``weights``: fp32, or int4/int8 linear weights for ExecuTorch (exporters/llm_weights.py);
-    parity is then taken against the quantized PyTorch model at int8 tolerance."""
+    parity is then taken against the quantized PyTorch model at int8 tolerance. ``options``: the target's
+    options (fields of its options dataclass that LLM exports take, exporters/llm_options.py)."""
     if target not in LLM_TARGETS:
         raise UnknownChoice("LLM target", target, LLM_TARGETS)
     from edgekit.exporters.llm_weights import check_weights, quantized_copy
     from edgekit.model_zoo.llama import LlamaStep
 
     check_weights(weights, target, group_size)
+    from edgekit.exporters.llm_options import llm_fields, llm_options
+
+    opts = llm_options(target, options)
     source, ledger = model.eval(), []
     if weights != "fp32":
         model, ledger = quantized_copy(source, weights, group_size)
@@ -58,7 +64,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             programs = {}
             try:
                 programs = {m: torch.export.export(step, examples[m]) for m in METHODS}
-                files = _CONVERTERS[target](step, programs, examples, stage)
+                files = _CONVERTERS[target](step, programs, examples, stage, opts)
                 target_weights = files.pop("weights", None)  # per-layer storage, where a target reports it
             except EdgekitError:
                 raise
@@ -78,7 +84,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
         if target in IN_PLACE_CACHE:  # zeroes the shared cache buffers: a new conversation
             signature["reset"] = {"file": files["decode"], **RESET_SIGNATURE}
         manifest = llm_manifest_header(model, name, target, prefill_len) | {
-            "precision": "fp16" if target == "coreml" else "int8" if weights != "fp32" else "fp32",
+            "precision": getattr(opts, "compute_precision", None) or ("int8" if weights != "fp32" else "fp32"),
             "weights": weights,
             "model_file": files["decode"], "methods": signature, "tokenizer": "tokenizer.json",
             "skip_layers": sorted(model.skip),
@@ -86,6 +92,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             "signature": {"inputs": signature["decode"]["inputs"], "outputs": signature["decode"]["outputs"]},
             "compression": {"recipe": None, "ledger": []},
         } | (manifest_extra or {})
+        manifest["options"] |= {n: getattr(opts, n) for n in llm_fields(target)}  # the target's, as used
         from edgekit.exporters.compression.record import compressed_layers
         if weights == "fp32" and compressed_layers(model):
             manifest["compression"] = llm_compression_section(model, target_weights)
@@ -152,7 +159,7 @@ def llm_parity(model, session, tokens: np.ndarray, prefill_len: int, decode_step
             "input_source": f"pydoc text: {prefill_len}-token prompt + {len(rest)} teacher-forced decode steps"}
 
 
-def _to_executorch(step, programs, examples, stage: Path) -> dict:
+def _to_executorch(step, programs, examples, stage: Path, options) -> dict:
     """prefill, decode and reset over one in-place KV cache that the three methods share."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
@@ -165,7 +172,8 @@ def _to_executorch(step, programs, examples, stage: Path) -> dict:
     with torch.no_grad():
         programs = {m: torch.export.export(inplace, examples[m][:2]) for m in METHODS}
         programs["reset"] = torch.export.export(reset, (one,))
-        edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()])
+        partitioner = [XnnpackPartitioner()] if options.delegate == "xnnpack" else []
+        edge = to_edge_transform_and_lower(programs, partitioner=partitioner)
         program = edge.to_executorch(ExecutorchBackendConfig(
             memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False, share_mutable_buffers=True),
             emit_mutable_buffer_names=True, run_reinplace_pass=True))
@@ -173,14 +181,14 @@ def _to_executorch(step, programs, examples, stage: Path) -> dict:
     return {m: "model.pte" for m in METHODS}
 
 
-def _to_onnx(step, programs, examples, stage: Path) -> dict:
+def _to_onnx(step, programs, examples, stage: Path, options) -> dict:
     for m in METHODS:
-        torch.onnx.export(programs[m], examples[m], dynamo=True, opset_version=18, verbose=False).save(
+        torch.onnx.export(programs[m], examples[m], dynamo=True, opset_version=int(options.opset), verbose=False).save(
             str(stage / f"{m}.onnx"))
     return {m: f"{m}.onnx" for m in METHODS}
 
 
-def _to_tflite(step, programs, examples, stage: Path) -> dict:
+def _to_tflite(step, programs, examples, stage: Path, options) -> dict:
     import litert_torch
 
     converted = (litert_torch.signature("prefill", step, examples["prefill"])
@@ -189,9 +197,13 @@ def _to_tflite(step, programs, examples, stage: Path) -> dict:
     return {m: "model.tflite" for m in METHODS}
 
 
-def _to_coreml(step, programs, examples, stage: Path) -> dict:
+def _to_coreml(step, programs, examples, stage: Path, options) -> dict:
     """Both methods as functions of one iOS18 multifunction package: weights stored once.
     Clustered layers (eDKM checkpoints) keep their tables: constexpr_lut_to_dense, 3/4-bit indices."""
+    if options.minimum_deployment_target != "iOS18":
+        raise EdgekitError("bad_option", f"a Core ML LLM is one multifunction package, which needs iOS18; "
+                           f"minimum_deployment_target is {options.minimum_deployment_target}",
+                           fix="pass --coreml-target iOS18 (the default for LLMs)")
     import tempfile
 
     import coremltools as ct
@@ -203,10 +215,12 @@ def _to_coreml(step, programs, examples, stage: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         desc = ct.utils.MultiFunctionDescriptor()
         for m in METHODS:
-            mlmodel = ct.convert(programs[m].run_decompositions({}), minimum_deployment_target=ct.target.iOS18,
-                                 compute_precision=ct.precision.FLOAT16, skip_model_load=True)
+            mlmodel = ct.convert(programs[m].run_decompositions({}),
+                                 minimum_deployment_target=getattr(ct.target, options.minimum_deployment_target),
+                                 compute_precision=getattr(ct.precision, f"FLOAT{options.compute_precision[2:]}"),
+                                 skip_model_load=True)
             if clustered:
-                mlmodel, consts = coreml_encode.encode(mlmodel, clustered, "fp16")
+                mlmodel, consts = coreml_encode.encode(mlmodel, clustered, options.compute_precision)
                 encodings = coreml_encode.layer_encodings(mlmodel, consts)
             spec = mlmodel.get_spec()
             for old, new in zip([o.name for o in spec.description.output], OUTPUT_NAMES):
@@ -279,4 +293,4 @@ def llm_compression_section(model, encodings: dict | None = None) -> dict:
         "allowed_decompressed": True}}
 
 
-_CONVERTERS = {"executorch": _to_executorch, "onnx": _to_onnx, "tflite": _to_tflite, "coreml": _to_coreml}
+_CONVERTERS = {t: globals()[f"_to_{t}"] for t in LLM_TARGETS}  # one converter per target above: _to_onnx, ...

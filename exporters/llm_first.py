@@ -36,8 +36,9 @@ from edgekit.artifact import TensorSpec, load_artifact, staging_dir, write_manif
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import captured_native_output, diagnose
 from edgekit.exporters.llm import llm_manifest_header
+from edgekit.targets import FIRST, names_with
 
-FIRST_TARGETS = ("executorch",)
+FIRST_TARGETS = names_with(FIRST)
 
 
 def skip_method_name(skip) -> str:

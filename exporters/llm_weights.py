@@ -17,9 +17,10 @@ import torch
 
 from edgekit.errors import EdgekitError, UnknownChoice
 from edgekit.sortsafe import unique
+from edgekit.targets import LLM_WEIGHTS, names_with
 
 WEIGHT_FORMATS = ("fp32", "int4", "int8")
-WEIGHT_TARGETS = ("executorch",)
+WEIGHT_TARGETS = names_with(LLM_WEIGHTS)
 
 
 def check_weights(weights: str, target: str, group_size: int) -> None:

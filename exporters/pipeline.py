@@ -24,8 +24,9 @@ from edgekit.exporters.failure import log_path_for
 from edgekit.exporters.rewrites import export_rewrites
 from edgekit.progress import progress
 from edgekit.spec import forward_arg_names, random_like
+from edgekit.targets import converter_packages
 
-PRODUCERS = ("edgekit-sdk", "torch", "executorch", "coremltools", "litert-torch", "onnx", "onnxscript", "numpy")
+PRODUCERS = ("edgekit-sdk", "torch", *converter_packages(), "numpy")  # the manifest's producer versions
 
 
 def producer_versions() -> dict[str, str]:

@@ -110,21 +110,20 @@ def routed_logits(model, routers: Routers, tokens: torch.Tensor, prompt_len: int
         raise EdgekitError("bad_gate", f"gate {gate!r} unknown; choose one of hard, st", fix="pass gate='hard'")
     b, t = tokens.shape
     k_cache, v_cache = model.empty_cache(b)
-    cos, sin, write, mask = model.step_context(torch.zeros(1, dtype=torch.long), t)
-    x = model.embed_tokens(tokens)
     probs, gates = [], []
-    for i, layer in enumerate(model.layers):
+
+    def route(i: int, x):  # every block runs; the gate mixes its output in per sequence
         p = routers.layers[i](pool_prompt(x, prompt_len))
         hard = routers.keep(p).to(x.dtype)
-        y, _, _ = layer(x, cos, sin, write, mask, k_cache[i], v_cache[i])
-        if gate == "hard":
-            x = torch.where(hard[:, None, None] > 0, y, x)
-            g = hard
-        else:
-            g = hard + p - p.detach()            # value 0/1, gradient of p
-            x = x + g[:, None, None] * (y - x)
+        g = hard if gate == "hard" else hard + p - p.detach()  # st: value 0/1, gradient of p
         probs.append(p)
         gates.append(g)
+        if gate == "hard":
+            return lambda x, y: torch.where(hard[:, None, None] > 0, y, x)
+        return lambda x, y: x + g[:, None, None] * (y - x)
+
+    context = model.step_context(torch.zeros(1, dtype=torch.long), t)
+    x, _, _ = model.run_blocks(model.embed_tokens(tokens), context, k_cache, v_cache, route=route)
     return model.lm_head(model.norm(x)), torch.stack(probs, 1), torch.stack(gates, 1)
 
 
@@ -141,20 +140,17 @@ def first_prefill(model, routers: Routers, tokens: torch.Tensor, k_cache=None, v
     if k_cache is None:
         k_cache, v_cache = model.empty_cache(1)
     t = tokens.shape[1]
-    cos, sin, write, mask = model.step_context(torch.zeros(1, dtype=torch.long), t)
-    x = model.embed_tokens(tokens)
-    new_k, new_v, skip = [], [], set()
-    for i, layer in enumerate(model.layers):
-        p = routers.layers[i](pool_prompt(x, t))
-        if not bool(routers.keep(p)[0]):
+    skip = set()
+
+    def route(i: int, x) -> bool:  # decided from the prompt's hidden state at layer i's input
+        keep = bool(routers.keep(routers.layers[i](pool_prompt(x, t)))[0])
+        if not keep:
             skip.add(i)
-            new_k.append(k_cache[i])
-            new_v.append(v_cache[i])
-            continue
-        x, k, v = layer(x, cos, sin, write, mask, k_cache[i], v_cache[i])
-        new_k.append(k)
-        new_v.append(v)
-    return model.lm_head(model.norm(x)), torch.stack(new_k), torch.stack(new_v), frozenset(skip)
+        return keep
+
+    context = model.step_context(torch.zeros(1, dtype=torch.long), t)
+    x, k_cache, v_cache = model.run_blocks(model.embed_tokens(tokens), context, k_cache, v_cache, route=route)
+    return model.lm_head(model.norm(x)), k_cache, v_cache, frozenset(skip)
 
 
 # ---------------------------------------------------------------- LoRA (stage 2)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from edgekit.model_zoo.first import Routers, add_lora, merge_lora, routed_logits, save_routers
 from edgekit.model_zoo.llama import Llama, load_hf_checkpoint, save_hf_checkpoint
 from edgekit.model_zoo.llm_train import batches
-from edgekit.progress import progress
+from edgekit.model_zoo.loop import train_steps
 
 
 def _kl(student_logits, teacher_logits) -> torch.Tensor:
@@ -46,22 +46,25 @@ def train_routers(model: Llama, routers: Routers, train_ids: np.ndarray, *, targ
     routers.train()
     opt = torch.optim.Adam(routers.parameters(), lr=lr)
     data = batches(train_ids, seq_len, batch, rng)
-    log = []
-    for step in progress(range(steps), desc=f"routers (skip {target_skip:.2f})", enabled=show_progress):
+    log, last = [], {}
+
+    def loss_fn(step: int):
         x, _ = next(data)
         prompt = int(rng.integers(prompt_lens[0], prompt_lens[1] + 1))
         with torch.no_grad():
             teacher = model.logits_full(x)
-        logits, probs, gates = routed_logits(model, routers, x, prompt, gate="st")
-        kl = _kl(logits, teacher)
-        budget = (gates.mean() - (1.0 - target_skip)) ** 2
-        loss = kl + lam * budget
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        logits, last["probs"], last["gates"] = routed_logits(model, routers, x, prompt, gate="st")
+        last["kl"] = _kl(logits, teacher)
+        budget = (last["gates"].mean() - (1.0 - target_skip)) ** 2
+        return last["kl"] + lam * budget
+
+    def after(step: int, _loss) -> None:
         if step % 10 == 0 or step == steps - 1:
-            log.append({"step": step, "kl": kl.item(), "kept": gates.mean().item(),
-                        "p_mean_per_layer": [round(v, 3) for v in probs.mean(0).tolist()]})
+            log.append({"step": step, "kl": last["kl"].item(), "kept": last["gates"].mean().item(),
+                        "p_mean_per_layer": [round(v, 3) for v in last["probs"].mean(0).tolist()]})
+
+    train_steps(range(steps), loss_fn, opt, after=after, desc=f"routers (skip {target_skip:.2f})",
+                show_progress=show_progress)
     routers.eval()
     for p in routers.parameters():
         p.requires_grad_(False)
@@ -84,21 +87,22 @@ def train_lora(model: Llama, routers: Routers, teacher: Llama, train_ids: np.nda
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     data = batches(train_ids, seq_len, batch, rng)
     model.train()
-    log = []
-    for step in progress(range(steps), desc="lora", enabled=show_progress):
+    log, last = [], {}
+
+    def loss_fn(step: int):
         x, _ = next(data)
         prompt = int(rng.integers(prompt_lens[0], prompt_lens[1] + 1))
         with torch.no_grad():
             target = teacher.logits_full(x)
-        logits, _, gates = routed_logits(model, routers, x, prompt, gate="hard")
-        loss = _kl(logits, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        logits, _, last["gates"] = routed_logits(model, routers, x, prompt, gate="hard")
+        return _kl(logits, target)
+
+    def after(step: int, loss) -> None:
         if step % 10 == 0 or step == steps - 1:
-            log.append({"step": step, "kl": loss.item(), "kept": gates.mean().item()})
+            log.append({"step": step, "kl": loss.item(), "kept": last["gates"].mean().item()})
+
+    train_steps(range(steps), loss_fn, opt, sched=sched, clip_norm=1.0, after=after, desc="lora",
+                show_progress=show_progress)
     merge_lora(model)
     model.eval()
     return log

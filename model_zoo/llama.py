@@ -164,18 +164,30 @@ class Llama(nn.Module):
 
     def forward(self, tokens, start_pos, k_cache, v_cache):
         """tokens (B, T) int64; start_pos (1,) int64; caches (layers, B, kv, S, hd) -> logits (B, T, vocab), caches."""
-        cos, sin, write, mask = self.step_context(start_pos, tokens.shape[1])
-        x = self.embed_tokens(tokens)
+        context = self.step_context(start_pos, tokens.shape[1])
+        x, k_cache, v_cache = self.run_blocks(self.embed_tokens(tokens), context, k_cache, v_cache,
+                                              route=(lambda i, _x: i not in self.skip) if self.skip else None)
+        return self.lm_head(self.norm(x)), k_cache, v_cache
+
+    def run_blocks(self, x, context: tuple, k_cache, v_cache, route=None):
+        """The decoder's layer loop (explicit cache): (x, k_cache, v_cache) after every block.
+
+        ``route(i, x)`` decides layer i from its input: True runs the block, False skips it (x and the
+        layer's cache pass through untouched, as FiRST does), a function ``mix(x, y)`` runs it and
+        combines its input and output (FiRST's router training). None: run every block.
+        """
         new_k, new_v = [], []
         for i, layer in enumerate(self.layers):
-            if i in self.skip:  # a skipped layer passes x and its cache through untouched
+            decision = True if route is None else route(i, x)
+            if decision is False:
                 new_k.append(k_cache[i])
                 new_v.append(v_cache[i])
                 continue
-            x, k, v = layer(x, cos, sin, write, mask, k_cache[i], v_cache[i])
+            y, k, v = layer(x, *context, k_cache[i], v_cache[i])
+            x = y if decision is True else decision(x, y)
             new_k.append(k)
             new_v.append(v)
-        return self.lm_head(self.norm(x)), torch.stack(new_k), torch.stack(new_v)
+        return x, torch.stack(new_k), torch.stack(new_v)
 
     def logits_full(self, tokens):
         """Reference: the whole sequence at once, no cache (for tests and training)."""

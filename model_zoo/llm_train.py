@@ -14,7 +14,7 @@ import torch
 from edgekit.model_zoo.llama import Llama, LlamaConfig, save_hf_checkpoint
 from edgekit.model_zoo.llm_train_state import STATE_DIR, TrainState
 from edgekit.model_zoo.text import encode_split, load_tokenizer, train_tokenizer
-from edgekit.progress import progress
+from edgekit.model_zoo.loop import train_steps
 
 
 def batches(ids: np.ndarray, seq_len: int, batch: int, rng: np.random.Generator):
@@ -72,27 +72,26 @@ def train_llm(cfg: LlamaConfig, out_dir: str | Path, *, steps: int = 600, batch:
     data = batches(train_ids, seq_len, batch, rng)
     start = time.time()
     model.train()
-    bar = progress(range(first, steps), desc="train llm" + (f" (resumed at {first})" if first else ""),
-                   enabled=show_progress, total=steps - first)
     done, sampler, updating = first, rng.bit_generator.state, False
+
+    def loss_fn(_step: int):
+        nonlocal updating
+        x, y = next(data)
+        loss = torch.nn.functional.cross_entropy(full_logits(model, x).reshape(-1, cfg.vocab_size), y.reshape(-1))
+        updating = True  # an interruption from here to the end of the step leaves no consistent state
+        return loss
+
+    def after(step: int, loss) -> None:
+        nonlocal done, sampler, updating
+        done, sampler, updating = step + 1, rng.bit_generator.state, False
+        if save_every and done % save_every == 0 and done < steps:
+            state.save(options, done, model, opt, sched, sampler)
+        if on_step:
+            on_step(done, float(loss.item()))
+
     try:
-        for step in bar:
-            x, y = next(data)
-            logits = full_logits(model, x)
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab_size), y.reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            updating = True  # an interruption from here to the end of the step leaves no consistent state
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            done, sampler, updating = step + 1, rng.bit_generator.state, False
-            if hasattr(bar, "set_postfix") and step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-            if save_every and done % save_every == 0 and done < steps:
-                state.save(options, done, model, opt, sched, sampler)
-            if on_step:
-                on_step(done, float(loss.item()))
+        train_steps(range(first, steps), loss_fn, opt, sched=sched, clip_norm=1.0, after=after, postfix_every=20,
+                    desc="train llm" + (f" (resumed at {first})" if first else ""), show_progress=show_progress)
     except BaseException:
         if done > first and not updating:  # keep what this run did: the next call resumes here
             state.save(options, done, model, opt, sched, sampler)
@@ -108,3 +107,27 @@ def train_llm(cfg: LlamaConfig, out_dir: str | Path, *, steps: int = 600, batch:
     state.remove()
     return result
 
+
+
+def train_zoo_llm(name: str, out_root: str | Path = "out/llm", *, steps: int = 500, batch: int = 8,
+                  lr: float = 3e-3, seed: int = 0, restart: bool = False, show_progress: bool = True,
+                  on_start: Callable[[Path], None] | None = None) -> tuple[dict, bool]:
+    """Train zoo LLM ``name`` (llama_*) into ``out_root/name``, resuming its saved train_state; what
+    `edgekit train llama_*` runs. A finished checkpoint is kept, not retrained, unless ``restart``.
+    Returns (train_result, whether it trained now); ``on_start(out_dir)`` runs before training."""
+    from edgekit.errors import EdgekitError
+    from edgekit.model_zoo.llama import cfgs
+
+    out = Path(out_root) / name
+    done = out / "train_result.json"
+    if done.exists() and not restart:
+        return json.loads(done.read_text()), False
+    if steps < 1:
+        raise EdgekitError("bad_config", f"train steps={steps} must be >= 1", fix="pass --steps 1 or more")
+    if restart:
+        TrainState(out / STATE_DIR).remove()
+        done.unlink(missing_ok=True)
+    if on_start:
+        on_start(out)
+    return train_llm(cfgs[name], out, steps=steps, batch=batch, seq_len=128, lr=lr, seed=seed,
+                     show_progress=show_progress), True

@@ -86,7 +86,7 @@ def train(name: str, config: TrainConfig = TrainConfig(), *, out_dir: str | Path
     """Train zoo model ``name`` on the digits train split; accuracy on the held-out test split."""
     import torch
 
-    from edgekit.progress import progress
+    from edgekit.model_zoo.loop import train_steps
 
     spec = get_spec(name, **overrides)
     example = spec.example_inputs(0)
@@ -104,24 +104,22 @@ def train(name: str, config: TrainConfig = TrainConfig(), *, out_dir: str | Path
     steps = config.epochs * -(-len(x_train) // config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.15)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+
+    def epoch_batches():  # a new order each epoch, drawn when the epoch starts
+        for _ in range(config.epochs):
+            model.train()
+            order = torch.randperm(len(xt), generator=gen)
+            yield from (order[i:i + config.batch_size] for i in range(0, len(xt), config.batch_size))
+
+    batches = epoch_batches()
+
+    def loss_fn(_step: int):
+        idx = next(batches)
+        return torch.nn.functional.cross_entropy(model(_shift(xt[idx], shift_px, gen)), yt[idx])
+
     start = time.perf_counter()
-    bar = progress(range(steps), desc=f"train {name}", enabled=show_progress, total=steps)
-    it = iter(bar)
-    for _ in range(config.epochs):
-        model.train()
-        order = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), config.batch_size):
-            idx = order[i:i + config.batch_size]
-            loss = torch.nn.functional.cross_entropy(model(_shift(xt[idx], shift_px, gen)), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            next(it, None)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-    if hasattr(bar, "close"):
-        bar.close()
+    train_steps(range(steps), loss_fn, opt, sched=sched, desc=f"train {name}", show_progress=show_progress,
+                postfix_every=1)
     seconds = time.perf_counter() - start
     accuracy = evaluate(model, x_test, y_test)
     result = TrainResult(name, accuracy, seconds, sum(p.numel() for p in model.parameters()), None,

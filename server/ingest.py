@@ -26,8 +26,9 @@ from edgekit.server.upload import Upload
 
 from edgekit.artifact import MANIFEST_NAME, REFERENCE_IO_NAME, sha256_of
 from edgekit.errors import EdgekitError
+from edgekit.targets import TARGET_NAMES, TARGETS
 
-EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte"}
+EXTENSIONS = {t.name: t.suffix for t in TARGETS if not t.bundle}  # formats uploaded as one bare file
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt")
 _commit_lock = threading.Lock()
 
@@ -125,9 +126,9 @@ def _classify_tree(root: Path, names: list[str]) -> tuple[str, str, bool]:
             target, model_file = manifest["target"], manifest["model_file"]
         except (ValueError, KeyError, TypeError) as e:
             raise ApiError(422, "manifest_invalid", f"{MANIFEST_NAME} is not an edgekit manifest: {e}") from e
-        if target not in EXTENSIONS and target != "coreml":
+        if target not in TARGET_NAMES:
             raise ApiError(422, "manifest_invalid", f"manifest target {target!r} unknown",
-                           {"value": target, "choices": [*EXTENSIONS, "coreml"]})
+                           {"value": target, "choices": list(TARGET_NAMES)})
         model = PurePosixPath(str(model_file))
         if model.is_absolute() or ".." in model.parts or not (art_dir / model).exists():
             raise ApiError(422, "manifest_invalid", f"manifest model_file {model_file!r} is not in the archive")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import fields
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from edgekit.bench import BenchConfig
+from edgekit.targets import TARGETS
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "timed_out", "canceled"]
 DType = Literal["float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool"]
-RUNTIMES = {"onnx": "onnxruntime", "tflite": "litert", "executorch": "executorch", "coreml": "coreml"}
+RUNTIMES = {t.name: t.runtime for t in TARGETS}  # artifact format -> the runtime that runs it
 
 
 SymbolName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -47,28 +51,31 @@ class ArtifactList(BaseModel):
     count: int
 
 
-class JobCreate(BaseModel):
+def bench_fields(**wire: tuple[Any, dict]) -> dict[str, tuple[Any, Any]]:
+    """The benchmark fields of a job request, from edgekit.bench.BenchConfig: its types, defaults, bounds and
+    descriptions. ``wire[name] = (type, extra Field kwargs)`` gives a field its type on the wire."""
+    hints = get_type_hints(BenchConfig)
+    out = {}
+    for f in fields(BenchConfig):
+        meta = {k: v for k, v in f.metadata.items() if v is not None and k not in ("api", "cli")}
+        if f.metadata.get("api", True):
+            kind, extra = wire.get(f.name, (hints[f.name], {}))
+            out[f.name] = (kind, Field(f.default, **meta, **extra))
+    return out
+
+
+# What the local `edgekit bench` takes, with the wire types of inputs (a spec is a list) and dims (symbol names).
+JobBench = create_model("JobBench", __config__=ConfigDict(extra="forbid"), **bench_fields(
+    inputs=(Literal["reference", "random"] | list[TensorSpecIn], {}),
+    dims=(dict[SymbolName, Annotated[int, Field(ge=0, le=2**31 - 1)]] | None, {"max_length": 32})))
+
+
+class JobCreate(JobBench):
     model_config = ConfigDict(extra="forbid")
     artifact_id: str = Field(..., max_length=64)
     runtime: str | None = Field(None, description="defaults to the artifact format's runtime: "
-                                "onnxruntime, litert, executorch, coreml")
-    warmup: int = Field(10, ge=0, le=100_000)
-    warmup_seconds: float = Field(0.5, ge=0, le=600)
-    runs: int = Field(50, ge=1, le=100_000)
-    min_seconds: float = Field(1.0, ge=0, le=3600, description="keep timing until this much time has passed")
-    max_runs: int = Field(100_000, ge=1, le=1_000_000)
-    threads: int = Field(1, ge=1, le=256)
-    inputs: Literal["reference", "random"] | list[TensorSpecIn] = Field(
-        "reference", description="the artifact's reference inputs, random inputs of the model's signature, or "
-        "an explicit spec (random data of the given shapes and dtypes)")
-    dims: dict[SymbolName, Annotated[int, Field(ge=0, le=2**31 - 1)]] | None = Field(
-        None, max_length=32, description="sizes for symbolic dimensions, e.g. {\"N\": 1, \"H\": 640}")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+                                + ", ".join(RUNTIMES.values()))
     timeout_s: float | None = Field(None, gt=0, le=86_400)
-    # LLM artifacts (edgekit.llm_bench): each round prefills prompt_tokens then times new_tokens decode steps;
-    # runs then counts decode steps and the result gains an `llm` section (TTFT, prefill/decode tokens/s)
-    prompt_tokens: int | None = Field(None, ge=1, le=65_536, description="LLM artifacts: prompt length (16)")
-    new_tokens: int | None = Field(None, ge=1, le=65_536, description="LLM artifacts: decode steps a round (128)")
 
 
 class JobPublic(BaseModel):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FORMATS = ("onnx", "tflite", "executorch", "coreml", "edgekit")  # edgekit = zipped artifact directory
-SUFFIX_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".pte": "executorch", ".mlpackage": "coreml"}
+from edgekit.targets import TARGET_NAMES, TARGETS
+
+FORMATS = (*TARGET_NAMES, "edgekit")  # edgekit = zipped artifact directory
+SUFFIX_FORMATS = {t.suffix: t.name for t in TARGETS}
 ZIP_MAGIC = b"PK\x03\x04"
 # ModelProto field numbers (onnx.proto): ir_version .. functions.
 _ONNX_FIELDS = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 21, 25}

@@ -16,6 +16,7 @@ from edgekit.server.metrics import Metrics
 from edgekit.server.settings import Settings
 from edgekit.server.store import Store
 from edgekit.server.worker import Worker
+from edgekit.targets import TARGET_NAMES
 
 
 @dataclass
@@ -51,5 +52,5 @@ class AppState:
                     else:
                         reason = f"probe failed: {res.signal_name or res.exit_code} {res.stderr[-300:]}"
                         return {k: {"available": False, "version": None, "reason": reason}
-                                for k in ("onnx", "tflite", "executorch", "coreml")}
+                                for k in TARGET_NAMES}
             return self._runtimes

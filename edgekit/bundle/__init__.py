@@ -19,12 +19,12 @@ from pathlib import Path
 
 from edgekit.artifact import REFERENCE_IO_NAME, load_artifact, sha256_of, staging_dir
 from edgekit.errors import EdgekitError
+from edgekit.targets import TARGETS
 
 PLATFORMS = ("android", "ios")
 # what each platform's wrapper runs: artifact target -> runtime
-RUNS = {"android": {"executorch": "ExecuTorch", "tflite": "LiteRT"},
-        "ios": {"coreml": "Core ML", "executorch": "ExecuTorch"}}
-SUFFIX = {"executorch": ".pte", "tflite": ".tflite", "coreml": ".mlpackage", "onnx": ".onnx"}
+RUNS = {p: {t.name: t.app_runtime for t in TARGETS if p in t.platforms} for p in PLATFORMS}
+SUFFIX = {t.name: t.suffix for t in TARGETS}
 DEFAULT_PACKAGE = "edgekit.bundle"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgekit.bundle.deps import Dependency, uses_edgekit_kernels
 from edgekit.bundle.spec import Plan
+from edgekit.targets import target_info
 
 
 def _api_table(plan: Plan) -> list[str]:
@@ -174,7 +175,7 @@ def _phone_check(plan: Plan, platform: str, ref: dict) -> list[str]:
 def readme(plan: Plan, platform: str, deps: list[Dependency], files: list[str], package: str | None,
            reference: dict | None = None) -> str:
     m0 = plan.artifact.manifest
-    runtime = {"executorch": "ExecuTorch", "tflite": "LiteRT", "coreml": "Core ML"}[plan.target]
+    runtime = target_info(plan.target).app_runtime
     lines = [
         f"# {plan.class_name}: {m0['model']['name']} on {'Android' if platform == 'android' else 'iOS'} ({runtime})",
         "",

@@ -21,12 +21,9 @@ from edgekit.artifact import MANIFEST_NAME, MODEL_SUFFIXES, load_artifact
 from edgekit.errors import EdgekitError, MissingDependency, UnknownChoice
 from edgekit.runtime.base import Session
 
-RUNTIMES = {
-    "onnx": "edgekit.runtime.onnx_session:OnnxSession",
-    "tflite": "edgekit.runtime.tflite_session:TFLiteSession",
-    "executorch": "edgekit.runtime.executorch_session:ExecuTorchSession",
-    "coreml": "edgekit.runtime.coreml_session:CoreMLSession",
-}
+from edgekit.targets import TARGETS
+
+RUNTIMES = {t.name: t.session for t in TARGETS}  # target -> "module:Session class"
 
 __all__ = ["load", "Session", "RUNTIMES", "runtime_for", "available_runtimes", "available_runtimes_for"]
 
@@ -61,7 +58,8 @@ def runtime_for(path: str | os.PathLike) -> tuple[str, Path, dict | None]:
 def load(path: str | os.PathLike, *, threads: int | None = None) -> Session:
     """Load an artifact directory or model file and return a ready Session."""
     target, model_file, manifest = runtime_for(path)
-    backend = os.environ.get({"executorch": "EDGEKIT_PTE_BACKEND", "tflite": "EDGEKIT_TFLITE_BACKEND"}.get(target, ""))
+    env = next((t.backend_env for t in TARGETS if t.name == target), None)  # EDGEKIT_PTE_BACKEND, ...
+    backend = os.environ.get(env) if env else None
     if backend == "native":
         from edgekit.runtime.native_session import NativeSession
         return NativeSession(model_file, manifest=manifest, threads=threads)

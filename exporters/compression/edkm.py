@@ -22,55 +22,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-PACK_CHUNK = 1 << 20  # entries packed/unpacked at a time (bounds the temporary bit matrix to bits x 1 MiB)
+from edgekit.kernels.bitpack import pack_bits_torch, unpack_bits_torch
+
 
 
 def index_bits(distinct: int) -> int:
     """Bits per row-index entry for ``distinct`` distinct rows."""
     return max(1, (int(distinct) - 1).bit_length())
-
-
-def pack_bits_reference(values, bits: int):
-    """Readable reference (numpy): little-endian bit stream, entry i at bits [i*bits, (i+1)*bits)."""
-    import numpy as np
-
-    v = np.asarray(values, dtype=np.int64)
-    bitmat = ((v[:, None] >> np.arange(bits)) & 1).astype(np.uint8)
-    return np.packbits(bitmat.reshape(-1), bitorder="little")
-
-
-def pack_bits(values, bits: int):
-    """Pack non-negative int64 ``values`` (< 2^bits) into a uint8 tensor; same layout as the reference."""
-    import torch
-
-    n = values.numel()
-    out = torch.empty(-(-n * bits // 8), dtype=torch.uint8)
-    shifts = torch.arange(bits, dtype=torch.int64)
-    weights = (1 << torch.arange(8, dtype=torch.int64))
-    for start in range(0, n, PACK_CHUNK):  # PACK_CHUNK is a multiple of 8: each chunk ends on a byte
-        chunk = values.reshape(-1)[start:start + PACK_CHUNK].to(torch.int64)
-        stream = ((chunk[:, None] >> shifts) & 1).reshape(-1)
-        pad = -stream.numel() % 8
-        if pad:
-            stream = torch.cat([stream, stream.new_zeros(pad)])
-        packed = (stream.view(-1, 8) * weights).sum(1).to(torch.uint8)
-        out[start * bits // 8:start * bits // 8 + packed.numel()] = packed
-    return out
-
-
-def unpack_bits(packed, bits: int, count: int):
-    """Inverse of ``pack_bits``: the first ``count`` entries as int64."""
-    import torch
-
-    out = torch.empty(count, dtype=torch.int64)
-    shifts = torch.arange(8, dtype=torch.int64)
-    weights = (1 << torch.arange(bits, dtype=torch.int64))
-    for start in range(0, count, PACK_CHUNK):
-        n = min(PACK_CHUNK, count - start)
-        raw = packed[start * bits // 8:start * bits // 8 + -(-n * bits // 8)].to(torch.int64)
-        stream = ((raw[:, None] >> shifts) & 1).reshape(-1)[:n * bits]
-        out[start:start + n] = (stream.view(n, bits) * weights).sum(1)
-    return out
 
 
 @dataclass
@@ -83,10 +41,10 @@ class _PackedIndex:
 
     @classmethod
     def of(cls, values, bits: int) -> "_PackedIndex":
-        return cls(pack_bits(values, bits), bits, values.numel())
+        return cls(pack_bits_torch(values, bits), bits, values.numel())
 
     def values(self):
-        return unpack_bits(self.data, self.bits, self.count)
+        return unpack_bits_torch(self.data, self.bits, self.count)
 
 
 @dataclass
@@ -235,10 +193,10 @@ class SavedTensorPacker:
         padded[:mine.numel()] = mine
         # equal length on every rank; NCCL moves CUDA tensors only, gloo CPU tensors
         dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-        packed = pack_bits(padded, scope.inverse.bits).to(dev)
+        packed = pack_bits_torch(padded, scope.inverse.bits).to(dev)
         bufs = [torch.empty_like(packed) for _ in range(world)]
         dist.all_gather(bufs, packed)
-        return torch.cat([unpack_bits(b.cpu(), scope.inverse.bits, size) for b in bufs])[:scope.rows]
+        return torch.cat([unpack_bits_torch(b.cpu(), scope.inverse.bits, size) for b in bufs])[:scope.rows]
 
     def _gather(self, part, rows: int):
         if not self.shard:

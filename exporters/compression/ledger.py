@@ -18,17 +18,13 @@ import numpy as np
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import DECOMPRESSED, NATIVE, REJECTED
 from edgekit.exporters.compression.record import compressed_layers, ledger_layers
+from edgekit.targets import TARGETS
 
 DENSE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
 # the opt-in re-quantizations that keep compressed layers small on targets without a table op (lossy, measured)
-REQUANTIZE_FIX = {
-    "executorch": "keep them int8 with --executorch-requantize dynamic_int8 (options={'requantize': 'dynamic_int8'}: "
-                  "int8 per-channel weights, XNNPACK dynamic int8 activations)",
-    "tflite": "keep them int8 with --tflite-requantize int8 (options={'requantize': 'int8'}: int8 per-channel "
-              "weights + DEQUANTIZE)",
-}
+REQUANTIZE_FIX = {t.name: t.requantize_fix for t in TARGETS if t.requantize_fix}
 
 
 class CompressionLost(EdgekitError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.exporters.base import NATIVE, ConvertResult, Exporter, check_choice
+from edgekit.exporters.base import ConvertResult, Exporter, check_choice, option
 from edgekit.exporters.coreml.structure import describe_mlpackage
 
 DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
@@ -15,9 +15,11 @@ COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
 
 @dataclass(frozen=True)
 class CoreMLOptions:
-    minimum_deployment_target: str = "iOS17"
-    compute_precision: str = "fp16"   # Core ML's own default; what the Neural Engine runs
-    compute_units: str = "ALL"
+    # LLMs: one multifunction package, which needs iOS18
+    minimum_deployment_target: str = option("iOS17", "iOS16, iOS17 or iOS18", flag="target", llm="iOS18")
+    # Core ML's own default; what the Neural Engine runs
+    compute_precision: str = option("fp16", "fp16 or fp32", flag="precision", llm=True)
+    compute_units: str = option("ALL", "ALL, CPU_ONLY, CPU_AND_GPU, CPU_AND_NE")
 
     def __post_init__(self):
         check_choice("Core ML minimum_deployment_target", self.minimum_deployment_target, DEPLOYMENT_TARGETS)
@@ -25,15 +27,9 @@ class CoreMLOptions:
         check_choice("Core ML compute_units", self.compute_units, COMPUTE_UNITS)
 
 
-class CoreMLExporter(Exporter):
-    name = "coreml"
-    suffix = ".mlpackage"
-    runtime = "coreml"
+class CoreMLExporter(Exporter, target="coreml"):  # name, suffix, capabilities: edgekit.targets
     requires = (("coremltools", "export"),)
     Options = CoreMLOptions
-    # compressed weight kind -> how the .mlpackage stores it (see exporters/compression/coreml_encode.py)
-    capabilities = {"lut": NATIVE, "shift": NATIVE, "sparse": NATIVE, "lut+sparse": NATIVE, "shift+sparse": NATIVE,
-                    "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: CoreMLOptions, out_dir: Path):
         import coremltools as ct

@@ -6,19 +6,21 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.exporters.base import DECOMPRESSED, NATIVE, ConvertResult, Exporter, check_choice, op_name
+from edgekit.exporters.base import ConvertResult, Exporter, check_choice, op_name, option
 
 DELEGATES = ("xnnpack", "none")
 
 
 @dataclass(frozen=True)
 class ExecuTorchOptions:
-    delegate: str = "xnnpack"
+    delegate: str = option("xnnpack", "xnnpack or none", llm=True)
     # compressed Conv2d/Linear weights: "none" keeps them dense fp32 (exact); "dynamic_int8" re-quantizes them
     # to int8 per channel with XNNPACK dynamic int8 activations (lossy, error in the ledger); see requantize.py
-    requantize: str = "none"
+    requantize: str = option("none", "compressed layers in ExecuTorch: none (dense fp32, exact) or dynamic_int8 "
+                             "(lossy)")
     # "edgekit": compressed Linear layers run on edgekit's native kernels at their bit width (native_kernels.py)
-    kernels: str = "none"
+    kernels: str = option("none", "compressed Linear layers in ExecuTorch: none (dense) or edgekit (native "
+                          "LUT/shift/2:4 kernels at their bit width; needs `make native`)")
 
     def __post_init__(self):
         from edgekit.exporters.executorch.native_kernels import KERNELS
@@ -41,15 +43,9 @@ class ExecuTorchOptions:
                                fix="pass delegate='xnnpack' (default) or requantize='none'")
 
 
-class ExecuTorchExporter(Exporter):
-    name = "executorch"
-    suffix = ".pte"
-    runtime = "executorch"
+class ExecuTorchExporter(Exporter, target="executorch"):  # name, suffix, capabilities: edgekit.targets
     requires = (("executorch", "export"),)
     Options = ExecuTorchOptions
-    # compressed weight kind -> storage; see docs/compression.md (export matrix)
-    capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
-                    "shift+sparse": DECOMPRESSED, "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: ExecuTorchOptions, out_dir: Path):
         from executorch.exir import to_edge_transform_and_lower

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.base import DECOMPRESSED, NATIVE, ConvertResult, Exporter
+from edgekit.exporters.base import NATIVE, ConvertResult, Exporter, option
 
 MIN_OPSET, MAX_OPSET = 17, 23
 LUT_KINDS = ("lut", "lut+sparse", "shift", "shift+sparse")  # kinds with a finite table of values
@@ -24,9 +24,11 @@ LUT_KINDS = ("lut", "lut+sparse", "shift", "shift+sparse")  # kinds with a finit
 
 @dataclass(frozen=True)
 class ONNXOptions:
-    opset: int = 18
-    pow2_int8: bool = True  # store ±2^k weights (2-3 bit shift layers) as int8 + DequantizeLinear, exactly
-    lut_encoding: str = "packed"  # lookup-table weights: packed | uint4 (opset >= 21) | uint8 | dense
+    opset: int = option(18, f"ONNX opset, {MIN_OPSET}..{MAX_OPSET}", llm=True)
+    pow2_int8: bool = option(True, "store ±2^k weights (2-3 bit shift layers) as int8 + DequantizeLinear, "
+                             "exactly (default); --no-onnx-pow2-int8 keeps them float32")
+    lut_encoding: str = option("packed", "lookup-table weights in ONNX: packed (default), uint4 (opset >= 21), "
+                               "uint8 or dense")
 
     def __post_init__(self):
         from edgekit.exporters.onnx.lut_gather import check_encoding
@@ -39,15 +41,9 @@ class ONNXOptions:
         check_encoding(self.lut_encoding, int(self.opset))
 
 
-class ONNXExporter(Exporter):
-    name = "onnx"
-    suffix = ".onnx"
-    runtime = "onnx"
+class ONNXExporter(Exporter, target="onnx"):  # name, suffix, capabilities: edgekit.targets
     requires = (("onnx", "export"), ("onnxscript", "export"))
     Options = ONNXOptions
-    # compressed weight kind -> storage; see docs/compression.md (export matrix)
-    capabilities = {"lut": NATIVE, "shift": NATIVE, "sparse": DECOMPRESSED, "lut+sparse": NATIVE,
-                    "shift+sparse": NATIVE, "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: ONNXOptions, out_dir: Path):
         import torch

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.kernels.bitpack import pack_bits, pack_planar
 
 ENCODINGS = ("packed", "uint4", "uint8", "dense")
 FIELD_BITS = (1, 2, 4, 8)      # widths of a packed index field (fields never straddle a byte)
@@ -84,33 +85,10 @@ def lut_form(w: np.ndarray, bits: int, group_size: int = 0) -> tuple[np.ndarray,
     return indices.reshape(w.shape), table, offsets
 
 
-def pack(indices: np.ndarray, field: int) -> np.ndarray:
-    """Planar packing: 8/field planes of M = ceil(N / planes) elements; byte j holds element i*M + j in field i."""
-    flat = indices.reshape(-1).astype(np.uint8)
-    planes = 8 // field
-    m = -(-flat.size // planes)
-    padded = np.zeros(planes * m, np.uint8)
-    padded[:flat.size] = flat
-    out = np.zeros(m, np.uint8)
-    for i in range(planes):
-        out |= (padded[i * m:(i + 1) * m] << (i * field)).astype(np.uint8)
-    return out
-
-
-def unpack(packed: np.ndarray, field: int, numel: int) -> np.ndarray:
-    """Reference for the ONNX unpacking nodes (tests)."""
-    planes = 8 // field
-    parts = [(packed.astype(np.int64) >> (i * field)) % (1 << field) for i in range(planes)]
-    return np.concatenate(parts)[:numel].astype(np.uint8)
-
-
 def _uint4_tensor(name: str, indices: np.ndarray):
     from onnx import TensorProto, helper
 
-    flat = indices.reshape(-1).astype(np.uint8)
-    if flat.size % 2:
-        flat = np.append(flat, np.uint8(0))
-    raw = (flat[0::2] | (flat[1::2] << 4)).astype(np.uint8).tobytes()  # ONNX: low nibble first
+    raw = pack_bits(indices, 4).tobytes()  # ONNX uint4: low nibble first, the LSB-first stream
     return helper.make_tensor(name, TensorProto.UINT4, indices.shape, raw, raw=True)
 
 
@@ -137,7 +115,7 @@ def encode_weight(init_name: str, w: np.ndarray, bits: int, group_size: int, axi
         ops = ["uint8", "Cast", "Gather"]
     else:
         planes = 8 // field
-        packed = pack(indices, field)
+        packed = pack_planar(indices, field)
         inits += [numpy_helper.from_array(packed, f"{p}_packed"),
                   numpy_helper.from_array(np.array(1 << field, np.uint8), f"{p}_mod"),
                   numpy_helper.from_array(np.array(indices.shape, np.int64), f"{p}_shape")]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import EdgekitError
-from edgekit.exporters.base import DECOMPRESSED, NATIVE, ConvertResult, Exporter
+from edgekit.exporters.base import ConvertResult, Exporter, option
 
 
 REQUANTIZE = ("none", "int8")
@@ -14,10 +14,12 @@ REQUANTIZE = ("none", "int8")
 
 @dataclass(frozen=True)
 class TFLiteOptions:
-    pow2_int8: bool = True  # store ±2^k weights (2-3 bit shift layers) as int8 + DEQUANTIZE, exactly
+    pow2_int8: bool = option(True, "store ±2^k weights (2-3 bit shift layers) as int8 + DEQUANTIZE, exactly "
+                             "(default); --no-tflite-pow2-int8 keeps them float32")
     # "int8": clustered (lut) layers rounded to int8 per channel + DEQUANTIZE (lossy, error in the ledger);
     # TFLite has no table op, so "none" keeps them dense fp32
-    requantize: str = "none"
+    requantize: str = option("none", "clustered layers in TFLite: none (dense fp32, exact) or int8 (per channel + "
+                             "DEQUANTIZE, lossy)")
 
     def __post_init__(self):
         from edgekit.exporters.base import check_choice
@@ -30,15 +32,9 @@ class TFLiteOptions:
             )
 
 
-class TFLiteExporter(Exporter):
-    name = "tflite"
-    suffix = ".tflite"
-    runtime = "tflite"
+class TFLiteExporter(Exporter, target="tflite"):  # name, suffix, capabilities: edgekit.targets
     requires = (("litert_torch", "export"),)
     Options = TFLiteOptions
-    # compressed weight kind -> storage; see docs/compression.md (export matrix)
-    capabilities = {"lut": DECOMPRESSED, "shift": DECOMPRESSED, "sparse": DECOMPRESSED, "lut+sparse": DECOMPRESSED,
-                    "shift+sparse": DECOMPRESSED, "int8": NATIVE}
 
     def convert(self, model, exported_program, example_inputs, options: TFLiteOptions, out_dir: Path):
         import litert_torch

@@ -9,6 +9,7 @@ from edgekit.server.deps import DbDep, SettingsDep, StateDep, StoreDep
 from edgekit.server.errors import ApiError, responses
 from edgekit.server.ingest import ingest
 from edgekit.server.schemas import ArtifactList, ArtifactPublic, artifact_public
+from edgekit.server.sniff import FORMATS
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +25,7 @@ _UPLOAD_BODY = {
                 "file": {"type": "string", "format": "binary",
                          "description": "a .tflite, .pte or .onnx file, a zipped .mlpackage, or a zipped edgekit "
                                         "artifact directory (manifest.json + model + reference_io.npz)"},
-                "format": {"type": "string", "enum": ["onnx", "tflite", "executorch", "coreml", "edgekit"],
+                "format": {"type": "string", "enum": list(FORMATS),
                            "description": "optional claim, checked against the bytes (415 on mismatch)"},
             }}}},
     }

@@ -10,13 +10,10 @@ from pathlib import Path
 from edgekit.report import human_bytes, latency_cell, table
 
 
-def add_bench_parser(sub) -> None:
+def add_parser(sub) -> None:
     be = sub.add_parser("bench", help="benchmark an artifact in a fresh process")
     be.add_argument("artifact", nargs="+")
-    be.add_argument("--runs", type=int, default=50)
-    be.add_argument("--warmup", type=int, default=10)
-    be.add_argument("--threads", type=int, default=1)
-    be.add_argument("--min-seconds", type=float, default=1.0)
+    _add_config_flags(be)  # --runs, --warmup, --threads, --min-seconds, --prompt-tokens, --new-tokens
     be.add_argument("--json", help="also write the results to this file")
     be.add_argument("--server", action="append", metavar="URL",
                     help="benchmark on an `edgekit serve` server instead (repeatable: side by side)")
@@ -29,11 +26,22 @@ def add_bench_parser(sub) -> None:
     be.add_argument("--dim", action="append", metavar="NAME=SIZE",
                     help="size of a symbolic dimension, repeatable: --dim N=1 --dim H=640")
     be.add_argument("--html", help="also write an HTML page with a p50 chart (servers side by side) to this file")
-    be.add_argument("--prompt-tokens", type=int, default=None,
-                    help="LLM artifacts: prompt length of each generation round (default 16)")
-    be.add_argument("--new-tokens", type=int, default=None,
-                    help="LLM artifacts: decode steps per round (default 128); --runs counts decode steps")
     be.set_defaults(func=cmd_bench)
+
+
+def _add_config_flags(parser) -> None:
+    """The BenchConfig fields marked for the CLI, with their types, defaults and descriptions."""
+    from dataclasses import fields
+    from typing import get_args, get_type_hints
+
+    from edgekit.bench import BenchConfig
+
+    hints = get_type_hints(BenchConfig)
+    for f in fields(BenchConfig):
+        if f.metadata.get("cli"):
+            kind = next((a for a in get_args(hints[f.name]) if a is not type(None)), hints[f.name])
+            parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default,
+                                help=f.metadata["description"])
 
 def cmd_bench(args) -> int:
     from edgekit.inputspec import parse_dims, parse_input

@@ -1,0 +1,84 @@
+"""Export a Llama checkpoint directory to targets: what `edgekit export-llm` runs, callable from Python.
+
+The steps around the per-target exporters: check the tokenizer, load the checkpoint
+(a Hugging Face-format one, or an eDKM clustered one whose ledger says it is stored
+dense), take the parity tokens from the held-out text, and export each target plainly
+(exporters/llm.py) or, with FiRST routers, per layer (exporters/llm_first.py).
+
+    >>> from edgekit.exporters.llm_export import export_checkpoint
+    >>> arts = export_checkpoint("out/llm/llama_pydoc", ["executorch"], "out")  # doctest: +SKIP
+    >>> arts["executorch"].path                                                  # doctest: +SKIP
+    PosixPath('out/llama_pydoc/executorch')
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from edgekit.errors import EdgekitError
+
+log = logging.getLogger(__name__)
+
+
+def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ...], out: str | Path, *,
+                      prefill_len: int = 16, weights: str = "fp32", group_size: int = 32,
+                      first: str | Path | None = None, first_threshold: float | None = None,
+                      options: dict[str, dict] | None = None,
+                      on_start: Callable[[str], None] | None = None,
+                      on_note: Callable[[str], None] | None = None, **llm_options) -> dict:
+    """{target: Artifact} for ``checkpoint`` (config.json, *.safetensors, tokenizer.json), written to
+    ``out/<checkpoint name>/<target>`` (``<target>-first`` with FiRST ``first`` routers).
+
+    ``options``: {target: its options} (exporters/llm_options.py; FiRST exports take none).
+    ``on_start(target)`` is called before each target, ``on_note(text)`` with facts worth telling the user
+    (a clustered checkpoint's sizes). ``llm_options`` go to ``export_llm`` unchanged.
+    """
+    from edgekit.exporters.llm import export_llm, llm_compression_section
+    from edgekit.exporters.llm_compress import is_clustered, load_clustered
+    from edgekit.model_zoo.llama import load_hf_checkpoint
+    from edgekit.model_zoo.text import encode_split, load_tokenizer
+
+    ckpt = Path(checkpoint)
+    tokenizer_file = ckpt / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        raise EdgekitError("no_tokenizer", f"{ckpt} has no tokenizer.json",
+                           fix="save the tokenizer (tokenizers' Tokenizer.save) next to the checkpoint")
+    if first is not None and weights != "fp32":
+        raise EdgekitError("first_weights_unsupported", "--first exports fp32 weights only",
+                           fix="drop --weights, or export without --first")
+    extra = None
+    if is_clustered(ckpt):  # eDKM indices + tables: exported decompressed to fp32, the ledger says so
+        model = load_clustered(ckpt)
+        extra = {"compression": llm_compression_section(model)}
+        s = extra["compression"]["summary"]
+        note = (f"clustered linear weights: {s['expected_bytes']:,} B (indices + tables) vs {s['dense_bytes']:,} B "
+                f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them dense fp32")
+        log.info(note)
+        if on_note:
+            on_note(note)
+    else:
+        model = load_hf_checkpoint(ckpt)
+    tokens = encode_split(load_tokenizer(tokenizer_file), "val")
+    routers = None
+    if first is not None:
+        from edgekit.model_zoo.first import load_routers
+
+        routers = load_routers(first, threshold=first_threshold)
+    artifacts = {}
+    for target in targets:
+        if on_start:
+            on_start(target)
+        if routers is not None:
+            from edgekit.exporters.llm_first import export_first_llm
+
+            artifacts[target] = export_first_llm(
+                model, routers, tokenizer_file, Path(out) / ckpt.name / f"{target}-first", name=ckpt.name,
+                target=target, prefill_len=prefill_len, calibration_tokens=tokens, parity_tokens=tokens)
+        else:
+            artifacts[target] = export_llm(
+                model, tokenizer_file, target, Path(out) / ckpt.name / target, name=ckpt.name,
+                prefill_len=prefill_len, parity_tokens=tokens, manifest_extra=extra, weights=weights,
+                group_size=group_size, options=(options or {}).get(target), **llm_options)
+    return artifacts
