@@ -144,7 +144,7 @@ def _pow2(values: np.ndarray, scale: float) -> bool:
 
 
 def render(res: dict, command: str) -> str:
-    lines = [f"# Compression acceptance results", "",
+    lines = ["# Compression acceptance results", "",
              f"Command: `.venv/bin/python {command}` (this machine, 1 thread; CPU only; Core ML checked structurally).",
              "", f"Model {res['model']}: {res['params']:,} parameters, fp32 weights {res['fp32_bytes']:,} B, "
              f"held-out accuracy {res['fp32_accuracy']:.2f}% after {res['train']['epochs']} epochs.", "",

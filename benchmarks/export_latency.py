@@ -88,7 +88,7 @@ def main() -> None:
                     _maxerr(a.manifest["parity"])] for t, a in exports.items()]
     lat_rows = []
     for th in args.threads:
-        lat_rows.append([f"torch eager", th, f"{statistics.median(p50s[('torch', th)]):.2f}", "1.00", "-"])
+        lat_rows.append(["torch eager", th, f"{statistics.median(p50s[('torch', th)]):.2f}", "1.00", "-"])
         for rt in runtimes:
             rs = ratios[(rt, th)]
             lat_rows.append([rt, th, f"{statistics.median(p50s[(rt, th)]):.2f}", f"{statistics.median(rs):.2f}",

@@ -254,9 +254,9 @@ def acceptance(res: dict) -> dict:
 
 
 def table(res: dict) -> str:
-    lines = [f"read bandwidth GB/s (wall / cpu): " + ", ".join(
+    lines = ["read bandwidth GB/s (wall / cpu): " + ", ".join(
         f"{t} thr {res['bandwidth_gbs'][t]} / {res['bandwidth_gbs_cpu'][t]}" for t in res["bandwidth_gbs"]),
-        f"fp32 FMA peak GFLOP/s (wall / cpu): " + ", ".join(
+        "fp32 FMA peak GFLOP/s (wall / cpu): " + ", ".join(
         f"{t} thr {res['peak_gflops'][t]} / {res['peak_gflops_cpu'][t]}" for t in res["peak_gflops"]),
         "", f"{'kernel':<16} {'shape':>12} {'thr':>3} {'ms':>9} {'GB/s':>7} {'cpu ms':>9} {'GB/s cpu':>8}"]
     for r in res["rows"]:

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from edgekit.spec import ModelSpec
 from torch import nn
 
 from edgekit.errors import EdgekitError
@@ -338,7 +342,7 @@ cfgs = {
 }
 
 
-def _build_spec(name: str) -> "ModelSpec":
+def _build_spec(name: str) -> ModelSpec:
     from edgekit.spec import ModelSpec
 
     cfg = cfgs[name]

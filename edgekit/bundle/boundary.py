@@ -82,11 +82,15 @@ def _probe_coreml(path: Path, methods: dict) -> dict[str, dict]:
 
 def assumed(artifact: Artifact) -> dict[str, dict]:
     """The converters' known conventions, used when the file cannot be read here (stated in the README)."""
-    methods = method_specs(artifact.manifest)
+    return assumed_methods(artifact.target, method_specs(artifact.manifest))
+
+
+def assumed_methods(target: str, methods: dict) -> dict[str, dict]:
+    """`assumed` for a target and its methods (also the fallback for a .tflite lacking a method's signature)."""
     narrow = {"int64": "int32"}
     out = {}
     for name, spec in methods.items():
-        if artifact.target == "tflite":
+        if target == "tflite":
             out[name] = {"key": name if len(methods) > 1 else "serving_default",
                          "input_names": [f"args_{i}" for i in range(len(spec.inputs))],
                          "output_names": [f"output_{i}" for i in range(len(spec.outputs))]}
