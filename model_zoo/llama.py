@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-
-if TYPE_CHECKING:
-    from edgekit.spec import ModelSpec
 from torch import nn
 
 from edgekit.errors import EdgekitError
+
+if TYPE_CHECKING:
+    from edgekit.spec import ModelSpec
 
 
 @dataclass(frozen=True)
