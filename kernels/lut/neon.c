@@ -26,6 +26,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int wi = 0; wi < words; wi++) {
         uint32x4_t v[8];
         #pragma GCC unroll 32
+        for (int g = 0; g < G; g++) __builtin_prefetch(p[g] + (size_t)(wi + EK_PF) * EK_LANES);
+        #pragma GCC unroll 32
         for (int q = 0; q < 4 * G; q++) v[q] = vld1q_u32(p[q / 4] + (size_t)wi * EK_LANES + 4 * (q % 4));
         const float *xk = x + (size_t)wi * F;
         if (bits == 2) {  /* column pairs, in the reference's order: acc += fma(T[hi], x1, T[lo] * x0) */

@@ -26,6 +26,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         #pragma GCC unroll 32
         for (int g = 0; g < G; g++) {
             const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
+            for (int j = 0; j < chunk_words; j++)
+                _mm_prefetch((const char *)(cp + (size_t)(EK_PF + j) * EK_LANES), _MM_HINT_T0);
             pos[g] = _mm512_loadu_si512((const void *)cp);
             code[g] = _mm512_loadu_si512((const void *)(cp + EK_LANES));
         }

@@ -24,6 +24,10 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int c = 0; c < chunks; c++) {
         uint32x4_t pos[8], code[8];
         #pragma GCC unroll 32
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < chunk_words; j++)
+                __builtin_prefetch(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES);
+        #pragma GCC unroll 32
         for (int q = 0; q < 4 * G; q++) {
             const uint32_t *cp = p[q / 4] + (size_t)c * chunk_words * EK_LANES + 4 * (q % 4);
             pos[q] = vld1q_u32(cp);
