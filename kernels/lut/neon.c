@@ -34,7 +34,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             for (int j = 0; j < 8; j++) {
                 #pragma GCC unroll 32
                 for (int q = 0; q < 4 * G; q++) {
-                    float32x4_t lo = ek_lookup16(T[q / 4], v[q]), hi = ek_lookup16(T[q / 4], vshrq_n_u32(v[q], 2));
+                    float32x4_t lo = ek_lookup(T[q / 4], v[q], 2), hi = ek_lookup(T[q / 4], vshrq_n_u32(v[q], 2), 2);
                     v[q] = vshrq_n_u32(v[q], 4);
                     #pragma GCC unroll 32
                     for (int mm = 0; mm < MT; mm++) {
@@ -49,7 +49,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         for (int i = 0; i < F; i++) {
             #pragma GCC unroll 32
             for (int q = 0; q < 4 * G; q++) {
-                float32x4_t wv = ek_lookup16(T[q / 4], v[q]);
+                float32x4_t wv = ek_lookup(T[q / 4], v[q], bits);
                 v[q] = vshrq_n_u32(v[q], bits);
                 #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++)
