@@ -77,8 +77,10 @@ def test_gemm_m64_and_gemv_large(nk, isa):
     """The tuned ranges: GEMM at M = 64 and a GEMV with several 8-block tiles per thread."""
     _skip_unless(nk, isa)
     rng = np.random.default_rng(7)
-    for fmt in ("lut", "sparse24_lut"):
-        w, dense = _weights(nk, rng, fmt, 4, 520, 260, 0, fp16=True)
+    # group sizes: one table; a table per block (8-block tiles of 8 tables); 24 rows (blocks mixing two)
+    for fmt, bits, gs in (("lut", 4, 0), ("sparse24_lut", 4, 0), ("lut", 4, 16), ("sparse24_lut", 4, 16),
+                          ("lut", 3, 0), ("lut", 2, 128), ("lut", 4, 24)):
+        w, dense = _weights(nk, rng, fmt, bits, 520, 260, gs, fp16=True)
         for m in (64, 1):
             x = rng.standard_normal((m, 260)).astype(np.float32)
             y = nk.linear(w, x, threads=2, isa=isa)
