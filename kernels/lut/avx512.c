@@ -3,7 +3,8 @@
  * 16-entry table (vpermps reads the low 4 bits of each lane), FMA with x[k] broadcast.
  * GEMV runs 8 blocks at once (8 independent accumulator chains); GEMM shares each decoded
  * weight vector across 8 rows of x. Blocks mixing two tables use the reference.
- * 2-bit weights add precomputed column-pair values instead (see the bits == 2 branch). */
+ * 2-bit weights add precomputed column-pair values instead (see the bits == 2 branch); 4-bit GEMV
+ * reads half the nibbles by byte-offset loads (gemv4_tile). */
 #include <immintrin.h>
 
 #include "../src/matrix.h"

@@ -1,7 +1,8 @@
 /* 2:4 sparse + LUT product, AVX-512F. Per kept weight j of a 32-column chunk, for the 16 rows:
  * x of its group (4 floats broadcast to the 4 lanes of each 128-bit quarter) permuted by the
  * 2-bit position (vpermilps reads the low 2 bits), table value by the code (vpermps, low 4 bits),
- * one FMA. GEMV runs 8 blocks at once; GEMM shares the decoded weights across 8 rows of x. */
+ * one FMA. GEMV runs 8 blocks at once; GEMM shares the decoded weights across 8 rows of x.
+ * 4-bit GEMV extracts most codes and positions by byte-offset loads (gemv4_tile). */
 #include <immintrin.h>
 
 #include "../src/matrix.h"
