@@ -259,12 +259,78 @@ def _load_note(machine: dict) -> str:
     load = machine.get("load_average_1min")
     return (f"; load average {load['before']:.1f} -> {load['after']:.1f} on {machine['cpus']} vCPUs while it ran"
             if load else "")
+# -- native kernels (benchmarks/kernels_gemv.py -> docs/kernels.json) -------------------------------------------
+
+def kernels_probes() -> str:
+    d = _load("kernels.json")
+    bw, big, peak = d["bandwidth_gbs_cpu"], d["bandwidth_512mb_gbs_cpu"], d["peak_gflops_cpu"]
+    m = d["machine"]
+    return (f"read bandwidth of a sum over {m['stream_buffer_mb']} MB (the size of the largest lut4 weight, so "
+            f"the same cache level as the weights) {bw['1']} GB/s at 1 thread, {bw['2']} at 2; over 512 MB "
+            f"{big['1']} / {big['2']} GB/s; fp32 FMA peak {peak['1']} / {peak['2']} GFLOP/s (CPU-time basis; "
+            f"load average {m['loadavg_before'][0]} before the run, {m['loadavg_after'][0]} after)")
+
+
+def kernels_gemv() -> str:
+    d = _load("kernels.json")
+    rows = [r for r in d["rows"] if "process" not in r]
+    shapes = list(dict.fromkeys(tuple(r["shape"]) for r in rows))
+    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
+    out = []
+    for t in (1, 2):
+        for i, kn in enumerate(kernels):
+            cells = []
+            for s in shapes:
+                r = next((r for r in rows if r["kernel"] == kn and tuple(r["shape"]) == s and r["threads"] == t), None)
+                cells.append("-" if r is None else f"{r['cpu_ms']:.3f} / {r['gbs_cpu']:.1f}")
+            label = kn.replace("torch_fp32", "torch fp32")
+            out.append([f"{t} thread{'s' if t > 1 else ''}: {label}" if i == 0 else label] + cells)
+    return _table(["kernel"] + [f"{n}x{k}" for n, k in shapes], out)
+
+
+def kernels_pte() -> str:
+    d = _load("kernels.json")
+    rows = [r for r in d["rows"] if r.get("process") == "pte_child"]
+    if not rows:
+        return "\n(no .pte rows in this run: it was made with --no-pte)\n"
+    cols = list(dict.fromkeys((tuple(r["shape"]), r["threads"]) for r in rows))
+    names = {"xnnpack_fp32_pte": "XNNPACK fp32", "xnnpack_int4_pte": "XNNPACK int4 (8da4w, groups of 32, int8 activations)",
+             "edgekit_lut4_pte": "edgekit lut4 (`--executorch-kernels edgekit`)", "lut4": "lut4 through ctypes (anchor)"}
+    out = []
+    for kn, label in names.items():
+        cells = [next((f"{r['cpu_ms']:.3f}" for r in rows if r["kernel"] == kn and (tuple(r["shape"]), r["threads"]) == c),
+                      "-") for c in cols]
+        out.append([label] + cells)
+    return _table([".pte"] + [f"{s[0]}x{s[1]} t{t}" for s, t in cols], out)
+
+
+def kernels_gemm() -> str:
+    g = {(r["kernel"], r["threads"]): r for r in _load("kernels.json")["gemm"]}
+    a, b = g[("lut4", 1)], g[("lut4", 2)]
+    return (f"Prefill GEMM, M = 32, {a['shape'][0]}x{a['shape'][1]} lut4: {a['gflops_cpu']} GFLOP/s at 1 thread "
+            f"({a['fraction_of_peak_cpu']:.0%} of the FMA peak), {b['gflops_cpu']} at 2 ({b['fraction_of_peak_cpu']:.0%}); "
+            f"torch fp32 {g[('torch_fp32', 1)]['gflops_cpu']} / {g[('torch_fp32', 2)]['gflops_cpu']}")
+
+
+def kernels_acceptance() -> str:
+    acc = _load("kernels.json")["acceptance"]["cpu"]
+    groups: dict[str, list] = {}
+    for name, v in acc.items():
+        key = name.rsplit("_t", 1)[0]
+        groups.setdefault(key, []).append(v)
+    out = []
+    for key, vs in groups.items():
+        vals = " / ".join(str(v["value"]) for v in vs)
+        verdict = "pass" if all(v["pass"] for v in vs) else "fail" if not any(v["pass"] for v in vs) else "mixed"
+        out.append([key, vals, vs[0]["target"], verdict])
+    return _table(["line (1 / 2 threads)", "measured", "target", ""], out)
 
 
 FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
     pte_speedup, pte_speedup_30m, llm_speed, llm_bench_server, llm_perplexity, zoo_accuracy_vovnet, phc_forms, denseshift_accuracy,
     denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity,
-    int8_table, int8_bytes, int8_simd, native_runtime)}
+    int8_table, int8_bytes, int8_simd, native_runtime,
+    kernels_probes, kernels_gemv, kernels_pte, kernels_gemm, kernels_acceptance)}
 
 
 def render(text: str, source: str = "") -> tuple[str, list[str]]:

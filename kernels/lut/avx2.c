@@ -26,6 +26,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int wi = 0; wi < words; wi++) {
         __m256i v[8];
         #pragma GCC unroll 32
+        for (int g = 0; g < G; g++) _mm_prefetch((const char *)(p[g] + (size_t)(wi + EK_PF) * EK_LANES), _MM_HINT_T0);
+        #pragma GCC unroll 32
         for (int g = 0; g < G; g++) {
             v[2 * g] = _mm256_loadu_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES));
             v[2 * g + 1] = _mm256_loadu_si256((const __m256i *)(p[g] + (size_t)wi * EK_LANES + 8));

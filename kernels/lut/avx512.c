@@ -3,7 +3,8 @@
  * 16-entry table (vpermps reads the low 4 bits of each lane), FMA with x[k] broadcast.
  * GEMV runs 8 blocks at once (8 independent accumulator chains); GEMM shares each decoded
  * weight vector across 8 rows of x. Blocks mixing two tables use the reference.
- * 2-bit weights add precomputed column-pair values instead (see the bits == 2 branch). */
+ * 2-bit weights add precomputed column-pair values instead (see the bits == 2 branch); 4-bit GEMV
+ * reads half the nibbles by byte-offset loads (gemv4_tile). */
 #include <immintrin.h>
 
 #include "../src/matrix.h"
@@ -36,6 +37,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         }
         for (int wi = 0; wi < words; wi++) {
             __m512i v[8];
+            /* no software prefetch here: 2-bit rows are read at half the rate of 4-bit ones, which
+             * the hardware prefetcher keeps up with (measured: prefetching made it ~3% slower) */
             #pragma GCC unroll 32
             for (int g = 0; g < G; g++) v[g] = _mm512_loadu_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
             const float *xk = x + (size_t)wi * F;
@@ -64,6 +67,8 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int wi = 0; wi < words; wi++) {
         __m512i v[8];
         #pragma GCC unroll 32
+        for (int g = 0; g < G; g++) _mm_prefetch((const char *)(p[g] + (size_t)(wi + EK_PF) * EK_LANES), _MM_HINT_T0);
+        #pragma GCC unroll 32
         for (int g = 0; g < G; g++) v[g] = _mm512_loadu_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
         const float *xk = x + (size_t)wi * F;
 #pragma GCC unroll 16
@@ -86,6 +91,57 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             _mm512_storeu_ps(out, acc[g * MT + mm]);
             ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
         }
+}
+
+/* 4-bit GEMV, 8 blocks: the nibble extraction is half free. vpermps reads the low 4 bits of each
+ * lane, so loading a word row at byte offset o (0..3) puts column 2o of every row in those bits
+ * (a load, not an ALU op); one shift by 4 of that load gives column 2o+1. Same FMA order. */
+AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, const int shared, float *y) {
+    const int words = w->words;
+    __m512 acc[8], T[8];
+    const uint32_t *p[8];
+    #pragma GCC unroll 8
+    for (int g = 0; g < G; g++) {
+        T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[shared ? b : b + g] * 16);
+        p[g] = ek_block(w, b + g);
+        acc[g] = _mm512_setzero_ps();
+    }
+    /* the offset loads of the last word row would read 3 bytes past it: the data's end for the
+     * matrix's last block (borrowed arrays have no padding), so that row shifts instead */
+    const int last = words - 1;
+    for (int wi = 0; wi < last; wi++) {
+        #pragma GCC unroll 8
+        for (int g = 0; g < G; g++) _mm_prefetch((const char *)(p[g] + (size_t)(wi + EK_PF) * EK_LANES), _MM_HINT_T0);
+        const float *xk = x + (size_t)wi * 8;
+        #pragma GCC unroll 4
+        for (int o = 0; o < 4; o++) {
+            __m512 x0 = _mm512_set1_ps(xk[2 * o]), x1 = _mm512_set1_ps(xk[2 * o + 1]);
+            #pragma GCC unroll 8
+            for (int g = 0; g < G; g++) {
+                __m512i v = _mm512_loadu_si512((const void *)((const char *)(p[g] + (size_t)wi * EK_LANES) + o));
+                acc[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(v, T[shared ? 0 : g]), x0, acc[g]);
+                acc[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), T[shared ? 0 : g]), x1, acc[g]);
+            }
+        }
+    }
+    {
+        const float *xk = x + (size_t)last * 8;
+        #pragma GCC unroll 8
+        for (int g = 0; g < G; g++) {
+            __m512i v = _mm512_loadu_si512((const void *)(p[g] + (size_t)last * EK_LANES));
+            #pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                acc[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(v, T[shared ? 0 : g]), _mm512_set1_ps(xk[i]), acc[g]);
+                v = _mm512_srli_epi32(v, 4);
+            }
+        }
+    }
+    float out[EK_LANES];
+    #pragma GCC unroll 8
+    for (int g = 0; g < G; g++) {
+        _mm512_storeu_ps(out, acc[g]);
+        ek_store_lanes(out, (b + g) * EK_LANES, w->n, y);
+    }
 }
 
 static int same_table(const ek_matrix *w, int b, int count) {
@@ -128,11 +184,22 @@ EK_TILES(2)
 EK_TILES(3)
 EK_TILES(4)
 
+static void gemv4(const ek_matrix *w, const float *x, int b0, int b1, float *y) {
+    for (int b = b0; b < b1;) {
+        int uniform = 0;
+        while (b + uniform < b1 && uniform < 8 && w->block_table[b + uniform] >= 0) uniform++;
+        if (uniform == 8 && same_table(w, b, 8)) { gemv4_tile(w, x, b, 8, 1, y); b += 8; }
+        else if (uniform == 8) { gemv4_tile(w, x, b, 8, 0, y); b += 8; }
+        else if (uniform > 0) { for (int e = b + uniform; b < e; b++) gemv4_tile(w, x, b, 1, 1, y); }
+        else { ek_lut_rows_ref(w, x, 1, w->kpad, b, b + 1, y, w->n); b++; }
+    }
+}
+
 void ek_lut_rows_avx512(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
     if (m == 1) {
         if (w->bits == 2) gemv_2(w, x, b0, b1, y);
         else if (w->bits == 3) gemv_3(w, x, b0, b1, y);
-        else gemv_4(w, x, b0, b1, y);
+        else gemv4(w, x, b0, b1, y);
     } else {
         if (w->bits == 2) gemm_2(w, x, m, ldx, b0, b1, y, ldy);
         else if (w->bits == 3) gemm_3(w, x, m, ldx, b0, b1, y, ldy);

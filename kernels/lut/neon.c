@@ -26,13 +26,15 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int wi = 0; wi < words; wi++) {
         uint32x4_t v[8];
         #pragma GCC unroll 32
+        for (int g = 0; g < G; g++) __builtin_prefetch(p[g] + (size_t)(wi + EK_PF) * EK_LANES);
+        #pragma GCC unroll 32
         for (int q = 0; q < 4 * G; q++) v[q] = vld1q_u32(p[q / 4] + (size_t)wi * EK_LANES + 4 * (q % 4));
         const float *xk = x + (size_t)wi * F;
         if (bits == 2) {  /* column pairs, in the reference's order: acc += fma(T[hi], x1, T[lo] * x0) */
             for (int j = 0; j < 8; j++) {
                 #pragma GCC unroll 32
                 for (int q = 0; q < 4 * G; q++) {
-                    float32x4_t lo = ek_lookup16(T[q / 4], v[q]), hi = ek_lookup16(T[q / 4], vshrq_n_u32(v[q], 2));
+                    float32x4_t lo = ek_lookup(T[q / 4], v[q], 2), hi = ek_lookup(T[q / 4], vshrq_n_u32(v[q], 2), 2);
                     v[q] = vshrq_n_u32(v[q], 4);
                     #pragma GCC unroll 32
                     for (int mm = 0; mm < MT; mm++) {
@@ -47,7 +49,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         for (int i = 0; i < F; i++) {
             #pragma GCC unroll 32
             for (int q = 0; q < 4 * G; q++) {
-                float32x4_t wv = ek_lookup16(T[q / 4], v[q]);
+                float32x4_t wv = ek_lookup(T[q / 4], v[q], bits);
                 v[q] = vshrq_n_u32(v[q], bits);
                 #pragma GCC unroll 32
                 for (int mm = 0; mm < MT; mm++)

@@ -25,6 +25,10 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int c = 0; c < chunks; c++) {
         __m256i pos[8], code[8];
         #pragma GCC unroll 32
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < chunk_words; j++)
+                _mm_prefetch((const char *)(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES), _MM_HINT_T0);
+        #pragma GCC unroll 32
         for (int h = 0; h < 2 * G; h++) {
             const uint32_t *cp = p[h / 2] + (size_t)c * chunk_words * EK_LANES + 8 * (h % 2);
             pos[h] = _mm256_loadu_si256((const __m256i *)cp);

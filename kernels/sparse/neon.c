@@ -24,6 +24,10 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     for (int c = 0; c < chunks; c++) {
         uint32x4_t pos[8], code[8];
         #pragma GCC unroll 32
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < chunk_words; j++)
+                __builtin_prefetch(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES);
+        #pragma GCC unroll 32
         for (int q = 0; q < 4 * G; q++) {
             const uint32_t *cp = p[q / 4] + (size_t)c * chunk_words * EK_LANES + 4 * (q % 4);
             pos[q] = vld1q_u32(cp);
@@ -40,7 +44,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
                     const uint32_t *cp = p[q / 4] + (size_t)c * chunk_words * EK_LANES + 4 * (q % 4);
                     code[q] = vld1q_u32(cp + (size_t)(1 + s / F) * EK_LANES);
                 }
-                float32x4_t wv = ek_lookup16(T[q / 4], code[q]);
+                float32x4_t wv = ek_lookup(T[q / 4], code[q], bits);
                 code[q] = vshrq_n_u32(code[q], bits);
                 uint8x16_t bi = ek_bytes_of(pos[q], 3);
                 #pragma GCC unroll 32

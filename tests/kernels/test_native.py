@@ -77,13 +77,50 @@ def test_gemm_m64_and_gemv_large(nk, isa):
     """The tuned ranges: GEMM at M = 64 and a GEMV with several 8-block tiles per thread."""
     _skip_unless(nk, isa)
     rng = np.random.default_rng(7)
-    for fmt in ("lut", "sparse24_lut"):
-        w, dense = _weights(nk, rng, fmt, 4, 520, 260, 0, fp16=True)
+    # group sizes: one table; a table per block (8-block tiles of 8 tables); 24 rows (blocks mixing two)
+    for fmt, bits, gs in (("lut", 4, 0), ("sparse24_lut", 4, 0), ("lut", 4, 16), ("sparse24_lut", 4, 16),
+                          ("lut", 3, 0), ("lut", 2, 128), ("lut", 4, 24)):
+        w, dense = _weights(nk, rng, fmt, bits, 520, 260, gs, fp16=True)
         for m in (64, 1):
             x = rng.standard_normal((m, 260)).astype(np.float32)
             y = nk.linear(w, x, threads=2, isa=isa)
             assert np.array_equal(y, nk.linear(w, x, isa="scalar"))
             np.testing.assert_allclose(y, x @ dense.T, rtol=1e-4, atol=1e-4)
+
+
+def _guarded_copy(a: np.ndarray):
+    """A copy of ``a`` whose last byte is the last readable byte before an unmapped page (so a
+    kernel reading past a borrowed array faults), and the mapping keeping it alive."""
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    size = -(-a.nbytes // page) * page
+    mem = mmap.mmap(-1, size + page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(mem))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(base + size, page, 0) == 0, "mprotect failed"  # PROT_NONE guard page
+    out = np.frombuffer(mem, dtype=a.dtype, count=a.size, offset=size - a.nbytes)
+    out[:] = a.ravel()
+    return out, mem
+
+
+@pytest.mark.parametrize("isa", ("scalar",) + FAST)
+def test_borrowed_arrays_are_not_read_past_their_end(nk, isa):
+    """ek_matrix_wrap borrows arrays (a .pte's buffers) with no padding: the GEMV must not read past
+    the data's end (the 4-bit paths load word rows at byte offsets 1..3), checked with a guard page."""
+    _skip_unless(nk, isa) if isa != "scalar" else None
+    rng = np.random.default_rng(11)
+    for fmt in ("lut", "sparse24_lut"):
+        for bits in (2, 3, 4):
+            w, _ = _weights(nk, rng, fmt, bits, 150, 200, 0, fp16=False)
+            a = w.arrays()
+            data, keep = _guarded_copy(a["data"])
+            wrapped = nk.wrap(a["format"], a["n"], a["k"], a["bits"], a["group_size"], data, a["tables"], a["row_scale"])
+            x = rng.standard_normal(200).astype(np.float32)
+            assert np.array_equal(nk.linear(wrapped, x, isa=isa), nk.linear(w, x, isa="scalar"))
+            del wrapped
 
 
 @pytest.mark.parametrize("fmt", ["lut", "shift", "sparse24_lut"])
