@@ -45,11 +45,11 @@ def lib() -> ctypes.CDLL:
     vp, i, sz = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
     sigs = {
         "ek_isa_supported": (i, [i]), "ek_isa_best": (i, []), "ek_isa_name": (ctypes.c_char_p, [i]),
-        "ek_last_error": (ctypes.c_char_p, []),
+        "ek_kernels_last_error": (ctypes.c_char_p, []),
         "ek_pack_lut": (vp, [i, i, i, _u8p, i, vp, i, i, _f32p]),
         "ek_pack_shift": (vp, [i, i, i, _u8p, i, _f32p]),
         "ek_pack_sparse24_lut": (vp, [i, i, i, _u8p, i, vp, i, i, _f32p, _u8p]),
-        "ek_free": (None, [vp]), "ek_matrix_rows": (i, [vp]), "ek_matrix_cols": (i, [vp]),
+        "ek_matrix_free": (None, [vp]), "ek_matrix_rows": (i, [vp]), "ek_matrix_cols": (i, [vp]),
         "ek_matrix_bytes": (sz, [vp]), "ek_decode": (i, [vp, _f32p]),
         "ek_linear": (i, [vp, _f32p, i, _f32p, _f32p, i, i]),
         "ek_matrix_info": (None, [vp, ctypes.POINTER(ctypes.c_int64)]),
@@ -66,7 +66,7 @@ def lib() -> ctypes.CDLL:
 
 
 def _error(what: str) -> str:
-    return (lib().ek_last_error() or b"").decode() or what
+    return (lib().ek_kernels_last_error() or b"").decode() or what
 
 
 def _isa(name: str) -> int:
@@ -124,7 +124,7 @@ class PackedMatrix:
     def __del__(self):
         h = getattr(self, "_h", None)
         if h is not None and h.value:
-            lib().ek_free(h)
+            lib().ek_matrix_free(h)
             self._h = ctypes.c_void_p()
 
 

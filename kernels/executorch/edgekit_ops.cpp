@@ -38,11 +38,11 @@ Tensor& run(int format, KernelRuntimeContext& ctx, const Tensor& x, const Tensor
     ek_matrix* w = ek_matrix_wrap(format, (int)n, (int)k, (int)bits, (int)group_size,
                                   reinterpret_cast<const uint32_t*>(data.const_data_ptr<int32_t>()),
                                   tables.const_data_ptr<float>(), sc);
-    ET_KERNEL_CHECK_MSG(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_last_error());
+    ET_KERNEL_CHECK_MSG(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
     const int m = static_cast<int>(x.numel() / k);
     int rc = ek_linear(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(), 0, EK_ISA_AUTO);
-    ek_free(w);
-    ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_last_error());
+    ek_matrix_free(w);
+    ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_kernels_last_error());
     return out;
 }
 

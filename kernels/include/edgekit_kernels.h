@@ -46,7 +46,7 @@ EK_API int ek_isa_supported(int isa);
 EK_API int ek_isa_best(void);
 EK_API const char *ek_isa_name(int isa);
 /* The reason of the last failure in this thread ("" if none). */
-EK_API const char *ek_last_error(void);
+EK_API const char *ek_kernels_last_error(void);
 
 /* tables: ntables x 2^bits values, fp16 (tables_fp16 = 1, IEEE half as uint16) or fp32;
  * ntables = 1 (group_size = 0) or ceil(n / group_size). row_scale: n floats or NULL. */
@@ -56,18 +56,18 @@ EK_API ek_matrix *ek_pack_lut(int n, int k, int bits, const uint8_t *indices, in
 EK_API ek_matrix *ek_pack_shift(int n, int k, int bits, const uint8_t *codes, int index_bits_in,
                                 const float *row_scale);
 /* keep: n x k bytes, nonzero = kept weight; NULL keeps the weights whose table value is nonzero.
- * Positions not kept are zero and must not exceed 2 in any group of 4 (else NULL, see ek_last_error).
+ * Positions not kept are zero and must not exceed 2 in any group of 4 (else NULL, see ek_kernels_last_error).
  * A group with fewer than 2 kept weights pads with a dropped position and the index of a 0 entry
  * of its table (the table must hold 0.0 then; sparse palettization reserves it). */
 EK_API ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, int index_bits_in,
                                        const void *tables, int tables_fp16, int group_size,
                                        const float *row_scale, const uint8_t *keep);
-EK_API void ek_free(ek_matrix *w);
+EK_API void ek_matrix_free(ek_matrix *w);
 
 /* Storing a packed weight (e.g. in an ExecuTorch program) and using it again without repacking:
  * info = {format, n, k, bits, group_size, data words (uint32), tables (16 fp32 each), has row scale};
  * ek_matrix_copy writes the packed arrays; ek_matrix_wrap makes a matrix over such arrays without
- * copying them (they must outlive it; ek_free leaves them alone). Any alignment works. */
+ * copying them (they must outlive it; ek_matrix_free leaves them alone). Any alignment works. */
 EK_API void ek_matrix_info(const ek_matrix *w, int64_t info[8]);
 EK_API void ek_matrix_copy(const ek_matrix *w, uint32_t *data, float *tables, float *row_scale);
 EK_API ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, const uint32_t *data,

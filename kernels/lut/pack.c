@@ -14,11 +14,11 @@ ek_matrix *ek_pack_lut_format(int format, int n, int k, int bits, const uint8_t 
         uint32_t *dst = w->data + (size_t)(r / EK_LANES) * words * EK_LANES + r % EK_LANES;
         for (int c = 0; c < k; c++) {
             uint8_t v = ek_index_at(indices, index_bits_in, (size_t)r * k + c);
-            if (v >= limit) { ek_free(w); return ek_fail("index %u at row %d column %d exceeds %d bits", v, r, c, bits); }
+            if (v >= limit) { ek_matrix_free(w); return ek_fail("index %u at row %d column %d exceeds %d bits", v, r, c, bits); }
             dst[(size_t)(c / F) * EK_LANES] |= (uint32_t)v << (bits * (c % F));
         }
     }
-    if (!ek_set_tables(w, tables, tables_fp16, row_scale)) { ek_free(w); return ek_fail("out of memory"); }
+    if (!ek_set_tables(w, tables, tables_fp16, row_scale)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     return w;
 }
 

@@ -13,7 +13,7 @@ ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, 
     ek_matrix *w = ek_alloc(EK_SPARSE24_LUT, n, k, bits, group_size);
     if (!w) return NULL;
     const int F = w->fields, cw = w->code_words;
-    if (!ek_set_tables(w, tables, tables_fp16, row_scale)) { ek_free(w); return ek_fail("out of memory"); }
+    if (!ek_set_tables(w, tables, tables_fp16, row_scale)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     const uint8_t limit = (uint8_t)(1u << bits);
     for (int r = 0; r < n; r++) {
         const float *t = w->tables + (size_t)w->row_table[r] * 16;
@@ -26,18 +26,18 @@ ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, 
                 int col = g * 4 + p;
                 if (col >= k) { if (dropped < 0) dropped = p; continue; }
                 uint8_t v = ek_index_at(indices, index_bits_in, (size_t)r * k + col);
-                if (v >= limit) { ek_free(w); return ek_fail("index %u at row %d column %d exceeds %d bits", v, r, col, bits); }
+                if (v >= limit) { ek_matrix_free(w); return ek_fail("index %u at row %d column %d exceeds %d bits", v, r, col, bits); }
                 int is_kept = keep ? keep[(size_t)r * k + col] != 0 : t[v] != 0.0f;
                 if (!is_kept) {
-                    if (t[v] != 0.0f && keep) { ek_free(w); return ek_fail("row %d column %d is not kept but its table value is %g, not 0", r, col, t[v]); }
+                    if (t[v] != 0.0f && keep) { ek_matrix_free(w); return ek_fail("row %d column %d is not kept but its table value is %g, not 0", r, col, t[v]); }
                     if (dropped < 0) dropped = p;
                     continue;
                 }
-                if (kept == 2) { ek_free(w); return ek_fail("row %d columns %d..%d keep more than 2 of 4 weights; not 2:4 sparse", r, g * 4, g * 4 + 3); }
+                if (kept == 2) { ek_matrix_free(w); return ek_fail("row %d columns %d..%d keep more than 2 of 4 weights; not 2:4 sparse", r, g * 4, g * 4 + 3); }
                 pos[kept] = p; code[kept++] = v;
             }
             while (kept < 2) {
-                if (zero < 0) { ek_free(w); return ek_fail("row %d columns %d..%d keep fewer than 2 weights and the row's table has no 0 entry to pad with", r, g * 4, g * 4 + 3); }
+                if (zero < 0) { ek_matrix_free(w); return ek_fail("row %d columns %d..%d keep fewer than 2 weights and the row's table has no 0 entry to pad with", r, g * 4, g * 4 + 3); }
                 /* pad with a dropped position (its x is multiplied by the table's 0) */
                 pos[kept] = dropped >= 0 ? dropped : 0; code[kept++] = zero;
             }

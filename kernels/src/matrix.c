@@ -10,7 +10,7 @@
 
 static _Thread_local char last_error[256];
 
-const char *ek_last_error(void) { return last_error; }
+const char *ek_kernels_last_error(void) { return last_error; }
 
 void *ek_fail(const char *fmt, ...) {
     va_list ap;
@@ -102,7 +102,7 @@ ek_matrix *ek_alloc(int format, int n, int k, int bits, int group_size) {
     /* 64-byte aligned: one block word row is one cache line */
     if (posix_memalign((void **)&w->data, 64, nwords * 4 + 64)) w->data = NULL;
     w->tables = calloc((size_t)w->ntables * 16, sizeof(float));
-    if (!w->data || !w->tables || !ek_maps(w)) { ek_free(w); return ek_fail("out of memory"); }
+    if (!w->data || !w->tables || !ek_maps(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     memset(w->data, 0, nwords * 4);
     return w;
 }
@@ -118,7 +118,7 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
     ek_layout(w);
     w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
-    if (!ek_maps(w)) { ek_free(w); return ek_fail("out of memory"); }
+    if (!ek_maps(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     return w;
 }
 
@@ -149,7 +149,7 @@ int ek_set_tables(ek_matrix *w, const void *tables, int fp16, const float *row_s
     return 1;
 }
 
-void ek_free(ek_matrix *w) {
+void ek_matrix_free(ek_matrix *w) {
     if (!w) return;
     if (w->owns) { free(w->data); free(w->tables); free(w->row_scale); }
     free(w->block_table); free(w->row_table);

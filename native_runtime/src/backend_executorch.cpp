@@ -96,9 +96,9 @@ ek_status load_edgekit_ops(const std::string &configured) {
     return fail(EK_ERR_BACKEND_UNAVAILABLE,
                 "the program calls edgekit:: kernels but their library " + (path.empty() ? std::string("(none configured)") : path) +
                     " is missing (run `make native` in the edgekit checkout, or set EDGEKIT_ET_OPS_LIB)");
-  // RTLD_DEEPBIND: the kernels library exports ek_last_error/ek_free too; its own calls must bind to its
-  // definitions even when this library's are already in the global scope (an app linked to edgekit_runtime).
-  if (!dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)) {
+  // The kernels library prefixes its own error/free functions (ek_kernels_last_error, ek_matrix_free), so
+  // nothing it exports clashes with this library's C API in an app's global symbol scope.
+  if (!dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
     const char *e = dlerror();
     return fail(EK_ERR_BACKEND_UNAVAILABLE, "cannot load " + path + ": " + (e ? e : "unknown error"));
   }

@@ -20,7 +20,7 @@ static int check(ek_matrix *w, int n, int k, int m, int isa, const char *what) {
     int bad = 0;
     for (int threads = 1; threads <= 3 && !bad; threads += 2) {
         if (ek_linear(w, x, m, bias, ya, 1, EK_ISA_SCALAR) || ek_linear(w, x, m, bias, yb, threads, isa)) {
-            printf("%s: ek_linear failed: %s\n", what, ek_last_error());
+            printf("%s: ek_linear failed: %s\n", what, ek_kernels_last_error());
             bad = 1;
             break;
         }
@@ -64,11 +64,11 @@ int main(int argc, char **argv) {
                 ek_matrix *a = ek_pack_lut(n, k, bits, idx, 8, tables, 0, gs, scale);
                 ek_matrix *b = ek_pack_shift(n, k, bits, idx, 8, scale);
                 ek_matrix *c = ek_pack_sparse24_lut(n, k, bits, idx, 8, tables, 0, gs, NULL, keep);
-                if (!a || !b || !c) { printf("pack failed: %s\n", ek_last_error()); return 1; }
+                if (!a || !b || !c) { printf("pack failed: %s\n", ek_kernels_last_error()); return 1; }
                 if (check(a, n, k, ms[mi], isa, "lut") || check(b, n, k, ms[mi], isa, "shift") ||
                     check(c, n, k, ms[mi], isa, "sparse24_lut"))
                     return 1;
-                ek_free(a); ek_free(b); ek_free(c);
+                ek_matrix_free(a); ek_matrix_free(b); ek_matrix_free(c);
                 cases += 3;
             }
             free(idx); free(keep); free(tables); free(scale);

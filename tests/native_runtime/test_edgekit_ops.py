@@ -1,6 +1,5 @@
 """A .pte with edgekit:: kernels runs through edgekit_runtime: alone, after ExecuTorch's Python bindings
-loaded the same kernel library (no re-registration abort), and from a C program (whose ek_* symbols must not
-capture the kernel library's own ek_free / ek_last_error)."""
+loaded the same kernel library (no re-registration abort), and from a C program linked to edgekit_runtime."""
 
 from __future__ import annotations
 
