@@ -34,6 +34,13 @@ def add_llm_parsers(sub) -> None:
                     "activations on XNNPACK; executorch only")
     el.add_argument("--group-size", type=int, default=32,
                     help="int4: weights per scale (default 32; 0 = one scale per output channel)")
+    el.add_argument("--executorch-kernels", default="none", choices=("none", "edgekit"),
+                    help="edgekit: clustered / shift linear layers (eDKM checkpoints, --recipe) stay at their bit "
+                    "width in the .pte and run on edgekit's native kernels (needs `make native`)")
+    el.add_argument("--recipe", default=None,
+                    help="post-training compression of every linear layer before export: palettize2/3/4 (k-means "
+                    "tables), palettize4_grouped, shift3/4, sparse24, or a recipe .json/.yaml")
+    el.add_argument("--exclude", default=None, help="--recipe: leave layers matching this regex dense (e.g. lm_head)")
     el.add_argument("--first", metavar="ROUTERS", default=None,
                     help="FiRST: a first_routers.safetensors trained for this checkpoint; exports per-layer methods "
                          "+ routers (+ fused decode for the skip sets the routers choose) so skipped layers cost "
@@ -88,11 +95,20 @@ def cmd_export_llm(args) -> int:
         model = load_clustered(ckpt)
         extra = {"compression": llm_compression_section(model)}
         s = extra["compression"]["summary"]
+        stored = ("packed, on edgekit's kernels" if args.executorch_kernels == "edgekit"
+                  else "dense fp32 (--executorch-kernels edgekit keeps them packed)")
         print(f"  clustered linear weights: {s['expected_bytes']:,} B (indices + tables) vs {s['dense_bytes']:,} B "
-              f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them dense fp32",
+              f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them {stored}",
               file=sys.stderr)
     else:
         model = load_hf_checkpoint(ckpt)
+    if args.recipe:
+        if is_clustered(ckpt):
+            raise EdgekitError("bad_option", f"{ckpt} is already clustered (eDKM); --recipe {args.recipe} would "
+                               "cluster it again", fix="drop --recipe, or export the fp32 checkpoint with it")
+        from edgekit.exporters.llm_kernels import apply_recipe
+
+        model, _ = apply_recipe(model, args.recipe, args.exclude)
     tokens = encode_split(load_tokenizer(tokenizer_file), "val")
     routers = None
     if args.first:
@@ -102,9 +118,9 @@ def cmd_export_llm(args) -> int:
     for target in args.target or ["executorch"]:
         print(f"  {target}: converting and checking parity ...", file=sys.stderr, flush=True)
         if routers is not None:
-            if args.weights != "fp32":
+            if args.weights != "fp32" or args.executorch_kernels != "none" or args.recipe:
                 raise EdgekitError("first_weights_unsupported", "--first exports fp32 weights only",
-                                   fix="drop --weights, or export without --first")
+                                   fix="drop --weights / --executorch-kernels / --recipe, or export without --first")
             from edgekit.exporters.llm_first import export_first_llm
             art = export_first_llm(model, routers, tokenizer_file, Path(args.out) / ckpt.name / f"{target}-first",
                                    name=ckpt.name, target=target, prefill_len=args.prefill_len,
@@ -112,7 +128,8 @@ def cmd_export_llm(args) -> int:
         else:
             art = export_llm(model, tokenizer_file, target, Path(args.out) / ckpt.name / target, name=ckpt.name,
                              prefill_len=args.prefill_len, parity_tokens=tokens, manifest_extra=extra,
-                             weights=args.weights, group_size=args.group_size)
+                             weights=args.weights, group_size=args.group_size,
+                             kernels=args.executorch_kernels)
         rows.append([target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])),
                      parity_cell(art.manifest["parity"]), str(art.path)])
     print(table(["target", "bytes", "parity", "artifact"], rows))
