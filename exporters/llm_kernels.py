@@ -58,33 +58,38 @@ def swap_llm(model):
 
 
 def file_bytes(pte: str | Path, swapped, encodings: dict) -> dict:
-    """Each native layer's ``bytes`` replaced by the bytes of its packed arrays as stored in ``pte``.
+    """Each native layer's ``bytes``: its packed arrays (index words, tables, row scales) found in ``pte``.
 
-    Found by value (dtype, shape and bytes), once per layer although every method refers to them.
-    A packed array missing from the file is an exporter bug: raised, never reported as written.
+    Every array is looked up byte for byte in the file (once, although every method refers to it);
+    a packed array missing from the file is an exporter bug: raised, never reported as written.
     """
-    from edgekit.exporters.file_weights import read_stored
+    import mmap
 
-    by_key: dict[tuple, int] = {}
-    for s in read_stored(pte):
-        arr = s.raw if s.raw is not None else s.values
-        if arr is not None:
-            by_key.setdefault((s.dtype, tuple(s.shape), arr.tobytes()), s.nbytes)
     out = {}
-    for name, enc in encodings.items():
-        module = swapped.get_submodule(name)
-        total = 0
-        for buf in (module.data, module.tables, module.scale):
-            if not buf.numel():
-                continue
-            a = buf.numpy()
-            key = (a.dtype.name, tuple(a.shape), np.ascontiguousarray(a).tobytes())
-            if key not in by_key:
-                raise EdgekitError("packed_weights_missing", f"layer {name}: its packed {a.dtype.name} array "
-                                   f"{tuple(a.shape)} is not in {Path(pte).name}", fix="report this as a bug")
-            total += by_key[key]
-        out[name] = enc | {"bytes": total, "bytes_from": "file"}
+    with open(pte, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        for name, enc in encodings.items():
+            module = swapped.get_submodule(name)
+            total = 0
+            for buf in (module.data, module.tables, module.scale):
+                if not buf.numel():
+                    continue
+                a = np.ascontiguousarray(buf.numpy()).tobytes()
+                if _find(mm, a) < 0:
+                    raise EdgekitError("packed_weights_missing", f"layer {name}: its packed {buf.dtype} array "
+                                       f"{tuple(buf.shape)} is not in {Path(pte).name}", fix="report this as a bug")
+                total += len(a)
+            out[name] = enc | {"bytes": total, "bytes_from": "file"}
     return out
+
+
+def _find(mm, needle: bytes) -> int:
+    """Offset of ``needle`` in ``mm`` (a 64-byte prefix search, then the whole array compared), or -1."""
+    pos = mm.find(needle[:64])
+    while pos >= 0:
+        if mm[pos: pos + len(needle)] == needle:
+            return pos
+        pos = mm.find(needle[:64], pos + 1)
+    return -1
 
 
 def apply_recipe(model, recipe: str, exclude: str | None = None):

@@ -187,3 +187,19 @@ def test_kernels_option_refuses_what_it_cannot_do(tmp_path, capsys):
     (tmp_path / "ck" / "tokenizer.json").write_bytes(tok_file.read_bytes())
     assert main(["export-llm", str(tmp_path / "ck"), "--recipe", "int8", "--out", str(tmp_path / "d")]) != 0
     assert "recipe_unsupported_for_llm" in capsys.readouterr().err
+
+
+@needs_export
+def test_server_benchmark_job_runs_the_edgekit_pte(edkm3, tmp_path):
+    from tests.server.conftest import make_client, upload, wait_job, zip_dir
+
+    _, art, _ = edkm3
+    with make_client(tmp_path / "data") as client:
+        a = upload(client, zip_dir(art), "llm.zip").json()
+        assert a["format"] == "executorch" and a["runnable"], a
+        body = {"artifact_id": a["id"], "inputs": "random", "runs": 16, "warmup": 0, "min_seconds": 0,
+                "prompt_tokens": 8, "new_tokens": 16}
+        job = wait_job(client, client.post("/v1/benchmarks", json=body).json()["id"], timeout=180)
+    assert job["status"] == "succeeded", job
+    r = job["result"]
+    assert r["kind"] == "llm" and r["latency"]["runs"] == 16 and r["llm"]["decode_tokens_per_s"] > 0
