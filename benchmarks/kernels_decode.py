@@ -150,8 +150,11 @@ def child(plan_file: str, threads: int) -> None:
     print(json.dumps(out))
 
 
-def run(models, rounds: int, tokens: int, work: Path) -> dict:
-    arts = {m: export_all(m, work, FORMATS) for m in models}
+def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> dict:
+    if export:
+        arts = {m: export_all(m, work, FORMATS) for m in models}
+    else:  # --no-export: time the artifacts already in the work folder
+        arts = {m: {f: work / m / f for f in FORMATS if (work / m / f / "manifest.json").is_file()} for m in models}
     plan = work / "plan.json"
     plan.write_text(json.dumps({"rounds": rounds, "tokens": tokens,
                                 "artifacts": {f"{m}/{f}": str(p) for m in models for f, p in arts[m].items()}}))
@@ -186,7 +189,8 @@ def run(models, rounds: int, tokens: int, work: Path) -> dict:
         fm = entry["formats"]
         for basis in ("tok_s", "tok_s_cpu"):  # wall time, and CPU time / threads (the step on idle cores)
             entry["ratios" + basis[5:]] = {t: {name: round(fm[a][basis][t] / fm[b][basis][t], 3)
-                                               for name, (a, b) in pairs.items()} for t in res["threads"]}
+                                               for name, (a, b) in pairs.items() if a in fm and b in fm}
+                                           for t in res["threads"]}
     big = [m for m, e in res["models"].items() if e["parameters"] >= 100e6]
     res["acceptance"] = {m: {basis: {t: {"lut3_vs_int4>=1.3": r["lut3_vs_int4"] >= 1.3,
                                          "lut3_vs_fp32>=4": r["lut3_vs_fp32"] >= 4}
@@ -196,7 +200,8 @@ def run(models, rounds: int, tokens: int, work: Path) -> dict:
                      "statistic": "1 / median decode step over all rounds", "stream_buffer_mb": STREAM_MB,
                      "command": "python benchmarks/kernels_decode.py"
                      + ("" if list(models) == ["llama_30m", "llama_100m"] else f" --models {','.join(models)}")
-                     + ("" if rounds == 5 else f" --rounds {rounds}") + ("" if tokens == 64 else f" --tokens {tokens}")}
+                     + ("" if rounds == 5 else f" --rounds {rounds}") + ("" if tokens == 64 else f" --tokens {tokens}")
+                     + ("" if export else " --no-export")}
     return res
 
 
@@ -215,36 +220,67 @@ def table(res: dict) -> str:
 
 
 def plot(res: dict, path: Path) -> None:
-    """Roofline: bytes read per token (weights + KV cache) vs tokens/s, with bandwidth / bytes lines."""
+    """Roofline: bytes read per token (weights + KV cache) vs tokens/s, with bandwidth / bytes lines;
+    one panel on wall time, one on CPU time / threads (the machine is shared)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
     markers = {"fp32": "s", "xnnpack_int4": "D", "lut4": "o", "lut3": "^", "lut2": "v"}
     colors = {"1": "tab:blue", "2": "tab:orange"}
     xs = [f["bytes_per_token"]["weights"] + f["bytes_per_token"]["kv_cache"]
           for e in res["models"].values() for f in e["formats"].values()]
     grid = np.geomspace(min(xs) / 1.5, max(xs) * 1.5, 50)
-    for t, info in res["threads"].items():
-        bw = info["bandwidth_gbs"] * 1e9
-        ax.plot(grid / 1e6, bw / grid, "--", color=colors[t], lw=1, label=f"read bandwidth {info['bandwidth_gbs']:.1f} GB/s, {t} thr")
-    for m, e in res["models"].items():
-        for fmt, f in e["formats"].items():
-            x = (f["bytes_per_token"]["weights"] + f["bytes_per_token"]["kv_cache"]) / 1e6
-            for t in res["threads"]:
-                ax.scatter([x], [f["tok_s"][t]], marker=markers[fmt], color=colors[t], s=30, zorder=3)
-            ax.annotate(f"{m.removeprefix('llama_')} {fmt.replace('xnnpack_', '')}", (x, f["tok_s"]["2"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xscale("log"), ax.set_yscale("log")
-    ax.set_xlabel("MB read per decoded token (weights + KV cache)"), ax.set_ylabel("decode tokens/s")
-    ax.set_title("Llama decode on edgekit / XNNPACK .pte: roofline")
-    ax.legend(fontsize=7, loc="lower left")
-    ax.grid(True, which="both", lw=0.3)
+    for ax, (basis, bw_key, title) in zip(axes, (("tok_s", "bandwidth_gbs", "wall time"),
+                                                 ("tok_s_cpu", "bandwidth_gbs_cpu", "CPU time / threads"))):
+        for t, info in res["threads"].items():
+            bw = info[bw_key] * 1e9
+            ax.plot(grid / 1e6, bw / grid, "--", color=colors[t], lw=1,
+                    label=f"read bandwidth / bytes: {info[bw_key]:.1f} GB/s, {t} thr")
+        for m, e in res["models"].items():
+            for fmt, f in e["formats"].items():
+                x = (f["bytes_per_token"]["weights"] + f["bytes_per_token"]["kv_cache"]) / 1e6
+                for t in res["threads"]:
+                    ax.scatter([x], [f[basis][t]], marker=markers[fmt], color=colors[t], s=30, zorder=3)
+                ax.annotate(f"{m.removeprefix('llama_')} {fmt.replace('xnnpack_', 'xnn ')}", (x, f[basis]["1"]),
+                            textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.set_xscale("log"), ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("MB read per decoded token (weights + KV cache)")
+        ax.set_title(f"decode, {title}", fontsize=10)
+        ax.legend(fontsize=7, loc="lower left")
+        ax.grid(True, which="both", lw=0.3)
+    axes[0].set_ylabel("decode tokens/s (blue: 1 thread, orange: 2)")
     fig.tight_layout()
-    fig.savefig(path, metadata={"Date": None})
+    fig.savefig(path, metadata={"Date": None} if str(path).endswith(".svg") else None)
     plt.close(fig)
+
+
+def perplexity_check(ckpt: Path, work: Path) -> dict:
+    """A clustered (eDKM) checkpoint exported with edgekit kernels: held-out perplexity, torch vs .pte."""
+    from edgekit.exporters.llm import export_llm
+    from edgekit.exporters.llm_compress import load_clustered
+    from edgekit.generate import LLMSession
+    from edgekit.exporters.llm_kernels import perplexities
+    from edgekit.model_zoo.llm_train import perplexity
+    from edgekit.model_zoo.text import encode_split, load_tokenizer
+
+    model = load_clustered(ckpt)
+    val = encode_split(load_tokenizer(ckpt / "tokenizer.json"), "val")
+    art = export_llm(model, ckpt / "tokenizer.json", "executorch", work / f"{ckpt.name}_edgekit", name=ckpt.name,
+                     parity_tokens=val, kernels="edgekit")
+    s = art.manifest["compression"]["summary"]
+    p = perplexities(model, LLMSession(art.path, threads=1), val, seq_len=128, max_windows=64)
+    return {"checkpoint": ckpt.name, "bits": sorted({r["encoded"]["index_bits"] for r in
+                                                     art.manifest["compression"]["ledger"]}),
+            "formats": sorted({r["encoded"]["format"] for r in art.manifest["compression"]["ledger"]}),
+            "linear_bytes_written": s["bytes_written"], "linear_dense_bytes": s["dense_bytes"],
+            "pte_bytes": (art.path / "model.pte").stat().st_size, "parity": art.manifest["parity"]["metrics"],
+            "perplexity": p, "torch_perplexity_llm_train": perplexity(model, val, 128),
+            "command": f"python benchmarks/kernels_decode.py --perplexity {ckpt}"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,13 +291,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=str(ROOT / "out" / "kernels_decode"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "kernels_decode.json"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "kernels_decode.svg"))
+    ap.add_argument("--no-export", action="store_true", help="time only the artifacts already in --work")
+    ap.add_argument("--perplexity", metavar="CLUSTERED_CKPT", help="instead: perplexity of this eDKM checkpoint, "
+                    "torch vs its edgekit .pte (writes docs/kernels_decode_ppl.json)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(args.child, args.threads)
         return 0
-    res = run(args.models.split(","), args.rounds, args.tokens, Path(args.work))
+    if args.perplexity:
+        res = perplexity_check(Path(args.perplexity), Path(args.work))
+        (Path(args.out).parent / "kernels_decode_ppl.json").write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res["perplexity"]))
+        return 0
+    res = run(args.models.split(","), args.rounds, args.tokens, Path(args.work), export=not args.no_export)
     Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
     plot(res, Path(args.plot))
     print(table(res))

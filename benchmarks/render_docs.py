@@ -219,7 +219,20 @@ def kernels_decode_acceptance() -> str:
     return _table(["model", "ratio (basis)", "1 / 2 threads", "target", ""], rows)
 
 
-FIGURES.update({f.__name__: f for f in (kernels_decode, kernels_decode_acceptance)})
+def kernels_decode_ppl() -> str:
+    d = _load("kernels_decode_ppl.json")
+    p = d["perplexity"]
+    return (f"`{d['command'].replace('python ', 'python ', 1)}`: {d['checkpoint']} ({', '.join(d['formats'])}, "
+            f"{'/'.join(str(b) for b in d['bits'])}-bit indices, linear weights {d['linear_bytes_written']:,} B in the "
+            f".pte vs {d['linear_dense_bytes']:,} B fp32). Held-out pydoc text, {p['windows']} windows x "
+            f"{p['seq_len']} tokens ({p['tokens']:,} tokens), the .pte prefilling each window in its 16-token "
+            f"chunks: perplexity **{p['artifact']:.4f}** (.pte, edgekit kernels) vs **{p['torch']:.4f}** (clustered "
+            f"torch model), relative difference {p['rel_diff']:.1e}; largest logit difference "
+            f"{p['max_abs_logit_diff']:.1e}. The kernels read the same tables and indices as the torch weights; "
+            "only the order of the fp32 additions differs.")
+
+
+FIGURES.update({f.__name__: f for f in (kernels_decode, kernels_decode_acceptance, kernels_decode_ppl)})
 
 
 def render(text: str, source: str = "") -> tuple[str, list[str]]:
