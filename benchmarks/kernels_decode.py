@@ -42,7 +42,6 @@ def cluster_kmeans(model, bits: int, seed: int = 0):
     import copy
 
     import torch
-
     from edgekit.exporters.compression.kmeans import assign, kmeans1d
     from edgekit.exporters.compression.palettize import write_lut
     from edgekit.exporters.compression.record import fp16_exact
@@ -112,9 +111,10 @@ def bytes_per_token(manifest: dict, fmt: str) -> dict:
 
 def child(plan_file: str, threads: int) -> None:
     """Time every artifact of the plan at ``threads``, interleaved; print one JSON line."""
+    from edgekit.kernels import _native as nk
+
     from edgekit.bench import machine_info
     from edgekit.generate import LLMSession
-    from edgekit.kernels import _native as nk
 
     plan = json.loads(Path(plan_file).read_text())
     sessions = {key: LLMSession(path, threads=threads) for key, path in plan["artifacts"].items()}
@@ -263,10 +263,11 @@ def perplexity_check(ckpt: Path, work: Path) -> dict:
     """A clustered (eDKM) checkpoint exported with edgekit kernels: held-out perplexity, torch vs .pte."""
     from edgekit.exporters.llm import export_llm
     from edgekit.exporters.llm_compress import load_clustered
-    from edgekit.generate import LLMSession
     from edgekit.exporters.llm_kernels import perplexities
     from edgekit.model_zoo.llm_train import perplexity
     from edgekit.model_zoo.text import encode_split, load_tokenizer
+
+    from edgekit.generate import LLMSession
 
     model = load_clustered(ckpt)
     val = encode_split(load_tokenizer(ckpt / "tokenizer.json"), "val")

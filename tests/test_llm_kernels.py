@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-
 from conftest import needs_export, tiny_llm_with_tokenizer
 
 
@@ -40,10 +38,11 @@ def nk():
 def edkm3(tmp_path_factory, nk):
     """A tiny LLM whose decoder linears are clustered to 3 bits (one table each), saved as a clustered
     (eDKM-format) checkpoint and exported by the CLI with edgekit kernels: (torch model, artifact, val ids)."""
-    from edgekit.cli import main
     from edgekit.exporters.llm_checkpoint import load_clustered, save_clustered
     from edgekit.exporters.llm_kernels import apply_recipe
     from edgekit.model_zoo.text import encode_split
+
+    from edgekit.cli import main
 
     _ops_built()
     d = tmp_path_factory.mktemp("llmk")
@@ -90,7 +89,7 @@ def test_generate_and_runtime_run_the_edgekit_pte(edkm3, capsys):
     from edgekit.cli import main
     from edgekit.generate import LLMSession
 
-    model, art, val = edkm3
+    model, art, _ = edkm3
     llm = LLMSession(art)
     r = llm.generate("The for statement", max_new_tokens=12, temperature=0)
     ids = list(llm.tokenizer.encode("The for statement").ids)
@@ -122,6 +121,7 @@ def test_edgekit_pte_perplexity_equals_the_clustered_torch_model(edkm3):
     """The kernels use the same tables and indices: only the fp32 summation order differs (blocked /
     vectorized dot products vs torch's), ~1e-6 relative per logit, so the perplexity agrees to 1e-5."""
     from edgekit.exporters.llm_kernels import perplexities
+
     from edgekit.generate import LLMSession
 
     model, art, val = edkm3
@@ -134,14 +134,15 @@ def test_edgekit_pte_perplexity_equals_the_clustered_torch_model(edkm3):
 @needs_export
 def test_any_recipe_runs_native_lut2_lut4_shift3(tmp_path, nk):
     """One recipe (a .json) putting 2-bit tables, 4-bit grouped tables and 3-bit shift on different layers."""
-    from edgekit.cli import main
     from edgekit.exporters.compression import Recipe, Step
     from edgekit.exporters.compression.palettize import PalettizeConfig
     from edgekit.exporters.compression.shift import ShiftQuantConfig
+
+    from edgekit.cli import main
     from edgekit.generate import LLMSession
 
     _ops_built()
-    model, tok_file, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=1)
+    model, _, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=1)
     from edgekit.model_zoo.llama import save_hf_checkpoint
 
     save_hf_checkpoint(model, tmp_path)
@@ -166,10 +167,11 @@ def test_any_recipe_runs_native_lut2_lut4_shift3(tmp_path, nk):
 
 @needs_export
 def test_kernels_option_refuses_what_it_cannot_do(tmp_path, capsys):
-    from edgekit.cli import main
-    from edgekit.errors import EdgekitError
     from edgekit.exporters.llm import export_llm
     from edgekit.exporters.llm_kernels import apply_recipe
+
+    from edgekit.cli import main
+    from edgekit.errors import EdgekitError
 
     model, tok_file, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=1)
     with pytest.raises(EdgekitError, match="executorch target"):
