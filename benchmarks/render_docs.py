@@ -333,6 +333,58 @@ FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
     kernels_probes, kernels_gemv, kernels_pte, kernels_gemm, kernels_acceptance)}
 
 
+# -- native kernels: LLM decode (benchmarks/kernels_decode.py -> docs/kernels_decode.json) ---------------------
+
+_DECODE_LABELS = {"fp32": "fp32 (XNNPACK)", "xnnpack_int4": "XNNPACK int4 (8da4w, g32)", "lut4": "edgekit lut4",
+                  "lut3": "edgekit lut3", "lut2": "edgekit lut2"}
+
+
+def kernels_decode() -> str:
+    d = _load("kernels_decode.json")
+    rows = []
+    for m, e in d["models"].items():
+        for fmt, f in e["formats"].items():
+            b = f["bytes_per_token"]
+            rows.append([f"{m} ({e['parameters'] / 1e6:.1f}M)", _DECODE_LABELS[fmt], f"{b['weights'] / 1e6:.1f}",
+                         f"{b['kv_cache'] / 1e6:.1f}", f"{f['pte_bytes'] / 1e6:.1f}"]
+                        + [f"{f['tok_s'][t]:.1f} / {f['tok_s_cpu'][t]:.1f}" for t in ("1", "2")])
+    bw = ", ".join(f"{t} thread{'s' if t != '1' else ''} {v['bandwidth_gbs']:.1f} / {v['bandwidth_gbs_cpu']:.1f} GB/s"
+                   for t, v in d["threads"].items())
+    return (f"\nRead bandwidth (ek_stream_sum over {d['method']['stream_buffer_mb']} MB, wall / CPU basis): {bw}.\n"
+            + _table(["model", ".pte", "MB weights / token", "MB KV cache / token", ".pte MB",
+                      "tok/s 1 thread (wall / CPU)", "tok/s 2 threads (wall / CPU)"], rows))
+
+
+def kernels_decode_acceptance() -> str:
+    d = _load("kernels_decode.json")
+    rows = []
+    for m, acc in d["acceptance"].items():
+        for basis, label in (("ratios", "wall"), ("ratios_cpu", "CPU")):
+            r = d["models"][m][basis]
+            for name, target in (("lut3_vs_int4", 1.3), ("lut3_vs_fp32", 4.0)):
+                got = [r[t][name] for t in ("1", "2")]
+                rows.append([m, f"{name.replace('_vs_', ' vs ').replace('int4', 'XNNPACK int4')} ({label})",
+                             " / ".join(f"{g:.2f}x" for g in got), f">= {target}x",
+                             "pass" if all(g >= target for g in got) else "fail"])
+    return _table(["model", "ratio (basis)", "1 / 2 threads", "target", ""], rows)
+
+
+def kernels_decode_ppl() -> str:
+    d = _load("kernels_decode_ppl.json")
+    p = d["perplexity"]
+    return (f"`{d['command'].replace('python ', 'python ', 1)}`: {d['checkpoint']} ({', '.join(d['formats'])}, "
+            f"{'/'.join(str(b) for b in d['bits'])}-bit indices, linear weights {d['linear_bytes_written']:,} B in the "
+            f".pte vs {d['linear_dense_bytes']:,} B fp32). Held-out pydoc text, {p['windows']} windows x "
+            f"{p['seq_len']} tokens ({p['tokens']:,} tokens), the .pte prefilling each window in its 16-token "
+            f"chunks: perplexity **{p['artifact']:.4f}** (.pte, edgekit kernels) vs **{p['torch']:.4f}** (clustered "
+            f"torch model), relative difference {p['rel_diff']:.1e}; largest logit difference "
+            f"{p['max_abs_logit_diff']:.1e}. The kernels read the same tables and indices as the torch weights; "
+            "only the order of the fp32 additions differs.")
+
+
+FIGURES.update({f.__name__: f for f in (kernels_decode, kernels_decode_acceptance, kernels_decode_ppl)})
+
+
 def render(text: str, source: str = "") -> tuple[str, list[str]]:
     """(text with every block re-rendered, names of the blocks whose content changed)."""
     changed = []

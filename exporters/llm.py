@@ -39,24 +39,32 @@ def method_inputs(model, length: int) -> tuple[torch.Tensor, ...]:
 def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Path, *, name: str = "llama",
                prefill_len: int = 16, parity_tokens: np.ndarray | None = None, skip_layers=(),
                manifest_extra: dict | None = None, weights: str = "fp32", group_size: int = 32,
-               options: dict | None = None):
+               options: dict | None = None, kernels: str = "none"):
     """``weights``: fp32, or int4/int8 linear weights for ExecuTorch (exporters/llm_weights.py);
     parity is then taken against the quantized PyTorch model at int8 tolerance. ``options``: the target's
-    options (fields of its options dataclass that LLM exports take, exporters/llm_options.py)."""
+    options (fields of its options dataclass that LLM exports take, exporters/llm_options.py).
+    ``kernels="edgekit"``: clustered / shift linears run on edgekit ops at their bit width (llm_kernels.py);
+    parity is taken against the clustered PyTorch model at fp32 tolerance."""
     if target not in LLM_TARGETS:
         raise UnknownChoice("LLM target", target, LLM_TARGETS)
     from edgekit.exporters.llm_weights import check_weights, quantized_copy
     from edgekit.model_zoo.llama import LlamaStep
 
+    from edgekit.exporters.llm_kernels import check_kernels, file_bytes, swap_llm
+
     check_weights(weights, target, group_size)
+    check_kernels(kernels, target, weights)
     from edgekit.exporters.llm_options import llm_fields, llm_options
 
     opts = llm_options(target, options)
-    source, ledger = model.eval(), []
+    source, ledger, native = model.eval(), [], None
     if weights != "fp32":
         model, ledger = quantized_copy(source, weights, group_size)
     model.skip = frozenset(skip_layers)
-    step = LlamaStep(model).eval()
+    traced = model
+    if kernels == "edgekit":  # the traced copy calls edgekit ops; `model` stays the parity reference
+        traced, native = swap_llm(model)
+    step = LlamaStep(traced).eval()
     examples = {"prefill": method_inputs(model, prefill_len), "decode": method_inputs(model, 1)}
     out_dir = Path(out_dir)
     with staging_dir(out_dir) as stage:
@@ -94,8 +102,14 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
         } | (manifest_extra or {})
         manifest["options"] |= {n: getattr(opts, n) for n in llm_fields(target)}  # the target's, as used
         from edgekit.exporters.compression.record import compressed_layers
+        if native is not None:
+            target_weights = file_bytes(stage / files["decode"], traced, native)
+            manifest["options"]["executorch_kernels"] = kernels
         if weights == "fp32" and compressed_layers(model):
             manifest["compression"] = llm_compression_section(model, target_weights)
+            from edgekit.exporters.compression.provenance import get_provenance
+            if (prov := get_provenance(model)) is not None:  # export-llm --recipe
+                manifest["compression"]["recipe"] = {"name": prov.recipe.name, "hash": prov.recipe.hash()}
         if ledger:
             from edgekit.exporters.llm_weights import weights_section
             params = sum(p.numel() for p in source.parameters())
@@ -270,9 +284,12 @@ def llm_compression_section(model, encodings: dict | None = None) -> dict:
         b = layer_bytes(shape, rec.bits)
         enc = (encodings or {}).get(name)
         if enc and enc["ops"] != ["const"]:
+            edgekit = enc["ops"][0].startswith("edgekit::")  # fp32 dense on ExecuTorch, fp16 on Core ML
             rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": NATIVE,
-                         "encoded": {"kind": NATIVE, "format": "+".join(enc["ops"]), "index_bits": enc["index_bits"]},
-                         "expected_bytes": b["indices"] + b["table"], "dense_bytes": b["fp32"] // 2,  # fp16
+                         "encoded": {"kind": NATIVE, "format": "+".join(enc["ops"]), "index_bits": enc["index_bits"]}
+                         | ({"bytes_from": enc["bytes_from"]} if "bytes_from" in enc else {}),
+                         "expected_bytes": b["indices"] + b["table"],
+                         "dense_bytes": b["fp32"] if edgekit else b["fp32"] // 2,
                          "bytes_written": enc["bytes"]})
             continue
         rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": DECOMPRESSED,

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ...], out: str | Path, *,
                       prefill_len: int = 16, weights: str = "fp32", group_size: int = 32,
+                      kernels: str = "none", recipe: str | None = None, exclude: str | None = None,
                       first: str | Path | None = None, first_threshold: float | None = None,
                       options: dict[str, dict] | None = None,
                       on_start: Callable[[str], None] | None = None,
@@ -33,7 +34,9 @@ def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ..
 
     ``options``: {target: its options} (exporters/llm_options.py; FiRST exports take none).
     ``on_start(target)`` is called before each target, ``on_note(text)`` with facts worth telling the user
-    (a clustered checkpoint's sizes). ``llm_options`` go to ``export_llm`` unchanged.
+    (a clustered checkpoint's sizes). ``kernels="edgekit"`` keeps clustered / shift linears packed on edgekit's
+    ops; ``recipe`` (with ``exclude``) compresses an fp32 checkpoint's linears first (exporters/llm_kernels.py).
+    ``llm_options`` go to ``export_llm`` unchanged.
     """
     from edgekit.exporters.llm import export_llm, llm_compression_section
     from edgekit.exporters.llm_compress import is_clustered, load_clustered
@@ -45,21 +48,30 @@ def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ..
     if not tokenizer_file.is_file():
         raise EdgekitError("no_tokenizer", f"{ckpt} has no tokenizer.json",
                            fix="save the tokenizer (tokenizers' Tokenizer.save) next to the checkpoint")
-    if first is not None and weights != "fp32":
+    if first is not None and (weights != "fp32" or kernels != "none" or recipe):
         raise EdgekitError("first_weights_unsupported", "--first exports fp32 weights only",
-                           fix="drop --weights, or export without --first")
+                           fix="drop --weights / --executorch-kernels / --recipe, or export without --first")
     extra = None
     if is_clustered(ckpt):  # eDKM indices + tables: exported decompressed to fp32, the ledger says so
         model = load_clustered(ckpt)
         extra = {"compression": llm_compression_section(model)}
         s = extra["compression"]["summary"]
+        stored = ("packed, on edgekit's kernels" if kernels == "edgekit"
+                  else "dense fp32 (--executorch-kernels edgekit keeps them packed)")
         note = (f"clustered linear weights: {s['expected_bytes']:,} B (indices + tables) vs {s['dense_bytes']:,} B "
-                f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them dense fp32")
+                f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them {stored}")
         log.info(note)
         if on_note:
             on_note(note)
     else:
         model = load_hf_checkpoint(ckpt)
+    if recipe:
+        if extra is not None:
+            raise EdgekitError("bad_option", f"{ckpt} is already clustered (eDKM); --recipe {recipe} would "
+                               "cluster it again", fix="drop --recipe, or export the fp32 checkpoint with it")
+        from edgekit.exporters.llm_kernels import apply_recipe
+
+        model, _ = apply_recipe(model, recipe, exclude)
     tokens = encode_split(load_tokenizer(tokenizer_file), "val")
     routers = None
     if first is not None:
@@ -80,5 +92,5 @@ def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ..
             artifacts[target] = export_llm(
                 model, tokenizer_file, target, Path(out) / ckpt.name / target, name=ckpt.name,
                 prefill_len=prefill_len, parity_tokens=tokens, manifest_extra=extra, weights=weights,
-                group_size=group_size, options=(options or {}).get(target), **llm_options)
+                group_size=group_size, options=(options or {}).get(target), kernels=kernels, **llm_options)
     return artifacts

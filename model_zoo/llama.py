@@ -339,6 +339,10 @@ cfgs = {
     # ~30M parameters: the size class the speed figures in docs/llm.md target.
     "llama_30m": LlamaConfig(vocab_size=4096, dim=512, n_layers=8, n_heads=8, n_kv_heads=4, hidden_dim=1408,
                              max_seq_len=512),
+    # ~102M parameters (12 x 7.5M decoder + 2 x 6.3M embeddings / lm_head): the decode benchmark's
+    # >= 100M class (benchmarks/kernels_decode.py: random weights clustered by k-means).
+    "llama_100m": LlamaConfig(vocab_size=8192, dim=768, n_layers=12, n_heads=12, n_kv_heads=4, hidden_dim=2560,
+                              max_seq_len=256),
 }
 
 
@@ -379,3 +383,8 @@ def llama_pydoc(**overrides):
 @register_model
 def llama_30m(**overrides):
     return _build_spec("llama_30m")
+
+
+@register_model
+def llama_100m(**overrides):
+    return _build_spec("llama_100m")

@@ -24,6 +24,13 @@ def add_parser(sub) -> None:
                     "activations on XNNPACK; executorch only")
     el.add_argument("--group-size", type=int, default=32,
                     help="int4: weights per scale (default 32; 0 = one scale per output channel)")
+    el.add_argument("--executorch-kernels", default="none", choices=("none", "edgekit"),
+                    help="edgekit: clustered / shift linear layers (eDKM checkpoints, --recipe) stay at their bit "
+                    "width in the .pte and run on edgekit's native kernels (needs `make native`)")
+    el.add_argument("--recipe", default=None,
+                    help="post-training compression of every linear layer before export: palettize2/3/4 (k-means "
+                    "tables), palettize4_grouped, shift3/4, sparse24, or a recipe .json/.yaml")
+    el.add_argument("--exclude", default=None, help="--recipe: leave layers matching this regex dense (e.g. lm_head)")
     el.add_argument("--first", metavar="ROUTERS", default=None,
                     help="FiRST: a first_routers.safetensors trained for this checkpoint; exports per-layer methods "
                          "+ routers (+ fused decode for the skip sets the routers choose) so skipped layers cost "
@@ -38,7 +45,8 @@ def cmd_export_llm(args) -> int:
 
     artifacts = export_checkpoint(
         args.checkpoint, args.target or ["executorch"], args.out, prefill_len=args.prefill_len, weights=args.weights,
-        group_size=args.group_size, first=args.first, first_threshold=args.first_threshold,
+        group_size=args.group_size, kernels=args.executorch_kernels, recipe=args.recipe, exclude=args.exclude,
+        first=args.first, first_threshold=args.first_threshold,
         options=target_options(args, names_with(LLM), llm=True),
         on_start=lambda t: print(f"  {t}: converting and checking parity ...", file=sys.stderr, flush=True),
         on_note=lambda text: print(f"  {text}", file=sys.stderr))

@@ -40,7 +40,11 @@ Tensor& run(int format, KernelRuntimeContext& ctx, const Tensor& x, const Tensor
                                   tables.const_data_ptr<float>(), sc);
     ET_KERNEL_CHECK_MSG(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
     const int m = static_cast<int>(x.numel() / k);
-    int rc = ek_linear(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(), 0, EK_ISA_AUTO);
+    // Decode (m == 1) runs on the calling thread: a GEMV per op is short, and waking the kernels' own
+    // pool while XNNPACK's workers still spin on the same cores costs more than the second core gives
+    // (docs/kernels.md, "Decode"). Prefill (m > 1) uses the pool (threads = 0: the session's count).
+    const int threads = m == 1 ? 1 : 0;
+    int rc = ek_linear(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(), threads, EK_ISA_AUTO);
     ek_matrix_free(w);
     ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_kernels_last_error());
     return out;

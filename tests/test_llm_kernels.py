@@ -1,0 +1,207 @@
+"""export-llm --executorch-kernels edgekit: a clustered LLM's linears stay at their bit width in the .pte
+(edgekit::lut_linear / shift_linear), and generate, bench, the runtime and perplexity see the same model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import needs_export, tiny_llm_with_tokenizer
+
+
+def _ops_built():
+    from edgekit.kernels.executorch_ops import ops_library_path
+
+    if not ops_library_path().is_file():
+        pytest.fail(f"{ops_library_path().name} not built although executorch is installed: run `make native`")
+
+
+@pytest.fixture(scope="module")
+def nk():
+    """The native kernels, built on demand (cmake, seconds) as tests/kernels does."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from edgekit.kernels import _native
+
+    if not _native.library_path().is_file():
+        if not shutil.which("cmake"):
+            pytest.skip("native kernels not built and cmake is absent: run `make native`")
+        subprocess.run(["make", "-s", "-C", str(Path(__file__).resolve().parents[1]), "native"], check=True,
+                       capture_output=True)
+        _native.lib.cache_clear()
+    return _native
+
+
+@pytest.fixture(scope="module")
+def edkm3(tmp_path_factory, nk):
+    """A tiny LLM whose decoder linears are clustered to 3 bits (one table each), saved as a clustered
+    (eDKM-format) checkpoint and exported by the CLI with edgekit kernels: (torch model, artifact, val ids)."""
+    from edgekit.exporters.llm_checkpoint import load_clustered, save_clustered
+    from edgekit.exporters.llm_kernels import apply_recipe
+    from edgekit.model_zoo.text import encode_split
+
+    from edgekit.cli import main
+
+    _ops_built()
+    d = tmp_path_factory.mktemp("llmk")
+    model, tok_file, tok = tiny_llm_with_tokenizer(d, n_layers=2)
+    clustered, _ = apply_recipe(model, "palettize3", exclude="lm_head")  # k-means: eDKM's final form
+    save_clustered(clustered, d / "tiny_edkm3", tok_file)
+    assert main(["export-llm", str(d / "tiny_edkm3"), "--executorch-kernels", "edgekit", "--prefill-len", "8",
+                 "--out", str(d / "art")]) == 0
+    return load_clustered(d / "tiny_edkm3"), d / "art" / "tiny_edkm3" / "executorch", encode_split(tok, "val")
+
+
+@needs_export
+def test_clustered_checkpoint_keeps_3_bits_in_the_pte(edkm3):
+    from edgekit.exporters.file_weights import read_stored
+
+    model, art, _ = edkm3
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["parity"]["ok"] and manifest["parity"]["metrics"]["max_abs_err"] < 1e-4, manifest["parity"]
+    assert manifest["options"]["executorch_kernels"] == "edgekit"
+    ledger = manifest["compression"]["ledger"]
+    assert len(ledger) == 2 * 7                                            # q/k/v/o + gate/up/down; lm_head fp32
+    for row in ledger:
+        assert row["encoded"] == {"kind": "native", "format": "edgekit::lut_linear", "index_bits": 3,
+                                  "bytes_from": "file"}, row
+        n, k = row["shape"]
+        # the kernel layout: 10 3-bit indices a 32-bit word, rows in blocks of 16, one table of 16 fp32
+        assert row["bytes_written"] == -(-n // 16) * 16 * -(-k // 10) * 4 + 16 * 4, row
+        assert row["bytes_written"] < n * k * 4 * 0.12  # 3.5 bits a weight at k = 64, 3.2 at large k
+        assert row["dense_bytes"] == n * k * 4
+    pte = (art / "model.pte").read_bytes()
+    assert b"edgekit::lut_linear" in pte
+    # the packed indices are in the file once, as int32 words, although prefill and decode both use them
+    stored = {s.name: s for s in read_stored(art / "model.pte")}
+    packed = sum(s.nbytes for s in stored.values() if s.dtype == "int32" and s.name.startswith("decode."))
+    assert packed == sum(r["bytes_written"] for r in ledger) - 14 * 16 * 4  # the rest: 14 fp32 tables
+    # 66% of the weights at 3.2 bits; embeddings, lm_head and the three methods' programs stay as they were
+    assert len(pte) < sum(p.numel() * 4 for p in model.parameters()) * 0.7
+
+
+@needs_export
+def test_generate_and_runtime_run_the_edgekit_pte(edkm3, capsys):
+    import torch
+
+    from edgekit.cli import main
+    from edgekit.generate import LLMSession
+
+    model, art, _ = edkm3
+    llm = LLMSession(art)
+    r = llm.generate("The for statement", max_new_tokens=12, temperature=0)
+    ids = list(llm.tokenizer.encode("The for statement").ids)
+    with torch.no_grad():                                                  # greedy continuation in torch
+        for _ in range(12):
+            ids.append(int(model.logits_full(torch.tensor([ids]))[0, -1].argmax()))
+    assert list(r.new_tokens) == ids[-12:]
+    assert main(["generate", str(art), "--prompt", "The for statement", "--max-new-tokens", "8",
+                 "--temperature", "0", "--threads", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "8 new tokens" in err and "tok/s decode" in err
+
+
+@needs_export
+def test_bench_cli_times_the_edgekit_pte(edkm3, tmp_path, capsys):
+    from edgekit.cli import main
+
+    _, art, _ = edkm3
+    assert main(["bench", str(art), "--runs", "16", "--warmup", "2", "--min-seconds", "0", "--threads", "2",
+                 "--prompt-tokens", "8", "--new-tokens", "16", "--json", str(tmp_path / "r.json")]) == 0
+    assert "decode tok/s" in capsys.readouterr().out
+    (r,) = json.loads((tmp_path / "r.json").read_text())
+    assert r["kind"] == "llm" and r["target"] == "executorch" and r["runtime"] == "executorch"
+    assert r["llm"]["decode_tokens_per_s"] > 0 and r["llm"]["prompt_tokens"] == 8 and r["latency"]["runs"] == 16
+
+
+@needs_export
+def test_edgekit_pte_perplexity_equals_the_clustered_torch_model(edkm3):
+    """The kernels use the same tables and indices: only the fp32 summation order differs (blocked /
+    vectorized dot products vs torch's), ~1e-6 relative per logit, so the perplexity agrees to 1e-5."""
+    from edgekit.exporters.llm_kernels import perplexities
+
+    from edgekit.generate import LLMSession
+
+    model, art, val = edkm3
+    p = perplexities(model, LLMSession(art), val, seq_len=32, max_windows=8)
+    assert p["windows"] == 8 and p["max_abs_logit_diff"] < 1e-4, p
+    assert p["rel_diff"] < 1e-5, p
+    assert 100 < p["torch"] < 3 * 300                # untrained, 300 tokens: about uniform, a real value
+
+
+@needs_export
+def test_any_recipe_runs_native_lut2_lut4_shift3(tmp_path, nk):
+    """One recipe (a .json) putting 2-bit tables, 4-bit grouped tables and 3-bit shift on different layers."""
+    from edgekit.exporters.compression import Recipe, Step
+    from edgekit.exporters.compression.palettize import PalettizeConfig
+    from edgekit.exporters.compression.shift import ShiftQuantConfig
+
+    from edgekit.cli import main
+    from edgekit.generate import LLMSession
+
+    _ops_built()
+    model, _, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=1)
+    from edgekit.model_zoo.llama import save_hf_checkpoint
+
+    save_hf_checkpoint(model, tmp_path)
+    recipe = Recipe("mixed", (Step(default=PalettizeConfig(bits=4, granularity="per_grouped_channel",
+                                                           group_size=16),
+                                   by_name={r".*self_attn\.[qk]_proj": PalettizeConfig(bits=2),
+                                            r".*mlp\.down_proj": ShiftQuantConfig(bits=3)}),))
+    (tmp_path / "mixed.json").write_text(recipe.to_json())
+    assert main(["export-llm", str(tmp_path), "--recipe", str(tmp_path / "mixed.json"), "--executorch-kernels",
+                 "edgekit", "--prefill-len", "8", "--out", str(tmp_path / "art")]) == 0
+    art = tmp_path / "art" / tmp_path.name / "executorch"
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["parity"]["ok"] and manifest["compression"]["recipe"]["name"] == "mixed"
+    got = {r["layer"]: (r["encoded"]["format"], r["encoded"]["index_bits"]) for r in manifest["compression"]["ledger"]}
+    assert got["layers.0.self_attn.q_proj"] == got["layers.0.self_attn.k_proj"] == ("edgekit::lut_linear", 2)
+    assert got["layers.0.mlp.down_proj"] == ("edgekit::shift_linear", 3)
+    assert got["layers.0.mlp.up_proj"] == got["lm_head"] == ("edgekit::lut_linear", 4)
+    assert len(got) == 8
+    r = LLMSession(art).generate("def", max_new_tokens=4, temperature=0)
+    assert len(r.new_tokens) == 4
+
+
+@needs_export
+def test_kernels_option_refuses_what_it_cannot_do(tmp_path, capsys):
+    from edgekit.exporters.llm import export_llm
+    from edgekit.exporters.llm_kernels import apply_recipe
+
+    from edgekit.cli import main
+    from edgekit.errors import EdgekitError
+
+    model, tok_file, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=1)
+    with pytest.raises(EdgekitError, match="executorch target"):
+        export_llm(model, tok_file, "onnx", tmp_path / "a", kernels="edgekit")
+    with pytest.raises(EdgekitError, match="pick one"):
+        export_llm(model, tok_file, "executorch", tmp_path / "b", kernels="edgekit", weights="int4")
+    with pytest.raises(EdgekitError, match="no clustered or shift"):
+        export_llm(model, tok_file, "executorch", tmp_path / "c", kernels="edgekit")
+    with pytest.raises(EdgekitError, match="compress-llm"):
+        apply_recipe(model, "edkm3")
+    assert not any((tmp_path / d).exists() for d in ("a", "b", "c"))      # nothing half-written
+    from edgekit.model_zoo.llama import save_hf_checkpoint
+
+    save_hf_checkpoint(model, tmp_path / "ck")
+    (tmp_path / "ck" / "tokenizer.json").write_bytes(tok_file.read_bytes())
+    assert main(["export-llm", str(tmp_path / "ck"), "--recipe", "int8", "--out", str(tmp_path / "d")]) != 0
+    assert "recipe_unsupported_for_llm" in capsys.readouterr().err
+
+
+@needs_export
+def test_server_benchmark_job_runs_the_edgekit_pte(edkm3, tmp_path):
+    from tests.server.conftest import make_client, upload, wait_job, zip_dir
+
+    _, art, _ = edkm3
+    with make_client(tmp_path / "data") as client:
+        a = upload(client, zip_dir(art), "llm.zip").json()
+        assert a["format"] == "executorch" and a["runnable"], a
+        body = {"artifact_id": a["id"], "inputs": "random", "runs": 16, "warmup": 0, "min_seconds": 0,
+                "prompt_tokens": 8, "new_tokens": 16}
+        job = wait_job(client, client.post("/v1/benchmarks", json=body).json()["id"], timeout=180)
+    assert job["status"] == "succeeded", job
+    r = job["result"]
+    assert r["kind"] == "llm" and r["latency"]["runs"] == 16 and r["llm"]["decode_tokens_per_s"] > 0
