@@ -196,9 +196,12 @@ def _to_executorch(step, programs, examples, stage: Path, options) -> dict:
 
 
 def _to_onnx(step, programs, examples, stage: Path, options) -> dict:
+    from edgekit.exporters.onnx.clean import strip_file
+
     for m in METHODS:
         torch.onnx.export(programs[m], examples[m], dynamo=True, opset_version=int(options.opset), verbose=False).save(
             str(stage / f"{m}.onnx"))
+        strip_file(stage / f"{m}.onnx")  # no stack traces or source paths of this machine in the artifact
     return {m: f"{m}.onnx" for m in METHODS}
 
 

@@ -86,8 +86,10 @@ class ONNXExporter(Exporter, target="onnx"):  # name, suffix, capabilities: edge
                                "index_bits_allowed": lut_gather.field_bits(todo[name][0], options.lut_encoding)}
                         for name, e in encoded.items()}
             proto = _optimize_keeping(proto, lut_gather.ENCODING_NODE_PREFIXES)
-        if converted or keep_tables:
-            onnx.save(proto, str(path))
+        from edgekit.exporters.onnx.clean import strip_debug_metadata
+
+        strip_debug_metadata(proto)  # no stack traces or source paths of this machine in the artifact
+        onnx.save(proto, str(path))
         # For the compression ledger, by layer name.
         info["weights"] = {name.removesuffix(".weight"): facts for name, facts in weights.items()
                            if name.endswith(".weight")}

@@ -116,10 +116,10 @@ def _rewrite(path: Path, fp32_nodes: set[str]) -> None:
     runtime reads them, the QDQ artifact ships without them."""
     import onnx
 
+    from edgekit.exporters.onnx.clean import strip_debug_metadata
+
     proto = onnx.load(str(path))
-    for node in proto.graph.node:
-        del node.metadata_props[:]
-        node.doc_string = ""
+    strip_debug_metadata(proto)
     if fp32_nodes:
         _float_inputs(proto, fp32_nodes)
     onnx.save(proto, str(path))
