@@ -42,15 +42,6 @@ def run_python(code: str, timeout: int = 300, env: dict | None = None) -> subpro
 
 
 @pytest.fixture(scope="session")
-def llm_pte(tmp_path_factory) -> Path:
-    """A tiny 2-layer LLM exported to .pte with the in-place KV cache (prefill / decode / reset)."""
-    from edgekit.exporters.llm import export_llm
-    from edgekit.model_zoo.text import encode_split
-    from tests.conftest import HAS_EXPORT, tiny_llm_with_tokenizer
-
-    if not HAS_EXPORT:
-        pytest.skip("needs the export extra")
-    out = tmp_path_factory.mktemp("llm_pte")
-    model, tok_file, tok = tiny_llm_with_tokenizer(out, n_layers=2)
-    return export_llm(model, tok_file, "executorch", out / "executorch", name="tiny_llm", prefill_len=8,
-                      parity_tokens=encode_split(tok, "val")[:64]).path
+def llm_pte(tiny_llm_pte) -> Path:
+    """A tiny 2-layer LLM .pte with the in-place KV cache (prefill / decode / reset): the suite's shared one."""
+    return tiny_llm_pte
