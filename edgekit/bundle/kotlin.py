@@ -9,7 +9,6 @@ parameters. Kept to Kotlin 1.3 syntax so that Debian's kotlinc can compile it in
 from __future__ import annotations
 
 from edgekit.bundle.spec import Method, Plan, Tensor
-from edgekit.errors import EdgekitError
 
 # manifest dtype -> (Kotlin array type, ExecuTorch Tensor factory, ExecuTorch Tensor getter)
 ET_TYPES = {
@@ -30,15 +29,6 @@ LITERT_TYPES = {
 API_TYPES = {k: v[0] for k, v in ET_TYPES.items()} | {"bool": "BooleanArray"}
 # boundary conversions the LiteRT wrapper does: (manifest dtype, file dtype) -> Kotlin helper
 LITERT_CASTS = {("int64", "int32"): ("toInt32", "toInt64")}
-
-
-def _unsupported(plan: Plan, t: Tensor, supported) -> EdgekitError:
-    return EdgekitError(
-        "bundle_unsupported_dtype",
-        f"{plan.target} tensor '{t.name}' has dtype {t.dtype} (file: {t.io_dtype}), which the Android "
-        f"wrapper cannot pass; supported: {', '.join(sorted(supported))}",
-        fix="export the model with inputs/outputs of a supported dtype (e.g. float32 or int32)",
-        details={"tensor": t.name, "dtype": t.dtype, "io_dtype": t.io_dtype})
 
 
 def _shape_expr(t: Tensor) -> str:
@@ -74,7 +64,7 @@ def _doc(m: Method) -> list[str]:
 
 
 def _outputs_class(m: Method, kinds: dict) -> list[str]:
-    cls = m.ident[0].upper() + m.ident[1:] + "Outputs"
+    cls = m.outputs_class
     lines = [f"    /** Outputs of [{m.ident}]. */", f"    class {cls}("]
     fields = []
     for t in m.outputs:
@@ -99,10 +89,8 @@ def _prefix(m: Method) -> str:
 
 
 def _executorch_method(plan: Plan, m: Method, kinds: dict) -> list[str]:
-    for t in (*m.inputs, *m.outputs):
-        if t.dtype not in ET_TYPES:
-            raise _unsupported(plan, t, ET_TYPES)
-    cls = m.ident[0].upper() + m.ident[1:] + "Outputs"
+    m.check_dtypes(plan, ET_TYPES, "Android")
+    cls = m.outputs_class
     lines = _outputs_class(m, kinds) + [""] + _doc(m)
     lines.append(f"    fun {m.ident}({_params(m, API_TYPES)}): {cls} {{")
     lines += _check_inputs(m)
@@ -118,10 +106,9 @@ def _executorch_method(plan: Plan, m: Method, kinds: dict) -> list[str]:
 
 
 def _litert_method(plan: Plan, m: Method, kinds: dict) -> list[str]:
-    for t in (*m.inputs, *m.outputs):
-        if t.io_dtype not in LITERT_TYPES or (t.dtype != t.io_dtype and (t.dtype, t.io_dtype) not in LITERT_CASTS):
-            raise _unsupported(plan, t, LITERT_TYPES)
-    cls = m.ident[0].upper() + m.ident[1:] + "Outputs"
+    m.check_dtypes(plan, LITERT_TYPES, "Android", accepts=lambda t: t.io_dtype in LITERT_TYPES and (
+        t.dtype == t.io_dtype or (t.dtype, t.io_dtype) in LITERT_CASTS))
+    cls = m.outputs_class
     lines = _outputs_class(m, kinds) + [""] + _doc(m)
     lines.append(f"    fun {m.ident}({_params(m, API_TYPES)}): {cls} {{")
     lines += _check_inputs(m)

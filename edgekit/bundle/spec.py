@@ -62,6 +62,23 @@ class Method:
     io_key: str  # what the model file calls this method (tflite signature key, Core ML function)
     params: tuple[str, ...] = ()  # run-time dimension parameters, in first-use order
 
+    @property
+    def outputs_class(self) -> str:
+        """The wrapper's type holding this method's outputs (``run`` -> ``RunOutputs``)."""
+        return self.ident[0].upper() + self.ident[1:] + "Outputs"
+
+    def check_dtypes(self, plan: Plan, supported, platform: str, accepts=None) -> None:
+        """Raise ``bundle_unsupported_dtype`` for the first tensor the ``platform`` wrapper cannot pass
+        (``accepts(tensor)``, default: its dtype is in ``supported``)."""
+        for t in (*self.inputs, *self.outputs):
+            if not (accepts(t) if accepts else t.dtype in supported):
+                raise EdgekitError(
+                    "bundle_unsupported_dtype",
+                    f"{plan.target} tensor '{t.name}' has dtype {t.dtype} (file: {t.io_dtype}), which the {platform} "
+                    f"wrapper cannot pass; supported: {', '.join(sorted(supported))}",
+                    fix="export the model with inputs/outputs of a supported dtype (e.g. float32 or int32)",
+                    details={"tensor": t.name, "dtype": t.dtype, "io_dtype": t.io_dtype})
+
 
 @dataclass
 class Plan:

@@ -10,7 +10,6 @@ onto them.
 from __future__ import annotations
 
 from edgekit.bundle.spec import Method, Plan, Tensor
-from edgekit.errors import EdgekitError
 
 # manifest dtype -> (Swift element type, NSNumber accessor)
 SWIFT_TYPES = {"float32": ("Float", "floatValue"), "float64": ("Double", "doubleValue"),
@@ -18,15 +17,6 @@ SWIFT_TYPES = {"float32": ("Float", "floatValue"), "float64": ("Double", "double
                "int8": ("Int8", "int8Value"), "uint8": ("UInt8", "uint8Value")}
 # Core ML boundary dtype -> MLMultiArrayDataType
 MLARRAY_TYPES = {"float32": ".float32", "float16": ".float16", "float64": ".double", "int32": ".int32"}
-
-
-def _unsupported(plan: Plan, t: Tensor, supported) -> EdgekitError:
-    return EdgekitError(
-        "bundle_unsupported_dtype",
-        f"{plan.target} tensor '{t.name}' has dtype {t.dtype} (file: {t.io_dtype}), which the iOS wrapper "
-        f"cannot pass; supported: {', '.join(sorted(supported))}",
-        fix="export the model with inputs/outputs of a supported dtype (e.g. float32 or int32)",
-        details={"tensor": t.name, "dtype": t.dtype, "io_dtype": t.io_dtype})
 
 
 def _const(m: Method, t: Tensor) -> str:
@@ -49,7 +39,7 @@ def _params(m: Method) -> str:
 
 
 def _outputs_struct(m: Method, kinds: dict) -> list[str]:
-    cls = m.ident[0].upper() + m.ident[1:] + "Outputs"
+    cls = m.outputs_class
     lines = [f"    /// Outputs of `{m.ident}`.", f"    public struct {cls} {{"]
     for t in m.outputs:
         kind = f" ({kinds[t.name]})" if t.name in kinds else ""
@@ -75,13 +65,10 @@ def _check_inputs(m: Method) -> list[str]:
 
 
 def _coreml_method(plan: Plan, m: Method, kinds: dict) -> list[str]:
-    for t in m.inputs:
-        if t.dtype not in SWIFT_TYPES or t.io_dtype not in MLARRAY_TYPES:
-            raise _unsupported(plan, t, SWIFT_TYPES)
-    for t in m.outputs:
-        if t.dtype not in SWIFT_TYPES:
-            raise _unsupported(plan, t, SWIFT_TYPES)
-    cls = m.ident[0].upper() + m.ident[1:] + "Outputs"
+    inputs = {id(t) for t in m.inputs}  # Core ML must also take an input's file dtype as an MLMultiArray
+    m.check_dtypes(plan, SWIFT_TYPES, "iOS", accepts=lambda t: t.dtype in SWIFT_TYPES and (
+        id(t) not in inputs or t.io_dtype in MLARRAY_TYPES))
+    cls = m.outputs_class
     lines = _outputs_struct(m, kinds) + [""] + _doc(m)
     lines.append(f"    public func {m.ident}({_params(m)}) throws -> {cls} {{")
     lines += _check_inputs(m)
@@ -115,10 +102,8 @@ def _coreml_method(plan: Plan, m: Method, kinds: dict) -> list[str]:
 
 
 def _executorch_method(plan: Plan, m: Method, kinds: dict) -> list[str]:
-    for t in (*m.inputs, *m.outputs):
-        if t.dtype not in SWIFT_TYPES:
-            raise _unsupported(plan, t, SWIFT_TYPES)
-    cls = m.ident[0].upper() + m.ident[1:] + "Outputs"
+    m.check_dtypes(plan, SWIFT_TYPES, "iOS")
+    cls = m.outputs_class
     lines = _outputs_struct(m, kinds) + [""] + _doc(m)
     lines.append(f"    public func {m.ident}({_params(m)}) throws -> {cls} {{")
     lines += _check_inputs(m)
