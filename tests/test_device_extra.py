@@ -66,7 +66,7 @@ def test_device_extra_benchmarks_without_torch(tiny_artifacts):
 @pytest.mark.parametrize("target", ["onnx", "tflite"])
 def test_device_extra_generates_and_benchmarks_llm_artifacts(tiny_llm_artifacts, target):
     """`edgekit generate` and `edgekit bench` on LLM artifacts with the device extra alone (no torch installed).
-    A .pte is not covered: ExecuTorch's Python bindings need torch."""
+    (.pte: the next test, through the C runtime.)"""
     _device_venv()
     art = str(tiny_llm_artifacts[target])
     gen = subprocess.run([str(VENV / "bin" / "edgekit"), "generate", art, "--prompt", "The for statement",
@@ -76,6 +76,32 @@ def test_device_extra_generates_and_benchmarks_llm_artifacts(tiny_llm_artifacts,
     assert gen.stdout.startswith("The for statement") and "tok/s decode" in gen.stderr
     bench = subprocess.run([str(VENV / "bin" / "edgekit"), "bench", art, "--runs", "16", "--warmup", "0",
                             "--min-seconds", "0", "--prompt-tokens", "8", "--new-tokens", "16"],
+                           capture_output=True, text=True, timeout=300, cwd="/")
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    assert "decode tok/s" in bench.stdout and "8+16" in bench.stdout
+
+
+@needs_export
+def test_device_extra_generates_and_benchmarks_pte_through_the_native_runtime(tiny_llm_pte):
+    """A .pte with the device extra alone: no torch and no executorch package, so `edgekit generate` and
+    `edgekit bench` go through the C runtime (libedgekit_runtime from `make native`, linked against the executorch
+    wheel's libraries of the build venv); greedy text equals the Python bindings' text in the export venv."""
+    from edgekit.runtime.native import library_path
+
+    if not library_path().is_file():
+        pytest.skip(f"the native runtime is not built ({library_path()}): `make native`")
+    _device_venv()
+    gen_args = ["generate", str(tiny_llm_pte), "--prompt", "The for statement", "--max-new-tokens", "6",
+                "--temperature", "0"]
+    want = subprocess.run([sys.executable, "-m", "edgekit.cli", *gen_args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert want.returncode == 0, want.stderr[-2000:]
+    gen = subprocess.run([str(VENV / "bin" / "edgekit"), *gen_args], capture_output=True, text=True, timeout=300,
+                         cwd="/")
+    assert gen.returncode == 0, gen.stderr[-2000:]
+    assert gen.stdout == want.stdout and gen.stdout.startswith("The for statement")
+    bench = subprocess.run([str(VENV / "bin" / "edgekit"), "bench", str(tiny_llm_pte), "--runs", "16", "--warmup",
+                            "0", "--min-seconds", "0", "--prompt-tokens", "8", "--new-tokens", "16"],
                            capture_output=True, text=True, timeout=300, cwd="/")
     assert bench.returncode == 0, bench.stderr[-2000:]
     assert "decode tok/s" in bench.stdout and "8+16" in bench.stdout
