@@ -37,7 +37,7 @@ from torch import nn
 
 from edgekit.errors import EdgekitError
 from edgekit.model_zoo.common import image_classifier_spec, seed_bn_stats
-from edgekit.model_zoo.registry import register_model
+from edgekit.model_zoo.registry import register_family
 from edgekit.spec import ModelSpec
 
 PAPER = "Li et al. 2023 (ICCV), arXiv 2208.09708"
@@ -234,16 +234,4 @@ def _create(name: str, **overrides) -> ModelSpec:
     return image_classifier_spec(name, "denseshift", PAPER, build, cfg.img_size, cfg.in_chans, bits=cfg.bits)
 
 
-@register_model
-def denseshift_resnet18_digits(**overrides) -> ModelSpec:
-    return _create("denseshift_resnet18_digits", **overrides)
-
-
-@register_model
-def denseshift_resnet10_digits(**overrides) -> ModelSpec:
-    return _create("denseshift_resnet10_digits", **overrides)
-
-
-@register_model
-def denseshift_tiny(**overrides) -> ModelSpec:
-    return _create("denseshift_tiny", **overrides)
+register_family(cfgs, _create)

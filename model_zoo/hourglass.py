@@ -26,7 +26,7 @@ from torch import nn
 
 from edgekit.errors import EdgekitError
 from edgekit.model_zoo.common import image_classifier_spec
-from edgekit.model_zoo.registry import register_model
+from edgekit.model_zoo.registry import register_family
 from edgekit.spec import ModelSpec
 
 PAPER = "Chen et al. 2025, arXiv 2510.01796"
@@ -140,16 +140,4 @@ def _create(name: str, **overrides) -> ModelSpec:
     return image_classifier_spec(name, "hourglass", PAPER, build, cfg.img_size, cfg.in_chans)
 
 
-@register_model
-def hourglass_mlp_digits(**overrides) -> ModelSpec:
-    return _create("hourglass_mlp_digits", **overrides)
-
-
-@register_model
-def conventional_mlp_digits(**overrides) -> ModelSpec:
-    return _create("conventional_mlp_digits", **overrides)
-
-
-@register_model
-def hourglass_tiny(**overrides) -> ModelSpec:
-    return _create("hourglass_tiny", **overrides)
+register_family(cfgs, _create)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -346,10 +346,10 @@ cfgs = {
 }
 
 
-def _build_spec(name: str) -> ModelSpec:
+def _build_spec(name: str, **overrides) -> ModelSpec:
     from edgekit.spec import ModelSpec
 
-    cfg = cfgs[name]
+    cfg = replace(cfgs[name], **overrides)
 
     def build():
         with torch.random.fork_rng():
@@ -367,24 +367,6 @@ def _build_spec(name: str) -> ModelSpec:
                      input_names=("tokens", "start_pos", "k_cache", "v_cache"))
 
 
-from edgekit.model_zoo.registry import register_model  # noqa: E402
+from edgekit.model_zoo.registry import register_family  # noqa: E402
 
-
-@register_model
-def llama_tiny(**overrides):
-    return _build_spec("llama_tiny")
-
-
-@register_model
-def llama_pydoc(**overrides):
-    return _build_spec("llama_pydoc")
-
-
-@register_model
-def llama_30m(**overrides):
-    return _build_spec("llama_30m")
-
-
-@register_model
-def llama_100m(**overrides):
-    return _build_spec("llama_100m")
+register_family(cfgs, _build_spec)

@@ -41,7 +41,7 @@ from torch import nn
 
 from edgekit.errors import EdgekitError
 from edgekit.model_zoo.common import image_classifier_spec, seed_bn_stats
-from edgekit.model_zoo.registry import register_model
+from edgekit.model_zoo.registry import register_family
 from edgekit.spec import ModelSpec
 
 PAPER = "Grassucci et al. 2022, arXiv 2110.04176 (PHC); Zhang et al. ICLR 2021 (PHM)"
@@ -297,26 +297,4 @@ def _create(name: str, **overrides) -> ModelSpec:
     return image_classifier_spec(name, "phnn", PAPER, build, cfg.img_size, cfg.in_chans, n=cfg.n)
 
 
-@register_model
-def phc_resnet18(**overrides) -> ModelSpec:
-    return _create("phc_resnet18", **overrides)
-
-
-@register_model
-def phc_resnet50(**overrides) -> ModelSpec:
-    return _create("phc_resnet50", **overrides)
-
-
-@register_model
-def phc_resnet18_large(**overrides) -> ModelSpec:
-    return _create("phc_resnet18_large", **overrides)
-
-
-@register_model
-def phc_resnet50_large(**overrides) -> ModelSpec:
-    return _create("phc_resnet50_large", **overrides)
-
-
-@register_model
-def phnn_tiny(**overrides) -> ModelSpec:
-    return _create("phnn_tiny", **overrides)
+register_family(cfgs, _create)

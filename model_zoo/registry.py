@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 from typing import Callable
 
 from edgekit.errors import UnknownChoice
@@ -19,6 +20,15 @@ _ENTRYPOINTS: dict[str, Callable[..., ModelSpec]] = {}
 def register_model(fn: Callable[..., ModelSpec]) -> Callable[..., ModelSpec]:
     _ENTRYPOINTS[fn.__name__] = fn
     return fn
+
+
+def register_family(names, create: Callable[..., ModelSpec]) -> None:
+    """One entry per named configuration of a family: ``get_spec(name, **overrides)`` calls
+    ``create(name, **overrides)``. ``names``: the family's config table (its keys are the model names)."""
+    for name in names:
+        entry = functools.partial(create, name)
+        entry.__name__ = name  # what register_model keys on
+        register_model(entry)
 
 
 def list_models(pattern: str = "*") -> list[str]:

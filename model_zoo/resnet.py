@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from edgekit.model_zoo.common import image_classifier_spec, seed_bn_stats
-from edgekit.model_zoo.registry import register_model
+from edgekit.model_zoo.registry import register_family
 from edgekit.spec import ModelSpec
 
 
@@ -77,16 +77,4 @@ def _build_spec(name: str, img_size: int, num_classes: int, **model_kwargs) -> M
                                  model_kwargs.get("in_chans", 3))
 
 
-@register_model
-def resnet18(**overrides) -> ModelSpec:
-    return _build_spec("resnet18", **(cfgs["resnet18"] | overrides))
-
-
-@register_model
-def resnet18_digits(**overrides) -> ModelSpec:
-    return _build_spec("resnet18_digits", **(cfgs["resnet18_digits"] | overrides))
-
-
-@register_model
-def resnet_tiny(**overrides) -> ModelSpec:
-    return _build_spec("resnet_tiny", **(cfgs["resnet_tiny"] | overrides))
+register_family(cfgs, lambda name, **overrides: _build_spec(name, **(cfgs[name] | overrides)))

@@ -35,7 +35,7 @@ from torch import nn
 
 from edgekit.errors import EdgekitError
 from edgekit.model_zoo.common import image_classifier_spec, seed_bn_stats
-from edgekit.model_zoo.registry import register_model
+from edgekit.model_zoo.registry import register_family
 from edgekit.spec import ModelSpec
 
 PAPER = "Lee et al. 2019, arXiv 1904.09730 (V1); Lee & Park 2020, arXiv 1911.06667 (V2, eSE)"
@@ -298,61 +298,4 @@ def _create(name: str, **overrides) -> ModelSpec:
     return image_classifier_spec(name, "vovnet", PAPER, build, cfg.img_size, cfg.in_chans)
 
 
-@register_model
-def vovnet27_slim(**overrides) -> ModelSpec:
-    return _create("vovnet27_slim", **overrides)
-
-
-@register_model
-def vovnet39(**overrides) -> ModelSpec:
-    return _create("vovnet39", **overrides)
-
-
-@register_model
-def vovnet57(**overrides) -> ModelSpec:
-    return _create("vovnet57", **overrides)
-
-
-@register_model
-def vovnet_v2_19_slim_dw(**overrides) -> ModelSpec:
-    return _create("vovnet_v2_19_slim_dw", **overrides)
-
-
-@register_model
-def vovnet_v2_19_dw(**overrides) -> ModelSpec:
-    return _create("vovnet_v2_19_dw", **overrides)
-
-
-@register_model
-def vovnet_v2_19_slim(**overrides) -> ModelSpec:
-    return _create("vovnet_v2_19_slim", **overrides)
-
-
-@register_model
-def vovnet_v2_19(**overrides) -> ModelSpec:
-    return _create("vovnet_v2_19", **overrides)
-
-
-@register_model
-def vovnet_v2_39(**overrides) -> ModelSpec:
-    return _create("vovnet_v2_39", **overrides)
-
-
-@register_model
-def vovnet_v2_57(**overrides) -> ModelSpec:
-    return _create("vovnet_v2_57", **overrides)
-
-
-@register_model
-def vovnet_v2_99(**overrides) -> ModelSpec:
-    return _create("vovnet_v2_99", **overrides)
-
-
-@register_model
-def vovnet_tiny(**overrides) -> ModelSpec:
-    return _create("vovnet_tiny", **overrides)
-
-
-@register_model
-def vovnet_tiny_dw(**overrides) -> ModelSpec:
-    return _create("vovnet_tiny_dw", **overrides)
+register_family(cfgs, _create)
