@@ -57,7 +57,8 @@ def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ..
         model = load_clustered(ckpt)
         s = llm_compression_section(model, allow_decompressed=True)["summary"]  # the sizes, before any target
         stored = ("packed, on edgekit's kernels" if kernels == "edgekit" else "dense fp32 where the target has no "
-                  "table op (needs --allow-decompressed; --executorch-kernels edgekit and coreml keep the tables)")
+                  "table op" + (" (--allow-decompressed)" if allow_decompressed else " (that needs --allow-decompressed;"
+                                " --executorch-kernels edgekit and coreml keep the tables)"))
         note = (f"clustered linear weights: {s['expected_bytes']:,} B (indices + tables) vs {s['dense_bytes']:,} B "
                 f"fp32 ({s['expected_bytes'] / s['dense_bytes']:.3f}x); the artifact stores them {stored}")
         log.info(note)
