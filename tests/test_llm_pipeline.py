@@ -123,3 +123,33 @@ def test_no_exporter_stages_or_diagnoses_outside_the_skeleton():
     offenders = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py")) if p.name != "staged.py"
                  and ("staging_dir(" in p.read_text() or "diagnose(" in p.read_text().replace("def diagnose(", ""))]
     assert offenders == []
+
+
+def test_every_llm_target_has_its_converter_in_its_own_package():
+    """exporters/<target>/llm.py for each target with the LLM capability, taking its options dataclass."""
+    import inspect
+
+    from edgekit.exporters import get_exporter
+    from edgekit.exporters.llm import target_module
+    from edgekit.targets import LLM, names_with
+
+    for target in names_with(LLM):
+        mod = target_module(target)
+        assert mod.__name__ == f"edgekit.exporters.{target}.llm"
+        assert mod.KV_CACHE in ("in_place", "explicit")
+        hint = inspect.signature(mod.convert).parameters["options"].annotation
+        assert hint == get_exporter(target).Options.__name__, (target, hint)
+    assert [t for t in names_with(LLM) if target_module(t).KV_CACHE == "in_place"] == ["executorch"]
+
+
+def test_coreml_llm_deployment_target_comes_from_its_options():
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.llm import target_module
+    from edgekit.exporters.llm_options import llm_options
+
+    coreml = target_module("coreml")
+    coreml.check_options(llm_options("coreml"))  # the LLM default: iOS18
+    with pytest.raises(EdgekitError, match="multifunction package, which needs iOS18; minimum_deployment_target "
+                                           "is iOS17") as e:
+        coreml.check_options(llm_options("coreml", {"minimum_deployment_target": "iOS17"}))
+    assert e.value.details["choices"] == ["iOS18"] and "--coreml-target iOS18" in e.value.fix
