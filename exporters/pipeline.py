@@ -170,7 +170,7 @@ def export_model(
             record["cost"] = measure_cost(original, cases, outputs, out_names, kinds, measured_on, recipe, user_limits)
         return record
 
-    def cost_gate(manifest: dict) -> None:
+    def gate_cost(manifest: dict) -> None:  # the --max-loss gate, after the parity gate
         if original is not None:
             from edgekit.exporters.compression.cost import cost_gate
 
@@ -179,7 +179,7 @@ def export_model(
     return staged_export(out_dir, ExportSteps(
         target=target, trace=lambda: {"forward": torch.export.export(model, torch_inputs)},
         convert=lambda programs, stage: exporter.convert(model, programs["forward"], torch_inputs, opts, stage),
-        describe=describe, parity=parity_record, parity_gate=parity_gate, gates=(cost_gate,), options=opts,
+        describe=describe, parity=parity_record, parity_gate=parity_gate, gates=(gate_cost,), options=opts,
         context=lambda: export_rewrites(model)))
 
 
