@@ -23,7 +23,7 @@ from edgekit.errors import UnknownChoice
 # How a target stores a compressed weight kind: in its compressed form, decompressed to dense, or not at all.
 NATIVE, DECOMPRESSED, REJECTED = "native", "decompressed", "rejected"
 # Capabilities beyond the classifier path (which every target has).
-LLM = "llm"                    # prefill/decode LLM export (exporters/llm.py)
+LLM = "llm"                    # prefill/decode LLM export (exporters/llm.py + exporters/<target>/llm.py)
 FIRST = "first"                # FiRST layer-skipping LLM export (exporters/llm_first.py)
 LLM_WEIGHTS = "llm_weights"    # int4/int8 LLM weights (exporters/llm_weights.py)
 

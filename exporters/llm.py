@@ -1,32 +1,33 @@
 """Export a Llama-style decoder as prefill + decode methods, with its tokenizer, and check parity.
 
 Both methods share one signature: ``(tokens, start_pos, k_cache, v_cache) -> (logits, k_cache, v_cache)``;
-prefill takes ``prefill_len`` tokens, decode one. ExecuTorch holds both methods in one
-.pte (XNNPACK-delegated); ONNX writes one file per method; TFLite one file with two
-signatures; Core ML one multifunction .mlpackage (iOS18) whose two functions share
-one copy of the weights. Core ML can't run on Linux: there its parity is structural.
+prefill takes ``prefill_len`` tokens, decode one. The export runs the same staged skeleton as every
+artifact (exporters/staged.py); the target's own code is its package's ``llm`` module
+(``exporters/<target>/llm.py``): ExecuTorch holds both methods in one .pte with an in-place cache
+(and a ``reset`` method); ONNX writes one file per method; TFLite one file with two signatures;
+Core ML one multifunction .mlpackage (iOS18) whose two functions share one copy of the weights.
+Core ML can't run on Linux: there its parity is structural.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import platform
+import importlib
 import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgekit.artifact import RESET_SIGNATURE, TensorSpec, load_artifact, staging_dir, write_manifest
-from edgekit.errors import EdgekitError, UnknownChoice
-from edgekit.exporters.base import captured_native_output, diagnose
+from edgekit.artifact import RESET_SIGNATURE, TensorSpec
+from edgekit.errors import UnknownChoice
+from edgekit.exporters.base import captured_native_output
 from edgekit.exporters.pipeline import producer_versions
-from edgekit.targets import LLM, names_with
+from edgekit.targets import LLM, names_with, target_info
 
 LLM_TARGETS = names_with(LLM)
-# Targets whose artifact keeps the KV cache inside (in place), not as inputs/outputs.
-IN_PLACE_CACHE = ("executorch",)
+INPUT_NAMES = ("tokens", "start_pos", "k_cache", "v_cache")
 OUTPUT_NAMES = ("logits", "k_cache_out", "v_cache_out")
 METHODS = ("prefill", "decode")
 
@@ -36,27 +37,34 @@ def method_inputs(model, length: int) -> tuple[torch.Tensor, ...]:
     return torch.zeros(1, length, dtype=torch.long), torch.zeros(1, dtype=torch.long), k, v
 
 
+def target_module(target: str):
+    """``exporters/<target>/llm.py``: its ``convert(step, programs, examples, stage, options) -> {method: file}``,
+    ``KV_CACHE`` ("in_place" or "explicit") and, where it has them, ``check_options`` and ``structural_parity``."""
+    return importlib.import_module(f"{target_info(target).exporter}.llm")
+
+
 def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Path, *, name: str = "llama",
                prefill_len: int = 16, parity_tokens: np.ndarray | None = None, skip_layers=(),
                manifest_extra: dict | None = None, weights: str = "fp32", group_size: int = 32,
-               options: dict | None = None, kernels: str = "none"):
+               options: dict | None = None, kernels: str = "none", allow_decompressed: bool = False):
     """``weights``: fp32, or int4/int8 linear weights for ExecuTorch (exporters/llm_weights.py);
     parity is then taken against the quantized PyTorch model at int8 tolerance. ``options``: the target's
     options (fields of its options dataclass that LLM exports take, exporters/llm_options.py).
     ``kernels="edgekit"``: clustered / shift linears run on edgekit ops at their bit width (llm_kernels.py);
-    parity is taken against the clustered PyTorch model at fp32 tolerance."""
+    parity is taken against the clustered PyTorch model at fp32 tolerance. A clustered model that the target
+    stores dense fails with ``compression_lost`` unless ``allow_decompressed`` (as ``export_model``)."""
     if target not in LLM_TARGETS:
         raise UnknownChoice("LLM target", target, LLM_TARGETS)
+    from edgekit.exporters.llm_kernels import check_kernels, swap_llm
+    from edgekit.exporters.llm_options import llm_options
     from edgekit.exporters.llm_weights import check_weights, quantized_copy
+    from edgekit.exporters.staged import ExportSteps, staged_export
     from edgekit.model_zoo.llama import LlamaStep
-
-    from edgekit.exporters.llm_kernels import check_kernels, file_bytes, swap_llm
 
     check_weights(weights, target, group_size)
     check_kernels(kernels, target, weights)
-    from edgekit.exporters.llm_options import llm_fields, llm_options
-
-    opts = llm_options(target, options)
+    opts, conv = llm_options(target, options), target_module(target)
+    getattr(conv, "check_options", lambda o: None)(opts)
     source, ledger, native = model.eval(), [], None
     if weights != "fp32":
         model, ledger = quantized_copy(source, weights, group_size)
@@ -66,73 +74,73 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
         traced, native = swap_llm(model)
     step = LlamaStep(traced).eval()
     examples = {"prefill": method_inputs(model, prefill_len), "decode": method_inputs(model, 1)}
-    out_dir = Path(out_dir)
-    with staging_dir(out_dir) as stage:
-        with captured_native_output() as log:
-            programs = {}
-            try:
-                programs = {m: torch.export.export(step, examples[m]) for m in METHODS}
-                files = _CONVERTERS[target](step, programs, examples, stage, opts)
-                target_weights = files.pop("weights", None)  # per-layer storage, where a target reports it
-            except EdgekitError:
-                raise
-            except Exception as exc:
-                raise diagnose(exc, programs.get("decode"), target, log) from exc
+    in_place = conv.KV_CACHE == "in_place"
+
+    def describe(stage: Path, files: dict) -> dict:
+        from edgekit.exporters.llm_options import llm_fields
+
+        target_weights = files.pop("weights", None)  # per-layer storage, where a target reports it
         shutil.copy(tokenizer_file, stage / "tokenizer.json")
-        names = ("tokens", "start_pos", "k_cache", "v_cache")
-        out_names = OUTPUT_NAMES
-        signature = {}
-        io_count = (2, 1) if target in IN_PLACE_CACHE else (4, 3)
-        for m in METHODS:
-            outs = [o.detach().numpy() for o in step(*examples[m])]
-            signature[m] = {"file": files[m],
-                            "inputs": [TensorSpec.of(n, x.numpy()).to_json()
-                                       for n, x in zip(names[:io_count[0]], examples[m])],
-                            "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names[:io_count[1]], outs)]}
-        if target in IN_PLACE_CACHE:  # zeroes the shared cache buffers: a new conversation
-            signature["reset"] = {"file": files["decode"], **RESET_SIGNATURE}
+        signature = method_signatures(step, examples, files, in_place)
         manifest = llm_manifest_header(model, name, target, prefill_len) | {
             "precision": getattr(opts, "compute_precision", None) or ("int8" if weights != "fp32" else "fp32"),
             "weights": weights,
             "model_file": files["decode"], "methods": signature, "tokenizer": "tokenizer.json",
-            "skip_layers": sorted(model.skip),
-            "kv_cache": "in_place" if target in IN_PLACE_CACHE else "explicit",
+            "skip_layers": sorted(model.skip), "kv_cache": conv.KV_CACHE,
             "signature": {"inputs": signature["decode"]["inputs"], "outputs": signature["decode"]["outputs"]},
             "compression": {"recipe": None, "ledger": []},
         } | (manifest_extra or {})
         manifest["options"] |= {n: getattr(opts, n) for n in llm_fields(target)}  # the target's, as used
-        from edgekit.exporters.compression.record import compressed_layers
         if native is not None:
+            from edgekit.exporters.llm_kernels import file_bytes
+
             target_weights = file_bytes(stage / files["decode"], traced, native)
             manifest["options"]["executorch_kernels"] = kernels
-        if weights == "fp32" and compressed_layers(model):
-            manifest["compression"] = llm_compression_section(model, target_weights)
-            from edgekit.exporters.compression.provenance import get_provenance
-            if (prov := get_provenance(model)) is not None:  # export-llm --recipe
-                manifest["compression"]["recipe"] = {"name": prov.recipe.name, "hash": prov.recipe.hash()}
+        from edgekit.exporters.compression.record import compressed_layers
+        if weights == "fp32" and compressed_layers(model):  # clustered (eDKM, --recipe): the ledger and its gate
+            manifest["compression"] = llm_compression_section(model, target_weights, target=target,
+                                                              allow_decompressed=allow_decompressed)
         if ledger:
             from edgekit.exporters.llm_weights import weights_section
             params = sum(p.numel() for p in source.parameters())
             manifest["compression"] = weights_section(weights, group_size, ledger,
                                                       (stage / files["decode"]).stat().st_size, params * 4)
-        write_manifest(stage, manifest)
-        if target == "coreml" and platform.system() != "Darwin":
-            manifest["parity"] = coreml_llm_structure(stage / files["decode"], signature)
-            write_manifest(stage, manifest)
-            if not manifest["parity"]["ok"]:
-                raise EdgekitError("structural_check_failed", "the Core ML LLM package does not match the model: "
-                                   + "; ".join(manifest["parity"]["problems"]), fix="report this as a bug")
-        elif parity_tokens is not None:
-            from edgekit.generate import LLMSession
-            with captured_native_output():
-                session = LLMSession(stage)
-            manifest["parity"] = llm_parity(model, session, parity_tokens, prefill_len)
-            write_manifest(stage, manifest)
-            if not manifest["parity"]["ok"]:
-                from edgekit.errors import ParityError
-                raise ParityError(target, manifest["parity"]["metrics"], manifest["parity"]["tolerance"])
-    model.skip = source.skip = frozenset()
-    return load_artifact(out_dir)
+        return manifest
+
+    def parity(stage: Path, files: dict, manifest: dict) -> dict | None:
+        structural = getattr(conv, "structural_parity", None)  # Core ML off macOS
+        if structural is not None and (record := structural(stage / files["decode"], manifest["methods"])):
+            return record
+        if parity_tokens is None:
+            return None
+        from edgekit.generate import LLMSession
+        with captured_native_output():
+            session = LLMSession(stage)
+        return llm_parity(model, session, parity_tokens, prefill_len)
+
+    try:
+        return staged_export(out_dir, ExportSteps(
+            target=target, trace=lambda: {m: torch.export.export(step, examples[m]) for m in METHODS},
+            convert=lambda programs, stage: conv.convert(step, programs, examples, stage, opts),
+            describe=describe, parity=parity, options=opts, diagnose_method="decode"))
+    finally:
+        model.skip = source.skip = frozenset()
+
+
+def method_signatures(step, examples: dict, files: dict, in_place: bool) -> dict:
+    """{method: file, inputs, outputs} from running ``step``; an in-place cache is no input or output, and
+    adds ``reset`` (zeroes the shared cache buffers: a new conversation)."""
+    io_count = (2, 1) if in_place else (4, 3)
+    signature = {}
+    for m in METHODS:
+        outs = [o.detach().numpy() for o in step(*examples[m])]
+        signature[m] = {"file": files[m],
+                        "inputs": [TensorSpec.of(n, x.numpy()).to_json()
+                                   for n, x in zip(INPUT_NAMES[:io_count[0]], examples[m])],
+                        "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(OUTPUT_NAMES[:io_count[1]], outs)]}
+    if in_place:
+        signature["reset"] = {"file": files["decode"], **RESET_SIGNATURE}
+    return signature
 
 
 def llm_manifest_header(model, name: str, target: str, prefill_len: int) -> dict:
@@ -173,113 +181,21 @@ def llm_parity(model, session, tokens: np.ndarray, prefill_len: int, decode_step
             "input_source": f"pydoc text: {prefill_len}-token prompt + {len(rest)} teacher-forced decode steps"}
 
 
-def _to_executorch(step, programs, examples, stage: Path, options) -> dict:
-    """prefill, decode and reset over one in-place KV cache that the three methods share."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
-    from executorch.exir.passes import MemoryPlanningPass
+def llm_compression_section(model, encodings: dict | None = None, *, target: str | None = None,
+                            allow_decompressed: bool = False) -> dict:
+    """The manifest's compression section for an LLM whose weights carry LUT records (eDKM checkpoints, --recipe).
 
-    from edgekit.model_zoo.llama import LlamaInPlaceStep
-
-    inplace, reset = LlamaInPlaceStep(step.model).eval(), LlamaInPlaceStep(step.model, reset=True).eval()
-    one = torch.zeros(1, dtype=torch.long)
-    with torch.no_grad():
-        programs = {m: torch.export.export(inplace, examples[m][:2]) for m in METHODS}
-        programs["reset"] = torch.export.export(reset, (one,))
-        partitioner = [XnnpackPartitioner()] if options.delegate == "xnnpack" else []
-        edge = to_edge_transform_and_lower(programs, partitioner=partitioner)
-        program = edge.to_executorch(ExecutorchBackendConfig(
-            memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False, share_mutable_buffers=True),
-            emit_mutable_buffer_names=True, run_reinplace_pass=True))
-    (stage / "model.pte").write_bytes(program.buffer)
-    return {m: "model.pte" for m in METHODS}
-
-
-def _to_onnx(step, programs, examples, stage: Path, options) -> dict:
-    from edgekit.exporters.onnx.clean import strip_file
-
-    for m in METHODS:
-        torch.onnx.export(programs[m], examples[m], dynamo=True, opset_version=int(options.opset), verbose=False).save(
-            str(stage / f"{m}.onnx"))
-        strip_file(stage / f"{m}.onnx")  # no stack traces or source paths of this machine in the artifact
-    return {m: f"{m}.onnx" for m in METHODS}
-
-
-def _to_tflite(step, programs, examples, stage: Path, options) -> dict:
-    import litert_torch
-
-    converted = (litert_torch.signature("prefill", step, examples["prefill"])
-                 .signature("decode", step, examples["decode"]).convert())
-    converted.export(str(stage / "model.tflite"))
-    return {m: "model.tflite" for m in METHODS}
-
-
-def _to_coreml(step, programs, examples, stage: Path, options) -> dict:
-    """Both methods as functions of one iOS18 multifunction package: weights stored once.
-    Clustered layers (eDKM checkpoints) keep their tables: constexpr_lut_to_dense, 3/4-bit indices."""
-    if options.minimum_deployment_target != "iOS18":
-        raise EdgekitError("bad_option", f"a Core ML LLM is one multifunction package, which needs iOS18; "
-                           f"minimum_deployment_target is {options.minimum_deployment_target}",
-                           fix="pass --coreml-target iOS18 (the default for LLMs)")
-    import tempfile
-
-    import coremltools as ct
-
-    from edgekit.exporters.compression import coreml_encode
-    from edgekit.exporters.compression.record import compressed_layers
-
-    clustered, encodings = compressed_layers(step.model), {}
-    with tempfile.TemporaryDirectory() as tmp:
-        desc = ct.utils.MultiFunctionDescriptor()
-        for m in METHODS:
-            mlmodel = ct.convert(programs[m].run_decompositions({}),
-                                 minimum_deployment_target=getattr(ct.target, options.minimum_deployment_target),
-                                 compute_precision=getattr(ct.precision, f"FLOAT{options.compute_precision[2:]}"),
-                                 skip_model_load=True)
-            if clustered:
-                mlmodel, consts = coreml_encode.encode(mlmodel, clustered, options.compute_precision)
-                encodings = coreml_encode.layer_encodings(mlmodel, consts)
-            spec = mlmodel.get_spec()
-            for old, new in zip([o.name for o in spec.description.output], OUTPUT_NAMES):
-                ct.utils.rename_feature(spec, old, new)
-            ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir, skip_model_load=True).save(f"{tmp}/{m}.mlpackage")
-            desc.add_function(f"{tmp}/{m}.mlpackage", src_function_name="main", target_function_name=m)
-        desc.default_function_name = "decode"
-        ct.utils.save_multifunction(desc, str(stage / "model.mlpackage"))
-    return {m: "model.mlpackage" for m in METHODS} | {"weights": encodings}
-
-
-def coreml_llm_structure(package: Path, signature: dict) -> dict:
-    """Each function's I/O names and shapes against the torch model's; ops and weight encodings."""
-    from edgekit.exporters.coreml.structure import describe_mlpackage
-
-    problems, functions = [], {}
-    for m, sig in signature.items():
-        found = describe_mlpackage(package, function=m)
-        functions[m] = {"ops": sum(found["ops"].values()), "weight_encodings": found["weight_encodings"]}
-        for kind in ("inputs", "outputs"):
-            want = [(t["name"], list(t["shape"])) for t in sig[kind]]
-            got = [(f["name"], f["shape"]) for f in found[kind]]
-            if got != want:
-                problems.append(f"{m} {kind}: package {got} vs model {want}")
-        if not found["ops"]:
-            problems.append(f"function {m} has no ops")
-    return {"mode": "structural", "ok": not problems, "problems": problems, "functions": functions,
-            "weight_file_bytes": found["weight_file_bytes"],
-            "reason": "Core ML prediction needs macOS; checked each function's names, shapes, ops and weights"}
-
-
-def llm_compression_section(model, encodings: dict | None = None) -> dict:
-    """The manifest's compression section for an LLM whose weights carry LUT records (eDKM checkpoints).
-
-    ``encodings`` (Core ML) says per layer how the package stores it: lookup tables, native. Without it
-    the target stored the layer ``decompressed: dense fp32``. ``expected_bytes`` is the clustered size
-    (indices packed at their bit width + fp16 tables).
+    ``encodings`` (Core ML, edgekit kernels) says per layer how the artifact stores it: lookup tables, native.
+    Without it the target stored the layer ``decompressed: dense fp32``. ``expected_bytes`` is the clustered
+    size (indices packed at their bit width + fp16 tables). As for classifiers (compression.ledger), layers
+    stored in no fewer bytes than dense fail the export (``compression_lost``, naming ``target``) unless
+    ``allow_decompressed``; wider tables than asked fail it always (``compression_widened``).
     """
     from edgekit.exporters.base import DECOMPRESSED, NATIVE
-    from edgekit.exporters.llm_compress import layer_bytes
-    from edgekit.exporters.compression.ledger import CompressionWidened, widening
+    from edgekit.exporters.compression.ledger import CompressionWidened, raise_if_lost, widening
+    from edgekit.exporters.compression.provenance import get_provenance
     from edgekit.exporters.compression.record import compressed_layers
+    from edgekit.exporters.llm_compress import layer_bytes
 
     rows = []
     for name, (module, rec) in compressed_layers(model).items():
@@ -294,23 +210,29 @@ def llm_compression_section(model, encodings: dict | None = None) -> dict:
                          "expected_bytes": b["indices"] + b["table"],
                          "dense_bytes": b["fp32"] if edgekit else b["fp32"] // 2,
                          "bytes_written": enc["bytes"]})
+            if wide := widening(rec.bits, enc):
+                rows[-1]["widened"] = wide
             continue
         rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": DECOMPRESSED,
                      "encoded": {"kind": DECOMPRESSED, "format": "dense fp32"},
                      "expected_bytes": b["indices"] + b["table"], "dense_bytes": b["fp32"],
                      "bytes_written": b["fp32"]})
-    for r, (name, (_, rec)) in zip(rows, compressed_layers(model).items()):
-        if r["encoded"]["kind"] == NATIVE and (wide := widening(rec.bits, (encodings or {}).get(name, {}))):
-            r["widened"] = wide
-    if widened := [r for r in rows if "widened" in r]:
-        raise CompressionWidened("coreml", widened)
+    if widened := [r for r in rows if "widened" in r]:  # never silent, even with allow_decompressed
+        raise CompressionWidened(target or "coreml", widened)
+    raise_if_lost(target or "this target", rows, allow_decompressed, fix=LLM_LOST_FIX)
     written = sum(r["bytes_written"] for r in rows)
     dense = sum(r["dense_bytes"] for r in rows)
-    return {"recipe": None, "ledger": rows, "summary": {
-        "layers": len(rows), "bytes_written": written, "dense_bytes": dense,
-        "expected_bytes": sum(r["expected_bytes"] for r in rows), "ratio_to_dense": written / dense if dense else 1.0,
-        "decompressed_layers": [r["layer"] for r in rows if r["encoded"]["kind"] == DECOMPRESSED],
-        "allowed_decompressed": True}}
+    prov = get_provenance(model)  # export-llm --recipe
+    return {"recipe": {"name": prov.recipe.name, "hash": prov.recipe.hash()} if prov is not None else None,
+            "ledger": rows, "summary": {
+                "layers": len(rows), "bytes_written": written, "dense_bytes": dense,
+                "expected_bytes": sum(r["expected_bytes"] for r in rows),
+                "ratio_to_dense": written / dense if dense else 1.0,
+                "decompressed_layers": [r["layer"] for r in rows if r["encoded"]["kind"] == DECOMPRESSED],
+                "allowed_decompressed": allow_decompressed}}
 
 
-_CONVERTERS = {t: globals()[f"_to_{t}"] for t in LLM_TARGETS}  # one converter per target above: _to_onnx, ...
+# What keeps a clustered LLM's tables (compression_lost's fix for LLM exports).
+LLM_LOST_FIX = ("keep the tables: --executorch-kernels edgekit (ExecuTorch on edgekit's kernels, needs `make native`) "
+                "or --target coreml (constexpr_lut_to_dense); or pass --allow-decompressed "
+                "(export_llm(..., allow_decompressed=True)) to keep a dense fp32 artifact")

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekit.artifact import TensorSpec, load_artifact, staging_dir, write_manifest
+from edgekit.artifact import TensorSpec
 from edgekit.errors import EdgekitError
-from edgekit.exporters.base import captured_native_output, diagnose
-from edgekit.exporters.llm import llm_manifest_header
+from edgekit.exporters.base import captured_native_output
+from edgekit.exporters.llm import llm_compression_section, llm_manifest_header
 from edgekit.targets import FIRST, names_with
 
 FIRST_TARGETS = names_with(FIRST)
@@ -119,15 +119,20 @@ def chosen_skip_sets(model, routers, tokens: np.ndarray, prompt_len: int, window
 def export_first_llm(model, routers, tokenizer_file: str | Path, out_dir: str | Path, *, name: str = "llama",
                      target: str = "executorch", prefill_len: int = 16, fused_sets=None, min_share: float = 0.1,
                      max_fused: int = 4, calibration_tokens: np.ndarray | None = None,
-                     parity_tokens: np.ndarray | None = None, manifest_extra: dict | None = None):
+                     parity_tokens: np.ndarray | None = None, manifest_extra: dict | None = None,
+                     options: dict | None = None, allow_decompressed: bool = False):
     """Write a FiRST artifact. ``fused_sets``: skip sets to give a fused decode method (None = the empty set plus
-    the sets chosen for >= min_share of the ``calibration_tokens`` prompts, at most max_fused of them)."""
+    the sets chosen for >= min_share of the ``calibration_tokens`` prompts, at most max_fused of them).
+    ``options``: the target's LLM options (exporters/llm_options.py); ``allow_decompressed`` as ``export_llm``."""
+    from edgekit.exporters.llm_options import llm_fields, llm_options
+    from edgekit.exporters.staged import ExportSteps, staged_export
     from edgekit.model_zoo.first import check_routers_fit
 
     if target not in FIRST_TARGETS:
         raise EdgekitError("first_target", f"FiRST export to {target!r} is not offered; choose one of "
                            f"{', '.join(FIRST_TARGETS)}", fix="pass --target executorch with --first",
                            details={"value": target, "choices": list(FIRST_TARGETS)})
+    opts = llm_options(target, options)
     model, routers = model.eval(), routers.eval()
     model.skip = frozenset()
     check_routers_fit(routers, model)
@@ -168,33 +173,21 @@ def export_first_llm(model, routers, tokenizer_file: str | Path, out_dir: str | 
         fused[",".join(map(str, sorted(s)))] = skip_method_name(s)
         modules[skip_method_name(s)] = (FusedDecode(model, kept), (torch.zeros(1, 1, dtype=torch.long), pos, kk, vv))
 
-    out_dir = Path(out_dir)
-    with staging_dir(out_dir) as stage:
-        with captured_native_output() as log:
-            programs = {}
-            try:
-                programs = {m: torch.export.export(mod.eval(), ex) for m, (mod, ex) in modules.items()}
-                from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-                from executorch.exir import to_edge_transform_and_lower
+    from edgekit.exporters.executorch.llm import write_pte  # FIRST_TARGETS: ExecuTorch only
 
-                edge = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()])
-                (stage / "model.pte").write_bytes(edge.to_executorch().buffer)
-            except EdgekitError:
-                raise
-            except Exception as exc:
-                raise diagnose(exc, programs.get("layer_0_decode"), target, log) from exc
+    def describe(stage: Path, file: str) -> dict:
         shutil.copy(tokenizer_file, stage / "tokenizer.json")
         signature = {}
         for m, (mod, ex) in modules.items():
             with torch.no_grad():
                 outs = mod(*ex)
             outs = outs if isinstance(outs, tuple) else (outs,)
-            signature[m] = {"file": "model.pte",
+            signature[m] = {"file": file,
                             "inputs": [TensorSpec.of(f"in{j}", x.numpy()).to_json() for j, x in enumerate(ex)],
                             "outputs": [TensorSpec.of(f"out{j}", y.numpy()).to_json() for j, y in enumerate(outs)]}
         manifest = llm_manifest_header(model, name, target, prefill_len) | {
             "precision": "fp32",
-            "model_file": "model.pte", "methods": signature, "tokenizer": "tokenizer.json", "skip_layers": [],
+            "model_file": file, "methods": signature, "tokenizer": "tokenizer.json", "skip_layers": [],
             "first": {"version": 1, "threshold": routers.cfg.threshold, "router_config": dataclasses.asdict(routers.cfg),
                       "router": "keep if router_l(mean over prompt of h entering l) >= threshold",
                       "fused_decode": fused,
@@ -203,17 +196,25 @@ def export_first_llm(model, routers, tokenizer_file: str | Path, out_dir: str | 
             "signature": {"inputs": signature["embed_decode"]["inputs"], "outputs": signature["head_decode"]["outputs"]},
             "compression": {"recipe": None, "ledger": []},
         } | (manifest_extra or {})
-        write_manifest(stage, manifest)
-        if parity_tokens is not None:
-            from edgekit.first_session import FiRSTSession
-            with captured_native_output():
-                session = FiRSTSession(stage)
-            manifest["parity"] = first_parity(model, routers, session, parity_tokens, prefill_len)
-            write_manifest(stage, manifest)
-            if not manifest["parity"]["ok"]:
-                from edgekit.errors import ParityError
-                raise ParityError(target, manifest["parity"]["metrics"], manifest["parity"]["tolerance"])
-    return load_artifact(out_dir)
+        manifest["options"] |= {n: getattr(opts, n) for n in llm_fields(target)}  # the target's, as used
+        from edgekit.exporters.compression.record import compressed_layers
+        if compressed_layers(model):  # a clustered checkpoint: stored dense fp32, gated as in export_llm
+            manifest["compression"] = llm_compression_section(model, target=target,
+                                                              allow_decompressed=allow_decompressed)
+        return manifest
+
+    def parity(stage: Path, file: str, manifest: dict) -> dict | None:
+        if parity_tokens is None:
+            return None
+        from edgekit.first_session import FiRSTSession
+        with captured_native_output():
+            session = FiRSTSession(stage)
+        return first_parity(model, routers, session, parity_tokens, prefill_len)
+
+    return staged_export(out_dir, ExportSteps(
+        target=target, trace=lambda: {m: torch.export.export(mod.eval(), ex) for m, (mod, ex) in modules.items()},
+        convert=lambda programs, stage: write_pte(programs, stage, opts), describe=describe, parity=parity,
+        options=opts, diagnose_method="layer_0_decode"))
 
 
 def first_parity(model, routers, session, tokens: np.ndarray, prefill_len: int, prompts: int = 4,

@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from edgekit import parity
-from edgekit.artifact import Artifact, TensorSpec, load_artifact, staging_dir, write_manifest, write_reference_io
-from edgekit.errors import EdgekitError, ParityError
+from edgekit.artifact import Artifact, TensorSpec, load_artifact, write_reference_io
+from edgekit.errors import EdgekitError
 from edgekit.exporters import get_exporter
-from edgekit.exporters.base import captured_native_output, diagnose
+from edgekit.exporters.base import captured_native_output
 from edgekit.outputs import parse_output_kinds
-from edgekit.exporters.failure import log_path_for
 from edgekit.exporters.rewrites import export_rewrites
 from edgekit.progress import progress
 from edgekit.spec import forward_arg_names, random_like
@@ -128,22 +127,15 @@ def export_model(
         effective_limits(out_names, kinds, recipe_kinds(recipe), user_limits)
     torch_inputs = tuple(torch.from_numpy(x) for x in example_inputs)
 
-    out_dir = Path(out_dir)
-    with staging_dir(out_dir) as stage:
-        with captured_native_output() as log, export_rewrites(model):
-            exported = None
-            try:
-                exported = torch.export.export(model, torch_inputs)
-                result = exporter.convert(model, exported, torch_inputs, opts, stage)
-            except EdgekitError:
-                raise
-            except Exception as exc:  # converter failures become user-facing errors
-                raise diagnose(exc, exported, target, log, opts, log_path_for(out_dir)) from exc
-        log_path_for(out_dir).unlink(missing_ok=True)  # a previous failure's log no longer applies
+    from edgekit.exporters.staged import ExportSteps, staged_export
+
+    def describe(stage: Path, result) -> dict:
         write_reference_io(stage, dict(zip(names, example_inputs)), dict(zip(out_names, ref_out)))
         from edgekit.exporters.compression.int8 import write_plot
 
         write_plot(model, stage)  # int8 recipes: int8_sensitivity.png when matplotlib (bench extra) is there
+        inputs = [TensorSpec.of(n, x).to_json() for n, x in zip(names, example_inputs)]
+        outputs = [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)]
         manifest = {
             "kind": "edgekit-artifact",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -154,40 +146,41 @@ def export_model(
             "options": dataclasses.asdict(opts),
             "precision": result.precision,
             "model_file": result.model_file,
-            "signature": {
-                "inputs": [TensorSpec.of(n, x).to_json() for n, x in zip(names, example_inputs)],
-                "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)],
-            },
-            "methods": {"forward": {  # one method; LLM artifacts list several (edgekit.artifact.MethodSpec)
-                "file": result.model_file,
-                "inputs": [TensorSpec.of(n, x).to_json() for n, x in zip(names, example_inputs)],
-                "outputs": [TensorSpec.of(n, y).to_json() for n, y in zip(out_names, ref_out)]}},
+            "signature": {"inputs": inputs, "outputs": outputs},
+            # one method; LLM artifacts list several (edgekit.artifact.MethodSpec)
+            "methods": {"forward": {"file": result.model_file, "inputs": list(inputs), "outputs": list(outputs)}},
             "target_info": result.info,
             "compression": compression_section(model, exporter, result, recipe,
                                                allow_decompressed=allow_decompressed,
                                                model_file=stage / result.model_file),
         } | (manifest_extra or {})
         manifest["signature"]["output_kinds"] = dict(zip(out_names, kinds))
-        write_manifest(stage, manifest)
-        manifest["parity"], cases, outputs = check_parity(
-            model, load_artifact(stage), result, example_inputs, ref_out, parity_samples, dataset, seed,
-            show_progress, kinds,
-        )
-        manifest["parity"]["gate"] = parity_gate
+        return manifest
+
+    def parity_record(stage: Path, result, manifest: dict) -> dict:
+        record, cases, outputs = check_parity(model, load_artifact(stage), result, example_inputs, ref_out,
+                                              parity_samples, dataset, seed, show_progress, kinds)
+        record["gate"] = parity_gate
         if original is not None:
-            from edgekit.exporters.compression.cost import cost_gate, measure_cost
+            from edgekit.exporters.compression.cost import measure_cost
 
             measured_on = "artifact" if outputs is not None else f"compressed PyTorch model ({target} cannot run here)"
             if outputs is None:  # the compressed model stands in for an artifact this machine cannot run
                 outputs = [list(o) for o in zip(*(run_torch(model, c) for c in cases))]
-            manifest["parity"]["cost"] = measure_cost(original, cases, outputs, out_names, kinds, measured_on,
-                                                      recipe, user_limits)
-        if parity_gate and not manifest["parity"]["ok"]:
-            raise ParityError(target, manifest["parity"]["metrics"], manifest["parity"].get("tolerance", {}))
+            record["cost"] = measure_cost(original, cases, outputs, out_names, kinds, measured_on, recipe, user_limits)
+        return record
+
+    def gate_cost(manifest: dict) -> None:  # the --max-loss gate, after the parity gate
         if original is not None:
+            from edgekit.exporters.compression.cost import cost_gate
+
             cost_gate(target, manifest["parity"])
-        write_manifest(stage, manifest)
-    return load_artifact(out_dir)
+
+    return staged_export(out_dir, ExportSteps(
+        target=target, trace=lambda: {"forward": torch.export.export(model, torch_inputs)},
+        convert=lambda programs, stage: exporter.convert(model, programs["forward"], torch_inputs, opts, stage),
+        describe=describe, parity=parity_record, parity_gate=parity_gate, gates=(gate_cost,), options=opts,
+        context=lambda: export_rewrites(model)))
 
 
 def _compress_for_export(model, recipe, example_inputs, dataset, train_data, exclude, only, strict):

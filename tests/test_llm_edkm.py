@@ -120,7 +120,10 @@ def test_clustered_checkpoint_round_trips(bits, tmp_path):
     assert size["linear_clustered_bytes"] == sum(-(-m.weight.numel() * bits // 8) + 2 ** bits * 2
                                                  for m, _, _ in targets.values())
     assert size["ratio"] <= {4: 0.16, 3: 0.13}[bits]
-    section = llm_compression_section(again)
+    with pytest.raises(EdgekitError) as lost:  # stored dense without being allowed to: as for classifiers
+        llm_compression_section(again, target="onnx")
+    assert lost.value.code == "compression_lost" and len(lost.value.details["layers"]) == 28
+    section = llm_compression_section(again, target="onnx", allow_decompressed=True)
     assert section["summary"]["expected_bytes"] == size["linear_clustered_bytes"]
     assert {r["encoded"]["format"] for r in section["ledger"]} == {"dense fp32"}
     with pytest.raises(EdgekitError, match="clustered"):
@@ -143,6 +146,7 @@ def test_compress_llm_cli_on_two_ranks_then_export_llm(tmp_path):
     ckpt = tmp_path / "c" / "tiny_edkm3"
     result = json.loads((ckpt / "compress_result.json").read_text())
     assert len(result["ranks"]) == 2 and result["size"]["ratio"] <= 0.13
-    assert main(["export-llm", str(ckpt), "--target", "onnx", "--out", str(tmp_path / "art")]) == 0
+    assert main(["export-llm", str(ckpt), "--target", "onnx", "--allow-decompressed",
+                 "--out", str(tmp_path / "art")]) == 0
     manifest = json.loads((tmp_path / "art" / "tiny_edkm3" / "onnx" / "manifest.json").read_text())
     assert manifest["parity"]["ok"] and manifest["compression"]["summary"]["layers"] == 28

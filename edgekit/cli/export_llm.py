@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
     el.add_argument("--recipe", default=None,
                     help="post-training compression of every linear layer before export: palettize2/3/4 (k-means "
                     "tables), palettize4_grouped, shift3/4, sparse24, or a recipe .json/.yaml")
+    el.add_argument("--allow-decompressed", action="store_true",
+                    help="keep artifacts that store a clustered checkpoint's (or --recipe's) tables dense fp32 "
+                    "(onnx, tflite, executorch without --executorch-kernels edgekit); else compression_lost")
     el.add_argument("--exclude", default=None, help="--recipe: leave layers matching this regex dense (e.g. lm_head)")
     el.add_argument("--first", metavar="ROUTERS", default=None,
                     help="FiRST: a first_routers.safetensors trained for this checkpoint; exports per-layer methods "
@@ -46,7 +49,7 @@ def cmd_export_llm(args) -> int:
     artifacts = export_checkpoint(
         args.checkpoint, args.target or ["executorch"], args.out, prefill_len=args.prefill_len, weights=args.weights,
         group_size=args.group_size, kernels=args.executorch_kernels, recipe=args.recipe, exclude=args.exclude,
-        first=args.first, first_threshold=args.first_threshold,
+        first=args.first, first_threshold=args.first_threshold, allow_decompressed=args.allow_decompressed,
         options=target_options(args, names_with(LLM), llm=True),
         on_start=lambda t: print(f"  {t}: converting and checking parity ...", file=sys.stderr, flush=True),
         on_note=lambda text: print(f"  {text}", file=sys.stderr))

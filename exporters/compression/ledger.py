@@ -28,16 +28,16 @@ REQUANTIZE_FIX = {t.name: t.requantize_fix for t in TARGETS if t.requantize_fix}
 
 
 class CompressionLost(EdgekitError):
-    def __init__(self, target: str, written: int, dense: int, layers: list[str]):
+    def __init__(self, target: str, written: int, dense: int, layers: list[str], fix: str | None = None):
         shown = ", ".join(layers[:6]) + (f" and {len(layers) - 6} more" if len(layers) > 6 else "")
         super().__init__(
             "compression_lost",
             f"{target} stores the compressed layers in {written:,} B, no fewer than dense ({dense:,} B): "
             f"it decompressed {shown}",
-            fix=(f"{REQUANTIZE_FIX[target]}; or " if target in REQUANTIZE_FIX else "")
-                + "export to a target that stores this kind natively (see the capability table in "
-                "docs/compression.md; Core ML stores LUT, shift and sparse weights), or pass "
-                "--allow-decompressed (export(..., allow_decompressed=True)) to keep a dense artifact",
+            fix=fix or ((f"{REQUANTIZE_FIX[target]}; or " if target in REQUANTIZE_FIX else "")
+                        + "export to a target that stores this kind natively (see the capability table in "
+                        "docs/compression.md; Core ML stores LUT, shift and sparse weights), or pass "
+                        "--allow-decompressed (export(..., allow_decompressed=True)) to keep a dense artifact"),
             details={"target": target, "bytes_written": written, "dense_bytes": dense, "layers": layers},
         )
 
@@ -174,12 +174,19 @@ def compression_section(model, exporter, result, recipe=None, report=None, *, al
                           "ratio_to_dense": written / dense if dense else 1.0,
                           "measured_from_file": stored is not None and "layers" in stored,
                           "decompressed_layers": decompressed, "allowed_decompressed": allow_decompressed}
+    raise_if_lost(exporter.name, ledger, allow_decompressed)
+    return section
+
+
+def raise_if_lost(target: str, ledger: list[dict], allow_decompressed: bool, fix: str | None = None) -> None:
+    """``compression_lost`` when the layers a recipe compressed take no fewer bytes than dense, unless allowed.
+
+    Classifier and LLM ledgers alike; ``fix`` replaces the classifier's advice (LLMs keep tables otherwise)."""
     gated = [r for r in ledger if r["requested"].get("origin", "recipe") == "recipe"]  # what a recipe asked for
     g_written, g_dense = (sum(r[key] for r in gated) for key in ("bytes_written", "dense_bytes"))
     if gated and g_written >= g_dense and not allow_decompressed:
-        raise CompressionLost(exporter.name, g_written, g_dense,
-                              [r["layer"] for r in gated if r["encoded"]["kind"] == DECOMPRESSED])
-    return section
+        raise CompressionLost(target, g_written, g_dense,
+                              [r["layer"] for r in gated if r["encoded"]["kind"] == DECOMPRESSED], fix=fix)
 
 
 def file_section(model, model_file) -> dict:
