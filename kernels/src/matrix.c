@@ -107,6 +107,14 @@ ek_matrix *ek_alloc(int format, int n, int k, int bits, int group_size) {
     return w;
 }
 
+ek_matrix *ek_pack_begin(int format, int n, int k, int bits, const void *indices, int index_bits_in,
+                         const void *tables, int group_size) {
+    ek_clear_error();
+    if (!ek_check_common(n, k, bits, index_bits_in, group_size)) return NULL;
+    if (!indices || !tables) return ek_fail("indices and tables are required");
+    return ek_alloc(format, n, k, bits, group_size);
+}
+
 ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, const uint32_t *data,
                           const float *tables, const float *row_scale) {
     ek_clear_error();

@@ -49,6 +49,13 @@ static inline int ek_fields(int bits) { return 32 / bits; }
 static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
     return w->data + (size_t)b * w->words * EK_LANES;
 }
+/* The 16-entry table of block b (block_table[b] >= 0) and of row r. */
+static inline const float *ek_block_tab(const ek_matrix *w, int b) {
+    return w->tables + (size_t)w->block_table[b] * 16;
+}
+static inline const float *ek_row_tab(const ek_matrix *w, int r) {
+    return w->tables + (size_t)w->row_table[r] * 16;
+}
 
 /* Raw accumulators of blocks [b0, b1) for x rows [0, m) (x: m x ldx, kpad readable columns).
  * acc is written to y[mi * ldy + row] for the rows < n; epilogue (scale, bias) is applied later. */
@@ -76,6 +83,32 @@ EK_DECLARE_ISA(neon)
 static inline void ek_store_lanes(const float *acc, int row0, int n, float *y) {
     int lim = n - row0 < EK_LANES ? n - row0 : EK_LANES;
     for (int j = 0; j < lim; j++) y[row0 + j] = acc[j];
+}
+
+/* A tile's epilogue: acc[(VPB * g + q) * MT + mm] holds lanes [q * 16 / VPB, (q + 1) * 16 / VPB) of
+ * block b + g for x row mm (VPB vectors per block: 1 zmm, 2 ymm, 4 q registers); STORE(dst, v). */
+#define EK_TILE_STORE(acc, G, MT, VPB, STORE, w, b, y, ldy)                                          \
+    do {                                                                                            \
+        float out_[EK_LANES];                                                                       \
+        _Pragma("GCC unroll 32") for (int g_ = 0; g_ < (G); g_++)                                   \
+        _Pragma("GCC unroll 32") for (int mm_ = 0; mm_ < (MT); mm_++) {                             \
+            _Pragma("GCC unroll 4") for (int q_ = 0; q_ < (VPB); q_++)                              \
+                STORE(out_ + q_ * (EK_LANES / (VPB)), (acc)[((VPB) * g_ + q_) * (MT) + mm_]);       \
+            ek_store_lanes(out_, ((b) + g_) * EK_LANES, (w)->n, (y) + (size_t)mm_ * (ldy));         \
+        }                                                                                           \
+    } while (0)
+
+/* The reference's loop over the rows of blocks [b0, b1) and the rows of x: y = dot(row, x row), where
+ * dot(w, blk, lane, table, xr) is the format's sum for row `lane` of block blk, in the format's order. */
+typedef float (*ek_row_dot)(const ek_matrix *w, const uint32_t *blk, int lane, const float *t, const float *xr);
+static inline void ek_rows_each(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y,
+                                int ldy, ek_row_dot dot) {
+    for (int b = b0; b < b1; b++)
+        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
+            const int row = b * EK_LANES + j;
+            for (int mi = 0; mi < m; mi++)
+                y[(size_t)mi * ldy + row] = dot(w, ek_block(w, b), j, ek_row_tab(w, row), x + (size_t)mi * ldx);
+        }
 }
 
 #endif
