@@ -37,8 +37,12 @@ EK_AI int ek_uniform_run(const ek_matrix *w, int b, int b1, int most) {
     _Pragma("GCC unroll 32") for (int g_ = 0; g_ < (G); g_++) (p)[g_] = ek_block((w), (b) + g_)
 
 #define EK_ROWS_DRIVER(name, GEMV_TILE, GEMM_TILE, REF, GV, GM, MT)                                  \
-    EK_AI void name##_drive(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1,      \
-                            float *y, int ldy, const int bits) {                                     \
+    EK_ROWS_DRIVER_T(name, float, float, GEMV_TILE, GEMM_TILE, REF, GV, GM, MT)
+
+/* the same for x elements of type XT and outputs of type YT (the int8-activation kernels) */
+#define EK_ROWS_DRIVER_T(name, XT, YT, GEMV_TILE, GEMM_TILE, REF, GV, GM, MT)                       \
+    EK_AI void name##_drive(const ek_matrix *w, const XT *x, int m, int ldx, int b0, int b1,         \
+                            YT *y, int ldy, const int bits) {                                     \
         for (int b = b0; b < b1;) {                                                                 \
             if (w->block_table[b] < 0) { REF(w, x, m, ldx, b, b + 1, y, ldy); b++; continue; }      \
             if (m == 1) {                                                                           \
@@ -53,15 +57,15 @@ EK_AI int ek_uniform_run(const ek_matrix *w, int b, int b1, int most) {
             const int st = !two || ek_same_table(w, b, 2);                                          \
             int mi = 0;                                                                             \
             for (; mi + MT <= m; mi += MT) {                                                        \
-                const float *xm = x + (size_t)mi * ldx;                                             \
-                float *ym = y + (size_t)mi * ldy;                                                   \
+                const XT *xm = x + (size_t)mi * ldx;                                                \
+                YT *ym = y + (size_t)mi * ldy;                                                      \
                 if (two && st) GEMM_TILE(w, xm, ldx, b, GM, MT, bits, 1, ym, ldy);                   \
                 else if (two) GEMM_TILE(w, xm, ldx, b, GM, MT, bits, 0, ym, ldy);                    \
                 else GEMM_TILE(w, xm, ldx, b, 1, MT, bits, 1, ym, ldy);                             \
             }                                                                                       \
             for (; mi < m; mi++) {                                                                  \
-                const float *xm = x + (size_t)mi * ldx;                                             \
-                float *ym = y + (size_t)mi * ldy;                                                   \
+                const XT *xm = x + (size_t)mi * ldx;                                                \
+                YT *ym = y + (size_t)mi * ldy;                                                      \
                 if (two && st) GEMM_TILE(w, xm, ldx, b, GM, 1, bits, 1, ym, ldy);                    \
                 else if (two) GEMM_TILE(w, xm, ldx, b, GM, 1, bits, 0, ym, ldy);                     \
                 else GEMM_TILE(w, xm, ldx, b, 1, 1, bits, 1, ym, ldy);                              \
@@ -69,13 +73,13 @@ EK_AI int ek_uniform_run(const ek_matrix *w, int b, int b1, int most) {
             b += two ? 2 : 1;                                                                       \
         }                                                                                           \
     }                                                                                               \
-    static void name##_2(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, \
+    static void name##_2(const ek_matrix *w, const XT *x, int m, int ldx, int b0, int b1, YT *y,        \
                          int ldy) { name##_drive(w, x, m, ldx, b0, b1, y, ldy, 2); }                \
-    static void name##_3(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, \
+    static void name##_3(const ek_matrix *w, const XT *x, int m, int ldx, int b0, int b1, YT *y,        \
                          int ldy) { name##_drive(w, x, m, ldx, b0, b1, y, ldy, 3); }                \
-    static void name##_4(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, \
+    static void name##_4(const ek_matrix *w, const XT *x, int m, int ldx, int b0, int b1, YT *y,        \
                          int ldy) { name##_drive(w, x, m, ldx, b0, b1, y, ldy, 4); }                \
-    void name(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) { \
+    void name(const ek_matrix *w, const XT *x, int m, int ldx, int b0, int b1, YT *y, int ldy) {   \
         if (w->bits == 2) name##_2(w, x, m, ldx, b0, b1, y, ldy);                                   \
         else if (w->bits == 3) name##_3(w, x, m, ldx, b0, b1, y, ldy);                             \
         else name##_4(w, x, m, ldx, b0, b1, y, ldy);                                                \

@@ -7,6 +7,7 @@
 
 #include "matrix.h"
 #include "pack.h"
+#include "q8.h"
 
 static _Thread_local char last_error[256];
 
@@ -126,7 +127,7 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
     ek_layout(w);
     w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
-    if (!ek_maps(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
+    if (!ek_maps(w) || !ek_set_q8(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     return w;
 }
 
@@ -154,13 +155,13 @@ int ek_set_tables(ek_matrix *w, const void *tables, int fp16, const float *row_s
         if (!w->row_scale) return 0;
         memcpy(w->row_scale, row_scale, sizeof(float) * w->n);
     }
-    return 1;
+    return ek_set_q8(w);
 }
 
 void ek_matrix_free(ek_matrix *w) {
     if (!w) return;
     if (w->owns) { free(w->data); free(w->tables); free(w->row_scale); }
-    free(w->block_table); free(w->row_table);
+    free(w->block_table); free(w->row_table); free(w->q8_tables); free(w->q8_scale);
     free(w);
 }
 

@@ -1,0 +1,24 @@
+/* Internal helpers of the int8-activation (q8) LUT products (lut/q8.c). */
+#ifndef EK_Q8_H
+#define EK_Q8_H
+#include "matrix.h"
+
+#define EK_Q8_MAX_K 66000  /* |S| <= K * 127 * 255 < 2^31 */
+
+/* quantize the tables of w (pack / wrap time); 0 when out of memory */
+int ek_set_q8(ek_matrix *w);
+/* bytes of one quantized x row, and the quantization of m rows of x (k floats each) into xq
+ * (m x ek_q8_ldx) with one scale per row in sx. A row is the ek_q8_xbytes activation bytes, then
+ * sum(xq) as an int32 (what the kernels that look up table + 128 as unsigned bytes subtract x 128),
+ * padded to 64 bytes. */
+int ek_q8_xbytes(const ek_matrix *w);
+static inline int32_t ek_q8_xsum(const ek_matrix *w, const int8_t *xrow) {
+    int32_t s;
+    __builtin_memcpy(&s, xrow + ek_q8_xbytes(w), 4);
+    return s;
+}
+int ek_q8_ldx(const ek_matrix *w);
+void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx);
+/* in place: y[r] (the int32 sum S, stored in y's bytes) = (float)S * (sx * table scale of row r), rows [r0, r1) */
+void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y);
+#endif
