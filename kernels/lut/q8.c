@@ -47,27 +47,35 @@ int ek_q8_xbytes(const ek_matrix *w) { return w->words * 4 * ek_q8_groups(w->bit
 int ek_q8_ldx(const ek_matrix *w) { return (ek_q8_xbytes(w) + 4 + 63) / 64 * 64; }
 
 void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx) {
-    const int F = w->fields, G = ek_q8_groups(w->bits), ld = ek_q8_ldx(w), k = w->k;
+    const int F = w->fields, G = ek_q8_groups(w->bits), ld = ek_q8_ldx(w), k = w->k, kpad = w->kpad;
+    int src[16];  /* byte i of a word's groups: its column in the word, or F (a zero) */
+    for (int i = 0; i < 4 * G; i++) src[i] = ek_q8_column(w->bits, i / 4, i % 4) < 0 ? F : ek_q8_column(w->bits, i / 4, i % 4);
+    int8_t *lin = malloc((size_t)kpad + 16);  /* the row in column order, then zeros */
+    if (!lin) { memset(xq, 0, (size_t)m * ld); return; }
     for (int mi = 0; mi < m; mi++) {
         const float *xr = x + (size_t)mi * k;
         float amax = 0.0f;
-        for (int i = 0; i < k; i++) amax = fmaxf(amax, fabsf(xr[i]));
+        for (int i = 0; i < k; i++) { float a = fabsf(xr[i]); amax = a > amax ? a : amax; }
         const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
         sx[mi] = amax / 127.0f;
-        int8_t *q = xq + (size_t)mi * ld;
         int32_t sum = 0;
-        for (int wi = 0; wi < w->words; wi++)
-            for (int s = 0; s < G; s++)
-                for (int j = 0; j < 4; j++) {
-                    int c = ek_q8_column(w->bits, s, j), col = wi * F + c;
-                    /* + 1.5 * 2^23 - 1.5 * 2^23: round half to even, the same on every machine */
-                    float v = c >= 0 && col < k ? (xr[col] * inv + 12582912.0f) - 12582912.0f : 0.0f;
-                    q[(wi * G + s) * 4 + j] = (int8_t)v;
-                    sum += (int8_t)v;
-                }
+        /* + 1.5 * 2^23 - 1.5 * 2^23: round half to even, the same on every machine */
+        for (int i = 0; i < k; i++) {
+            int8_t q = (int8_t)(int)((xr[i] * inv + 12582912.0f) - 12582912.0f);
+            lin[i] = q;
+            sum += q;
+        }
+        memset(lin + k, 0, (size_t)(kpad - k) + 16);
+        int8_t *q = xq + (size_t)mi * ld;
+        for (int wi = 0; wi < w->words; wi++) {
+            const int8_t *lw = lin + (size_t)wi * F;
+            int8_t *qw = q + (size_t)wi * 4 * G;
+            for (int i = 0; i < 4 * G; i++) qw[i] = src[i] < F ? lw[src[i]] : 0;
+        }
         memcpy(q + ek_q8_xbytes(w), &sum, 4);
         memset(q + ek_q8_xbytes(w) + 4, 0, ld - ek_q8_xbytes(w) - 4);
     }
+    free(lin);
 }
 
 void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y) {
