@@ -11,6 +11,8 @@ over all rounds):
   * fp32 FMA peak: independent FMA chains (ek_fma_peak) at the same thread counts;
   * GEMV (M = 1) for torch fp32 and edgekit lut2, lut3, lut4, shift3, sparse24_lut4 on the LLM
     shapes; effective bandwidth = (packed weight bytes + activation bytes) / time;
+  * the opt-in int8-activation kernels lut4_q8, lut3_q8, lut2_q8 (same packed indices, int8 tables;
+    not exact) in the same rounds, against lut4 and the read bandwidth;
   * prefill GEMM at M = 32 (lut4 and torch fp32) against the FMA peak;
   * ExecuTorch .pte rows (XNNPACK fp32, XNNPACK int4, edgekit lut4) from benchmarks/kernels_pte.py,
     one child process per thread count with its own lut4 anchor (rows marked "process").
@@ -36,7 +38,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = [(4096, 4096), (11008, 4096), (4096, 11008), (16384, 4096)]  # the last: lut4 packed >= 32 MB
 QUICK_SHAPES = [(4096, 4096), (16384, 4096)]
-KERNELS = ["torch_fp32", "lut4", "lut3", "lut2", "shift3", "sparse24_lut4"]
+KERNELS = ["torch_fp32", "lut4", "lut3", "lut2", "shift3", "sparse24_lut4", "lut4_q8", "lut3_q8", "lut2_q8"]
+
+
+def weight_bytes(kernel: str, w) -> int:
+    """Bytes one product reads of the weight: fp32 tables for the exact kernels, int8 ones for q8."""
+    return w.nbytes_q8 if kernel.endswith("_q8") else w.nbytes
 
 
 def _cpu_model() -> str:
@@ -107,7 +114,9 @@ def run(quick: bool, out: Path, pte: bool = True) -> dict:
         xs[k] = rng.standard_normal(k).astype(np.float32)
         dense[(n, k)] = torch.from_numpy(rng.standard_normal((n, k)).astype(np.float32))
         for kernel in KERNELS[1:]:
-            weights[(kernel, n, k)] = make_weight(nk, kernel, n, k, rng)
+            # q8 rows run the same packed weight as their fp32 row (the same index words)
+            weights[(kernel, n, k)] = (weights[(kernel[:-3], n, k)] if kernel.endswith("_q8")
+                                       else make_weight(nk, kernel, n, k, rng))
     # same working-set size as the weights the bound is compared with (the largest lut4, >= 32 MB):
     # the sum and the GEMV then read from the same level of the memory hierarchy
     big = max(w.nbytes for (kernel, *_), w in weights.items() if kernel == "lut4")
@@ -137,7 +146,8 @@ def run(quick: bool, out: Path, pte: bool = True) -> dict:
                     else:
                         w = weights[(kernel, n, k)]
                         y = np.empty(n, np.float32)
-                        fn = (lambda w=w, x=x, y=y: nk.linear(w, x, threads=threads, out=y))
+                        act = "q8" if kernel.endswith("_q8") else "fp32"
+                        fn = (lambda w=w, x=x, y=y, act=act: nk.linear(w, x, threads=threads, out=y, activations=act))
                     timer.visit((kernel, n, k, threads), fn, threads)
             yg = np.empty((32, gemm_shape[0]), np.float32)
             timer.visit(("gemm_lut4", threads), lambda: nk.linear(wg, xg, threads=threads, out=yg), threads)
@@ -160,7 +170,7 @@ def run(quick: bool, out: Path, pte: bool = True) -> dict:
         res["peak_gflops_cpu"][str(threads)] = round(peak_flops * threads / cpu / 1e9, 1)
         for n, k in shapes:
             for kernel in KERNELS:
-                nbytes = (n * k * 4 if kernel == "torch_fp32" else weights[(kernel, n, k)].nbytes) + k * 4
+                nbytes = (n * k * 4 if kernel == "torch_fp32" else weight_bytes(kernel, weights[(kernel, n, k)])) + k * 4
                 wall, cpu = timer.median((kernel, n, k, threads))
                 res["rows"].append({"kernel": kernel, "shape": [n, k], "threads": threads,
                                     "gbs": round(nbytes / wall / 1e9, 2), "ms": round(wall * 1e3, 4),
@@ -232,6 +242,19 @@ def acceptance(res: dict) -> dict:
                 if ratios:
                     v = float(np.median(ratios))
                     lines[f"{name}_speedup_vs_lut4_t{t}"] = {"value": round(v, 3), "target": target, "pass": v >= target}
+            # the opt-in int8-activation family: its own bandwidth fraction and bits-buy-speed ratios
+            big = [r for r in res["rows"] if r["kernel"] == "lut4_q8" and r["bytes"] >= 32e6 and r["threads"] == t
+                   and "process" not in r]
+            if big:
+                frac = min(r[gbs] for r in big) / res[bw][str(t)]
+                lines[f"lut4_q8_bw_fraction_t{t}"] = {"value": round(frac, 3), "target": 0.8, "pass": frac >= 0.8}
+            for name, base, target in (("lut4_q8", "lut4", 1.0), ("lut3_q8", "lut4_q8", 1.25),
+                                       ("lut2_q8", "lut4_q8", 1.6)):
+                ratios = [rate(base, r["shape"], t, ms) / r[ms] for r in res["rows"]
+                          if r["kernel"] == name and r["threads"] == t and "process" not in r]
+                if ratios and None not in ratios:
+                    v = float(np.median(ratios))
+                    lines[f"{name}_speedup_vs_{base}_t{t}"] = {"value": round(v, 3), "target": target, "pass": v >= target}
             diffs = [abs(r[ms] / rate("lut3", r["shape"], t, ms) - 1) for r in res["rows"]
                      if r["kernel"] == "shift3" and r["threads"] == t]
             if diffs:

@@ -115,6 +115,13 @@ class PackedMatrix:
         """Bytes one product reads of the weight: index words + tables + row scales."""
         return int(lib().ek_matrix_bytes(self._h))
 
+    @property
+    def nbytes_q8(self) -> int:
+        """Bytes one int8-activation product reads: index words + int8 tables (64 B) + row scales."""
+        info = (ctypes.c_int64 * 8)()
+        lib().ek_matrix_info(self._h, info)
+        return int(info[5]) * 4 + int(info[6]) * 64 + (int(info[1]) * 4 if info[7] else 0)
+
     def arrays(self) -> dict:
         """The packed layout as arrays (to store, e.g. in a .pte) + the scalars ``wrap`` needs."""
         info = (ctypes.c_int64 * 8)()

@@ -46,32 +46,44 @@ int ek_set_q8(ek_matrix *w) {
 int ek_q8_xbytes(const ek_matrix *w) { return w->words * 4 * ek_q8_groups(w->bits); }
 int ek_q8_ldx(const ek_matrix *w) { return (ek_q8_xbytes(w) + 4 + 63) / 64 * 64; }
 
+static float abs_max(const float *x, int k) {
+    float mx[16] = {0};  /* 16 partial maxima: vectorizes (max is exact in any order) */
+    int i = 0;
+    for (; i + 16 <= k; i += 16)
+        for (int j = 0; j < 16; j++) { float a = fabsf(x[i + j]); mx[j] = a > mx[j] ? a : mx[j]; }
+    for (; i < k; i++) { float a = fabsf(x[i]); mx[0] = a > mx[0] ? a : mx[0]; }
+    for (int j = 1; j < 16; j++) mx[0] = mx[j] > mx[0] ? mx[j] : mx[0];
+    return mx[0];
+}
+
+/* one word's F activations (column order) to its groups' bytes (ek_q8_column), fixed patterns */
+static void permute(const int8_t *l, int8_t *q, int bits) {
+    if (bits == 4) {
+        for (int j = 0; j < 4; j++) { q[j] = l[2 * j]; q[4 + j] = l[2 * j + 1]; }
+    } else if (bits == 3) {
+        memcpy(q, l, 8);
+        q[8] = l[8]; q[9] = l[9]; q[10] = 0; q[11] = 0;
+    } else {
+        for (int s = 0; s < 4; s++)
+            for (int j = 0; j < 4; j++) q[4 * s + j] = l[4 * j + s];
+    }
+}
+
 void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx) {
     const int F = w->fields, G = ek_q8_groups(w->bits), ld = ek_q8_ldx(w), k = w->k, kpad = w->kpad;
-    int src[16];  /* byte i of a word's groups: its column in the word, or F (a zero) */
-    for (int i = 0; i < 4 * G; i++) src[i] = ek_q8_column(w->bits, i / 4, i % 4) < 0 ? F : ek_q8_column(w->bits, i / 4, i % 4);
-    int8_t *lin = malloc((size_t)kpad + 16);  /* the row in column order, then zeros */
-    if (!lin) { memset(xq, 0, (size_t)m * ld); return; }
+    int8_t *lin = malloc((size_t)kpad);  /* the row in column order, zero-padded to kpad */
+    if (!lin) { memset(xq, 0, (size_t)m * ld); memset(sx, 0, sizeof(float) * m); return; }
     for (int mi = 0; mi < m; mi++) {
         const float *xr = x + (size_t)mi * k;
-        float amax = 0.0f;
-        for (int i = 0; i < k; i++) { float a = fabsf(xr[i]); amax = a > amax ? a : amax; }
-        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        const float amax = abs_max(xr, k), inv = amax > 0.0f ? 127.0f / amax : 0.0f;
         sx[mi] = amax / 127.0f;
-        int32_t sum = 0;
         /* + 1.5 * 2^23 - 1.5 * 2^23: round half to even, the same on every machine */
-        for (int i = 0; i < k; i++) {
-            int8_t q = (int8_t)(int)((xr[i] * inv + 12582912.0f) - 12582912.0f);
-            lin[i] = q;
-            sum += q;
-        }
-        memset(lin + k, 0, (size_t)(kpad - k) + 16);
+        for (int i = 0; i < k; i++) lin[i] = (int8_t)(int)((xr[i] * inv + 12582912.0f) - 12582912.0f);
+        memset(lin + k, 0, (size_t)(kpad - k));
+        int32_t sum = 0;
+        for (int i = 0; i < k; i++) sum += lin[i];
         int8_t *q = xq + (size_t)mi * ld;
-        for (int wi = 0; wi < w->words; wi++) {
-            const int8_t *lw = lin + (size_t)wi * F;
-            int8_t *qw = q + (size_t)wi * 4 * G;
-            for (int i = 0; i < 4 * G; i++) qw[i] = src[i] < F ? lw[src[i]] : 0;
-        }
+        for (int wi = 0; wi < w->words; wi++) permute(lin + (size_t)wi * F, q + (size_t)wi * 4 * G, w->bits);
         memcpy(q + ek_q8_xbytes(w), &sum, 4);
         memset(q + ek_q8_xbytes(w) + 4, 0, ld - ek_q8_xbytes(w) - 4);
     }
