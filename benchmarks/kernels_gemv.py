@@ -2,6 +2,7 @@
 
     python benchmarks/kernels_gemv.py            # full, with the .pte rows: ~25 min on 2 loaded cores
     python benchmarks/kernels_gemv.py --quick    # < 3 min, for checks (no .pte rows unless --pte)
+    python benchmarks/kernels_gemv.py --q8-accuracy out/llm/llama_pydoc_edkm4   # accuracy of the q8 kernels
 
 In one process and one run, interleaved round-robin (every configuration once per round, medians
 over all rounds):
@@ -276,6 +277,134 @@ def acceptance(res: dict) -> dict:
     return out
 
 
+def q8_vs_int4_child(threads: int, shapes, rounds: int, budget: float) -> list[dict]:
+    """In one process (ExecuTorch's pool sized first): XNNPACK int4 .pte (8da4w, groups of 32: int8
+    activations too), lut4 and lut4_q8 on the same weight, round-robin; rows like pte_rows'."""
+    import tempfile
+
+    import torch
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from kernels_pte import build
+
+    from edgekit.kernels import _native as nk
+
+    portable_lib._unsafe_reset_threadpool(threads)
+    nk.set_default_threads(threads)
+    rng, timer, configs = np.random.default_rng(0), Timer(budget), []
+    with tempfile.TemporaryDirectory() as d:
+        for n, k in shapes:
+            ptes, packed = build(n, k, Path(d) / f"{n}x{k}", rng)
+            x = torch.from_numpy(rng.standard_normal((1, k)).astype(np.float32))
+            path, nbytes = ptes["xnnpack_int4_pte"]
+            method = Runtime.get().load_program(path).load_method("forward")
+            configs.append(("xnnpack_int4_pte", n, k, nbytes, lambda m=method, x=x: m.execute([x])))
+            xn, y = x.numpy()[0], np.empty(n, np.float32)
+            for name, act, nb in (("lut4", "fp32", packed.nbytes), ("lut4_q8", "q8", packed.nbytes_q8)):
+                configs.append((name, n, k, nb + k * 4, lambda w=packed, xn=xn, y=y, act=act:
+                                nk.linear(w, xn, threads=threads, out=y, activations=act)))
+        for _ in range(rounds):
+            for i, (*_, fn) in enumerate(configs):
+                timer.visit(i, fn, threads)
+    rows = []
+    for i, (name, n, k, nbytes, _) in enumerate(configs):
+        wall, cpu = timer.median(i)
+        rows.append({"kernel": name, "shape": [n, k], "threads": threads, "ms": round(wall * 1e3, 4),
+                     "gbs": round(nbytes / wall / 1e9, 2), "cpu_ms": round(cpu * 1e3, 4),
+                     "gbs_cpu": round(nbytes / cpu / 1e9, 2), "bytes": nbytes, "process": "q8_int4_child"})
+    return rows
+
+
+def q8_vs_int4(quick: bool, out: Path) -> dict:
+    """lut4_q8 against XNNPACK's int4 kernel, one child process per thread count."""
+    import subprocess
+
+    res = {"rows": [], "ratios": {}}
+    for t in (1, 2):
+        cmd = [sys.executable, __file__, "--q8-int4-child", str(t)] + (["--quick"] if quick else [])
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"q8 vs int4 child failed ({t} threads): {done.stderr[-2000:]}")
+        rows = json.loads(done.stdout.strip().splitlines()[-1])
+        res["rows"] += rows
+        for r in rows:
+            if r["kernel"] == "xnnpack_int4_pte":
+                for mine in ("lut4", "lut4_q8"):
+                    m = next(c for c in rows if c["kernel"] == mine and c["shape"] == r["shape"])
+                    key = f"{mine}_vs_xnnpack_int4_{r['shape'][0]}x{r['shape'][1]}_t{t}"
+                    res["ratios"][key] = {"wall": round(r["ms"] / m["ms"], 3), "cpu": round(r["cpu_ms"] / m["cpu_ms"], 3)}
+    res["command"] = "python benchmarks/kernels_gemv.py --q8-vs-int4" + (" --quick" if quick else "")
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def _rel(a, b) -> float:
+    return float(np.linalg.norm(np.asarray(a, np.float64) - b) / np.linalg.norm(b))
+
+
+def q8_accuracy(ckpt: Path | None, out: Path) -> dict:
+    """What int8 activations cost in accuracy: relative L2 error of y (q8 against the exact fp32-activation
+    kernels on the same packed weight) on random 4096x4096 weights, and on a clustered Llama checkpoint's
+    own weights and activations (its clustered layers, then each re-clustered by k-means to 3 and 2 bits),
+    with the held-out perplexity of the model whose clustered Linears run on the kernels."""
+    import torch
+
+    from edgekit.kernels import _native as nk
+
+    rng = np.random.default_rng(0)
+    res = {"random_4096x4096": {}, "method": "relative L2 error ||y_q8 - y_fp32|| / ||y_fp32||"}
+    x = rng.standard_normal((8, 4096)).astype(np.float32)
+    for kernel in ("lut4", "lut3", "lut2"):
+        w = make_weight(nk, kernel, 4096, 4096, rng)
+        res["random_4096x4096"][kernel] = round(_rel(nk.linear(w, x, activations="q8"), nk.linear(w, x)), 5)
+    if ckpt is None:
+        out.write_text(json.dumps(res, indent=1) + "\n")
+        return res
+    sys.path.insert(0, str(Path(__file__).parent))
+    from kernels_decode import cluster_kmeans
+
+    from edgekit.exporters.compression.record import compressed_layers
+    from edgekit.exporters.llm_checkpoint import load_clustered, lut_indices
+    from edgekit.model_zoo.llm_train import perplexity
+    from edgekit.model_zoo.text import encode_split, load_tokenizer
+
+    val = encode_split(load_tokenizer(ckpt / "tokenizer.json"), "val")
+    res["checkpoint"] = ckpt.name
+    own = {r.bits for _, r in compressed_layers(load_clustered(ckpt)).values()}
+    for bits in sorted(own | {3, 2}, reverse=True):
+        model = load_clustered(ckpt) if bits in own else cluster_kmeans(load_clustered(ckpt), bits)
+        layers = {name: (m, r) for name, (m, r) in compressed_layers(model).items() if r.bits == bits}
+        row = {"layers": len(layers), "source": "checkpoint" if bits in own else "k-means of the checkpoint",
+               "torch": perplexity(model, val, 128, 16)}
+        errs, mode = [], {"act": "fp32"}
+        for name, (m, r) in layers.items():
+            wt = m.weight.detach().numpy()
+            idx = lut_indices(wt, r.lut[0]).reshape(wt.shape)
+            packed = nk.pack_lut(idx, r.lut[:1].astype(np.float32), bits)
+
+            def forward(xin, m=m, packed=packed):
+                x2 = xin.detach().reshape(-1, xin.shape[-1]).numpy()
+                y = nk.linear(packed, x2, activations=mode["act"])
+                if mode["act"] == "q8":  # real activations: the error of this layer's output
+                    errs.append(_rel(y, nk.linear(packed, x2)))
+                out = torch.from_numpy(y).reshape(*xin.shape[:-1], -1)
+                return out if m.bias is None else out + m.bias
+            m.forward = forward
+        for act in ("fp32", "q8"):
+            mode["act"] = act
+            row[f"kernels_{act}"] = perplexity(model, val, 128, 16)
+        row["q8_layer_rel_error_median"] = round(float(np.median(errs)), 5)
+        row["q8_layer_rel_error_max"] = round(float(np.max(errs)), 5)
+        row["q8_perplexity_rel_change"] = round(row["kernels_q8"] / row["kernels_fp32"] - 1, 5)
+        res[f"{bits}bit"] = row
+        print(f"{bits}-bit: {row}", file=sys.stderr)
+    res["command"] = f"python benchmarks/kernels_gemv.py --q8-accuracy {ckpt}"
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
 def table(res: dict) -> str:
     lines = ["read bandwidth GB/s (wall / cpu): " + ", ".join(
         f"{t} thr {res['bandwidth_gbs'][t]} / {res['bandwidth_gbs_cpu'][t]}" for t in res["bandwidth_gbs"]),
@@ -305,7 +434,31 @@ def main(argv: list[str] | None = None) -> int:
                         "(exporting them takes minutes on a loaded machine)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default docs/kernels.json; "
                                                             "docs/kernels_quick.json with --quick)")
+    p.add_argument("--q8-accuracy", type=Path, metavar="CLUSTERED_CKPT", nargs="?", const="-",
+                   help="instead: the accuracy cost of int8 activations (random weights, and a clustered Llama "
+                        "checkpoint's weights and activations when given); writes docs/kernels_q8_accuracy.json")
+    p.add_argument("--q8-vs-int4", action="store_true",
+                   help="instead: lut4 and lut4_q8 against the XNNPACK int4 .pte in the same processes "
+                        "(4096x4096 and 11008x4096; --quick: 4096x4096); writes docs/kernels_q8_int4.json")
+    p.add_argument("--q8-int4-child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    shapes_pte = [(4096, 4096)] + ([] if args.quick else [(11008, 4096)])
+    if args.q8_int4_child:
+        rounds, budget = (3, 0.04) if args.quick else (5, 0.1)
+        print(json.dumps(q8_vs_int4_child(args.q8_int4_child, shapes_pte, rounds, budget)))
+        return 0
+    if args.q8_vs_int4:
+        res = q8_vs_int4(args.quick, args.out or ROOT / "docs" / "kernels_q8_int4.json")
+        for r in res["rows"]:
+            print(f"{r['kernel']:<18} {r['shape'][0]}x{r['shape'][1]} t{r['threads']} {r['ms']:.3f} ms "
+                  f"(cpu {r['cpu_ms']:.3f}) {r['gbs']} GB/s")
+        print(json.dumps(res["ratios"], indent=1))
+        return 0
+    if args.q8_accuracy is not None:
+        out = args.out or ROOT / "docs" / "kernels_q8_accuracy.json"
+        ckpt = None if str(args.q8_accuracy) == "-" else args.q8_accuracy
+        print(json.dumps(q8_accuracy(ckpt, out), indent=1))
+        return 0
     out = args.out or ROOT / "docs" / ("kernels_quick.json" if args.quick else "kernels.json")
     res = run(args.quick, out, pte=not args.quick if args.pte is None else args.pte)
     print(table(res))
