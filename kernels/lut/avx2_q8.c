@@ -5,27 +5,14 @@
  * saturation: |x|, |w| <= 127) then pmaddwd with ones: exact int32 sums, equal to the reference.
  * GEMV runs 4 blocks at once; GEMM 1 block x 4 rows of x. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "../src/driver.h"
 #include "../src/q8.h"
 
 #define AI EK_AI
-#define STORE_I32(dst, v) _mm256_storeu_si256((__m256i *)(dst), v)
 
-AI __m256i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-/* 3-bit fields 0-3 of each dword to its bytes 0-3 */
 AI __m256i spread3(__m256i u) {
-    const __m256i m = _mm256_set1_epi32(7);
-    __m256i r = _mm256_and_si256(u, m);
-    r = _mm256_or_si256(r, _mm256_and_si256(_mm256_slli_epi32(u, 5), _mm256_slli_epi32(m, 8)));
-    r = _mm256_or_si256(r, _mm256_and_si256(_mm256_slli_epi32(u, 10), _mm256_slli_epi32(m, 16)));
-    return _mm256_or_si256(r, _mm256_and_si256(_mm256_slli_epi32(u, 15), _mm256_slli_epi32(m, 24)));
+    return EK_Q8_SPREAD3(u, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, _mm256_set1_epi32(7));
 }
 
 AI __m256i index_bytes(__m256i v, const int s, const int bits) {
@@ -59,7 +46,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
             __m256i xb[4], ax[4];
             #pragma GCC unroll 4
             for (int mm = 0; mm < MT; mm++) {
-                xb[mm] = bcast4(xw + (size_t)mm * ldx + 4 * s);
+                xb[mm] = _mm256_set1_epi32(ek_q8_load4(xw + (size_t)mm * ldx + 4 * s));
                 ax[mm] = _mm256_abs_epi8(xb[mm]);
             }
             #pragma GCC unroll 8
@@ -73,7 +60,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
             }
         }
     }
-    EK_TILE_STORE(acc, G, MT, 2, STORE_I32, w, b, y, ldy);
+    EK_TILE_STORE(acc, G, MT, 2, _mm256_storeu_si256, w, b, y, ldy);
 }
 
 AI void gemv_tile(const ek_matrix *w, const int8_t *xq, int b, const int G, const int bits, const int shared,

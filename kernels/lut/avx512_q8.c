@@ -9,19 +9,11 @@
  * sum (tq + 128) xq = S + 128 sum(xq): the sum of the row's xq (stored after it) is subtracted.
  * GEMV runs 8 blocks at once; GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "../src/driver.h"
 #include "../src/q8.h"
 
 #define AI EK_AI
-#define STORE_I32(dst, v) _mm512_storeu_si512((void *)(dst), v)
-
-AI __m512i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
 
 /* the index bytes of group s of a word row (see above); ctrl: the 3-bit multishift controls */
 AI __m512i index_bytes(__m512i v, const int s, const int bits, const __m512i *ctrl) {
@@ -65,7 +57,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
                 __m512i wb = _mm512_permutexvar_epi8(index_bytes(v[g], s, bits, ctrl), T[shared ? 0 : g]);
                 #pragma GCC unroll 4
                 for (int mm = 0; mm < MT; mm++)
-                    acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, bcast4(xw + (size_t)mm * ldx + 4 * s));
+                    acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, _mm512_set1_epi32(ek_q8_load4(xw + (size_t)mm * ldx + 4 * s)));
             }
         }
     }
@@ -75,7 +67,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
         #pragma GCC unroll 8
         for (int g = 0; g < G; g++) acc[g * MT + mm] = _mm512_sub_epi32(acc[g * MT + mm], corr);
     }
-    EK_TILE_STORE(acc, G, MT, 1, STORE_I32, w, b, y, ldy);
+    EK_TILE_STORE(acc, G, MT, 1, _mm512_storeu_si512, w, b, y, ldy);
 }
 
 AI void gemv_tile(const ek_matrix *w, const int8_t *xq, int b, const int G, const int bits, const int shared,

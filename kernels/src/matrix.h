@@ -111,7 +111,7 @@ static inline void ek_store_lanes(const float *acc, int row0, int n, float *y) {
         _Pragma("GCC unroll 32") for (int g_ = 0; g_ < (G); g_++)                                   \
         _Pragma("GCC unroll 32") for (int mm_ = 0; mm_ < (MT); mm_++) {                             \
             _Pragma("GCC unroll 4") for (int q_ = 0; q_ < (VPB); q_++)                              \
-                STORE(out_ + q_ * (EK_LANES / (VPB)), (acc)[((VPB) * g_ + q_) * (MT) + mm_]);       \
+                STORE((void *)(out_ + q_ * (EK_LANES / (VPB))), (acc)[((VPB) * g_ + q_) * (MT) + mm_]); \
             const int r0_ = ((b) + g_) * EK_LANES, lim_ = (w)->n - r0_ < EK_LANES ? (w)->n - r0_ : EK_LANES; \
             for (int j_ = 0; j_ < lim_; j_++) (y)[(size_t)mm_ * (ldy) + r0_ + j_] = out_[j_];          \
         }                                                                                           \

@@ -5,27 +5,13 @@
  * Exact int32 sums: equal to the reference. GEMV runs 2 blocks at once; GEMM 1 block x 4 rows of x.
  * Defines EK_Q8_NAME (an ek_rows_q8_fn). */
 #include <arm_neon.h>
-#include <string.h>
 
 #include "driver.h"
 #include "q8.h"
 
-#define STORE_I32(dst, v) vst1q_s32(dst, v)
+EK_AI int8x16_t q8_bcast4(const int8_t *p) { return vreinterpretq_s8_s32(vdupq_n_s32(ek_q8_load4(p))); }
 
-EK_AI int8x16_t q8_bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return vreinterpretq_s8_s32(vdupq_n_s32(v));
-}
-
-/* 3-bit fields 0-3 of each 32-bit lane to its bytes 0-3 */
-EK_AI uint32x4_t q8_spread3(uint32x4_t u) {
-    const uint32x4_t m = vdupq_n_u32(7);
-    uint32x4_t r = vandq_u32(u, m);
-    r = vorrq_u32(r, vandq_u32(vshlq_n_u32(u, 5), vshlq_n_u32(m, 8)));
-    r = vorrq_u32(r, vandq_u32(vshlq_n_u32(u, 10), vshlq_n_u32(m, 16)));
-    return vorrq_u32(r, vandq_u32(vshlq_n_u32(u, 15), vshlq_n_u32(m, 24)));
-}
+EK_AI uint32x4_t q8_spread3(uint32x4_t u) { return EK_Q8_SPREAD3(u, vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32(7)); }
 
 EK_AI uint8x16_t q8_index_bytes(uint32x4_t v, const int s, const int bits) {
     if (bits == 3) {
@@ -66,7 +52,7 @@ EK_AI void q8_tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const i
             }
         }
     }
-    EK_TILE_STORE(acc, G, MT, 4, STORE_I32, w, b, y, ldy);
+    EK_TILE_STORE(acc, G, MT, 4, vst1q_s32, w, b, y, ldy);
 }
 
 EK_AI void q8_gemv_tile(const ek_matrix *w, const int8_t *xq, int b, const int G, const int bits, const int shared,

@@ -21,4 +21,17 @@ int ek_q8_ldx(const ek_matrix *w);
 void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx);
 /* in place: y[r] (the int32 sum S, stored in y's bytes) = (float)S * (sx * table scale of row r), rows [r0, r1) */
 void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y);
+
+/* 4 activation bytes as one int32 (to broadcast to every 32-bit lane) */
+static inline int32_t ek_q8_load4(const int8_t *p) {
+    int32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+/* The 3-bit fields 0-3 of each 32-bit lane u moved to its bytes 0-3, for ISAs without
+ * vpmultishiftqb: (u & 7) | (u << 5 & 7 << 8) | (u << 10 & 7 << 16) | (u << 15 & 7 << 24),
+ * from the ISA's AND, OR, shift-left and the splat M of 7. */
+#define EK_Q8_SPREAD3(u, AND, OR, SHL, M)                                                           \
+    OR(OR(AND(u, M), AND(SHL(u, 5), SHL(M, 8))), OR(AND(SHL(u, 10), SHL(M, 16)), AND(SHL(u, 15), SHL(M, 24))))
 #endif
