@@ -11,12 +11,16 @@
 
 #define AI EK_AI
 
-AI __m256i spread3(__m256i u) {
-    return EK_Q8_SPREAD3(u, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, _mm256_set1_epi32(7));
+#define SPLAT(c) _mm256_set1_epi32(c)
+/* group s of 3-bit fields (0-3, 4-7, 8-9) to bytes */
+AI __m256i spread3(__m256i v, const int s) {
+    if (s == 2) return EK_Q8_SPLIT(_mm256_srli_epi32(v, 24), _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, SPLAT);
+    __m256i t = EK_Q8_PAIRS(s ? _mm256_srli_epi32(v, 12) : v, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, SPLAT);
+    return EK_Q8_SPLIT(t, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, SPLAT);
 }
 
 AI __m256i index_bytes(__m256i v, const int s, const int bits) {
-    if (bits == 3) return spread3(s ? _mm256_srli_epi32(v, 12 * s) : v);
+    if (bits == 3) return spread3(v, s);
     const __m256i mask = _mm256_set1_epi8(bits == 4 ? 0x0f : 0x03);
     return _mm256_and_si256(s ? _mm256_srli_epi32(v, bits == 4 ? 4 : 2 * s) : v, mask);
 }

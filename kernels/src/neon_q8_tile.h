@@ -11,15 +11,15 @@
 
 EK_AI int8x16_t q8_bcast4(const int8_t *p) { return vreinterpretq_s8_s32(vdupq_n_s32(ek_q8_load4(p))); }
 
-EK_AI uint32x4_t q8_spread3(uint32x4_t u) { return EK_Q8_SPREAD3(u, vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32(7)); }
+/* group s of 3-bit fields (0-3, 4-7, 8-9) to bytes */
+EK_AI uint32x4_t q8_spread3(uint32x4_t v, const int s) {
+    if (s == 2) return EK_Q8_SPLIT(vshrq_n_u32(v, 24), vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32);
+    uint32x4_t t = EK_Q8_PAIRS(s ? vshrq_n_u32(v, 12) : v, vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32);
+    return EK_Q8_SPLIT(t, vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32);
+}
 
 EK_AI uint8x16_t q8_index_bytes(uint32x4_t v, const int s, const int bits) {
-    if (bits == 3) {
-        uint32x4_t u = v;
-        if (s == 1) u = vshrq_n_u32(v, 12);
-        if (s == 2) u = vshrq_n_u32(v, 24);
-        return vreinterpretq_u8_u32(q8_spread3(u));
-    }
+    if (bits == 3) return vreinterpretq_u8_u32(q8_spread3(v, s));
     uint32x4_t u = v;
     if (bits == 4 && s == 1) u = vshrq_n_u32(v, 4);
     if (bits == 2 && s == 1) u = vshrq_n_u32(v, 2);

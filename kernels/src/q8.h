@@ -29,9 +29,9 @@ static inline int32_t ek_q8_load4(const int8_t *p) {
     return v;
 }
 
-/* The 3-bit fields 0-3 of each 32-bit lane u moved to its bytes 0-3, for ISAs without
- * vpmultishiftqb: (u & 7) | (u << 5 & 7 << 8) | (u << 10 & 7 << 16) | (u << 15 & 7 << 24),
- * from the ISA's AND, OR, shift-left and the splat M of 7. */
-#define EK_Q8_SPREAD3(u, AND, OR, SHL, M)                                                           \
-    OR(OR(AND(u, M), AND(SHL(u, 5), SHL(M, 8))), OR(AND(SHL(u, 10), SHL(M, 16)), AND(SHL(u, 15), SHL(M, 24))))
+/* For ISAs without vpmultishiftqb: the 3-bit fields 0-3 of each 32-bit lane u moved to its bytes 0-3,
+ * from the ISA's AND, OR, shift-left and splat. Pairs first: fields 0-1 stay at bits 0-5, 2-3 go to
+ * bits 16-21 (t); then each 16-bit half's second field moves up one byte: 7 operations. */
+#define EK_Q8_PAIRS(u, AND, OR, SHL, SPLAT) AND(OR(AND(u, SPLAT(0x3f)), SHL(u, 10)), SPLAT(0x003f003f))
+#define EK_Q8_SPLIT(t, AND, OR, SHL, SPLAT) AND(OR(t, SHL(t, 5)), SPLAT(0x07070707))
 #endif
