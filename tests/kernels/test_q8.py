@@ -4,6 +4,8 @@ within the stated quantization error bound of the exact fp32 product."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,32 @@ def test_q8_refusals(nk):
     with pytest.raises(EdgekitError) as e:
         nk.linear(w, x, isa=other, activations="q8")
     assert e.value.code == "isa_unavailable" and other in str(e.value)
+
+
+def test_q8_avx2_without_avx_vnni_equals_reference(nk):
+    """The AVX2 q8 path without AVX-VNNI (pmaddubsw products; EDGEKIT_KERNELS_NO_AVXVNNI=1 keeps it on
+    CPUs that have AVX-VNNI, where the in-process tests above run the vpdpbusd version)."""
+    import os
+    import subprocess
+    import sys
+
+    _skip_unless_q8(nk, "avx2")
+    code = (
+        "import numpy as np\n"
+        "from edgekit.kernels import _native as nk\n"
+        "from tests.kernels.test_q8 import _weight, SHAPES\n"
+        "rng, cases = np.random.default_rng(3), 0\n"
+        "for bits in (2, 3, 4):\n"
+        "    for n, k, gs in SHAPES:\n"
+        "        w, *_ = _weight(nk, rng, 'lut', bits, n, k, gs, fp16=False)\n"
+        "        for m in (1, 5):\n"
+        "            x = rng.standard_normal((m, k)).astype(np.float32)\n"
+        "            ref = nk.linear(w, x, isa='scalar', activations='q8')\n"
+        "            assert np.array_equal(nk.linear(w, x, threads=2, isa='avx2', activations='q8'), ref), (bits, n, k, m)\n"
+        "            cases += 1\n"
+        "print('ok', cases)\n")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, EDGEKIT_KERNELS_NO_AVXVNNI="1", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", str(3 * len(SHAPES) * 2)]
