@@ -340,6 +340,35 @@ def q8_vs_int4(quick: bool, out: Path) -> dict:
     return res
 
 
+def q8_paths(out: Path) -> dict:
+    """Exact and q8 kernels per ISA path at 1 thread, interleaved (CPU ms medians): 4096x4096 GEMV,
+    M = 32 GEMM, and a 256x8192 GEMV whose weights stay in L2 (weights/s: the instruction limit)."""
+    from edgekit.kernels import _native as nk
+
+    rng, timer, cases = np.random.default_rng(0), Timer(0.08), {}
+    for kernel in ("lut4", "lut3", "lut2"):
+        for n, k, m in ((4096, 4096, 1), (4096, 4096, 32), (256, 8192, 1)):
+            w = make_weight(nk, kernel, n, k, rng)
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            for isa in [i for i in ("avx2", "avx512", "neon") if nk.q8_isa_supported(i)]:
+                for act in ("fp32", "q8"):
+                    y = np.empty((m, n), np.float32)
+                    cases[(kernel, n, k, m, isa, act)] = (lambda w=w, x=x, y=y, isa=isa, act=act:
+                                                          nk.linear(w, x, out=y, isa=isa, activations=act))
+    for _ in range(4):
+        for key, fn in cases.items():
+            timer.visit(key, fn, 1)
+    rows = []
+    for (kernel, n, k, m, isa, act), _ in cases.items():
+        cpu = timer.median((kernel, n, k, m, isa, act))[1]
+        rows.append({"kernel": kernel + ("_q8" if act == "q8" else ""), "shape": [n, k], "M": m, "isa": isa,
+                     "threads": 1, "cpu_ms": round(cpu * 1e3, 4), "gweights_s": round(m * n * k / cpu / 1e9, 1)})
+    res = {"rows": rows, "command": "python benchmarks/kernels_gemv.py --q8-paths",
+           "note": "CPU time per call, one thread; AVX2 uses AVX-VNNI where the CPU has it"}
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
 def _rel(a, b) -> float:
     return float(np.linalg.norm(np.asarray(a, np.float64) - b) / np.linalg.norm(b))
 
@@ -440,12 +469,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--q8-vs-int4", action="store_true",
                    help="instead: lut4 and lut4_q8 against the XNNPACK int4 .pte in the same processes "
                         "(4096x4096 and 11008x4096; --quick: 4096x4096); writes docs/kernels_q8_int4.json")
+    p.add_argument("--q8-paths", action="store_true",
+                   help="instead: exact and q8 kernels per ISA path, 1 thread (GEMV, M = 32 GEMM, L2-resident "
+                        "GEMV); writes docs/kernels_q8_paths.json")
     p.add_argument("--q8-int4-child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     shapes_pte = [(4096, 4096)] + ([] if args.quick else [(11008, 4096)])
     if args.q8_int4_child:
         rounds, budget = (3, 0.04) if args.quick else (5, 0.1)
         print(json.dumps(q8_vs_int4_child(args.q8_int4_child, shapes_pte, rounds, budget)))
+        return 0
+    if args.q8_paths:
+        for r in q8_paths(args.out or ROOT / "docs" / "kernels_q8_paths.json")["rows"]:
+            print(f"{r['kernel']:<8} {r['shape'][0]}x{r['shape'][1]} M={r['M']:<3} {r['isa']:<7} {r['cpu_ms']:.3f} ms "
+                  f"{r['gweights_s']} G weights/s")
         return 0
     if args.q8_vs_int4:
         res = q8_vs_int4(args.quick, args.out or ROOT / "docs" / "kernels_q8_int4.json")
