@@ -2,6 +2,7 @@
 
     python benchmarks/kernels_gemv.py            # full, with the .pte rows: ~25 min on 2 loaded cores
     python benchmarks/kernels_gemv.py --quick    # < 3 min, for checks (no .pte rows unless --pte)
+    python benchmarks/kernels_gemv.py --q8-accuracy out/llm/llama_pydoc_edkm4   # accuracy of the q8 kernels
 
 In one process and one run, interleaved round-robin (every configuration once per round, medians
 over all rounds):
@@ -11,6 +12,8 @@ over all rounds):
   * fp32 FMA peak: independent FMA chains (ek_fma_peak) at the same thread counts;
   * GEMV (M = 1) for torch fp32 and edgekit lut2, lut3, lut4, shift3, sparse24_lut4 on the LLM
     shapes; effective bandwidth = (packed weight bytes + activation bytes) / time;
+  * the opt-in int8-activation kernels lut4_q8, lut3_q8, lut2_q8 (same packed indices, int8 tables;
+    not exact) in the same rounds, against lut4 and the read bandwidth;
   * prefill GEMM at M = 32 (lut4 and torch fp32) against the FMA peak;
   * ExecuTorch .pte rows (XNNPACK fp32, XNNPACK int4, edgekit lut4) from benchmarks/kernels_pte.py,
     one child process per thread count with its own lut4 anchor (rows marked "process").
@@ -36,7 +39,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = [(4096, 4096), (11008, 4096), (4096, 11008), (16384, 4096)]  # the last: lut4 packed >= 32 MB
 QUICK_SHAPES = [(4096, 4096), (16384, 4096)]
-KERNELS = ["torch_fp32", "lut4", "lut3", "lut2", "shift3", "sparse24_lut4"]
+KERNELS = ["torch_fp32", "lut4", "lut3", "lut2", "shift3", "sparse24_lut4", "lut4_q8", "lut3_q8", "lut2_q8"]
+
+
+def weight_bytes(kernel: str, w) -> int:
+    """Bytes one product reads of the weight: fp32 tables for the exact kernels, int8 ones for q8."""
+    return w.nbytes_q8 if kernel.endswith("_q8") else w.nbytes
 
 
 def _cpu_model() -> str:
@@ -107,7 +115,9 @@ def run(quick: bool, out: Path, pte: bool = True) -> dict:
         xs[k] = rng.standard_normal(k).astype(np.float32)
         dense[(n, k)] = torch.from_numpy(rng.standard_normal((n, k)).astype(np.float32))
         for kernel in KERNELS[1:]:
-            weights[(kernel, n, k)] = make_weight(nk, kernel, n, k, rng)
+            # q8 rows run the same packed weight as their fp32 row (the same index words)
+            weights[(kernel, n, k)] = (weights[(kernel[:-3], n, k)] if kernel.endswith("_q8")
+                                       else make_weight(nk, kernel, n, k, rng))
     # same working-set size as the weights the bound is compared with (the largest lut4, >= 32 MB):
     # the sum and the GEMV then read from the same level of the memory hierarchy
     big = max(w.nbytes for (kernel, *_), w in weights.items() if kernel == "lut4")
@@ -137,7 +147,8 @@ def run(quick: bool, out: Path, pte: bool = True) -> dict:
                     else:
                         w = weights[(kernel, n, k)]
                         y = np.empty(n, np.float32)
-                        fn = (lambda w=w, x=x, y=y: nk.linear(w, x, threads=threads, out=y))
+                        act = "q8" if kernel.endswith("_q8") else "fp32"
+                        fn = (lambda w=w, x=x, y=y, act=act: nk.linear(w, x, threads=threads, out=y, activations=act))
                     timer.visit((kernel, n, k, threads), fn, threads)
             yg = np.empty((32, gemm_shape[0]), np.float32)
             timer.visit(("gemm_lut4", threads), lambda: nk.linear(wg, xg, threads=threads, out=yg), threads)
@@ -160,7 +171,7 @@ def run(quick: bool, out: Path, pte: bool = True) -> dict:
         res["peak_gflops_cpu"][str(threads)] = round(peak_flops * threads / cpu / 1e9, 1)
         for n, k in shapes:
             for kernel in KERNELS:
-                nbytes = (n * k * 4 if kernel == "torch_fp32" else weights[(kernel, n, k)].nbytes) + k * 4
+                nbytes = (n * k * 4 if kernel == "torch_fp32" else weight_bytes(kernel, weights[(kernel, n, k)])) + k * 4
                 wall, cpu = timer.median((kernel, n, k, threads))
                 res["rows"].append({"kernel": kernel, "shape": [n, k], "threads": threads,
                                     "gbs": round(nbytes / wall / 1e9, 2), "ms": round(wall * 1e3, 4),
@@ -232,6 +243,19 @@ def acceptance(res: dict) -> dict:
                 if ratios:
                     v = float(np.median(ratios))
                     lines[f"{name}_speedup_vs_lut4_t{t}"] = {"value": round(v, 3), "target": target, "pass": v >= target}
+            # the opt-in int8-activation family: its own bandwidth fraction and bits-buy-speed ratios
+            big = [r for r in res["rows"] if r["kernel"] == "lut4_q8" and r["bytes"] >= 32e6 and r["threads"] == t
+                   and "process" not in r]
+            if big:
+                frac = min(r[gbs] for r in big) / res[bw][str(t)]
+                lines[f"lut4_q8_bw_fraction_t{t}"] = {"value": round(frac, 3), "target": 0.8, "pass": frac >= 0.8}
+            for name, base, target in (("lut4_q8", "lut4", 1.0), ("lut3_q8", "lut4_q8", 1.25),
+                                       ("lut2_q8", "lut4_q8", 1.6)):
+                ratios = [rate(base, r["shape"], t, ms) / r[ms] for r in res["rows"]
+                          if r["kernel"] == name and r["threads"] == t and "process" not in r]
+                if ratios and None not in ratios:
+                    v = float(np.median(ratios))
+                    lines[f"{name}_speedup_vs_{base}_t{t}"] = {"value": round(v, 3), "target": target, "pass": v >= target}
             diffs = [abs(r[ms] / rate("lut3", r["shape"], t, ms) - 1) for r in res["rows"]
                      if r["kernel"] == "shift3" and r["threads"] == t]
             if diffs:
@@ -251,6 +275,163 @@ def acceptance(res: dict) -> dict:
             lines[f"gemm_m32_peak_fraction_t{t}"] = {"value": g[gf], "target": 0.5, "pass": g[gf] >= 0.5}
         out[basis] = lines
     return out
+
+
+def q8_vs_int4_child(threads: int, shapes, rounds: int, budget: float) -> list[dict]:
+    """In one process (ExecuTorch's pool sized first): XNNPACK int4 .pte (8da4w, groups of 32: int8
+    activations too), lut4 and lut4_q8 on the same weight, round-robin; rows like pte_rows'."""
+    import tempfile
+
+    import torch
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from kernels_pte import build
+
+    from edgekit.kernels import _native as nk
+
+    portable_lib._unsafe_reset_threadpool(threads)
+    nk.set_default_threads(threads)
+    rng, timer, configs = np.random.default_rng(0), Timer(budget), []
+    with tempfile.TemporaryDirectory() as d:
+        for n, k in shapes:
+            ptes, packed = build(n, k, Path(d) / f"{n}x{k}", rng)
+            x = torch.from_numpy(rng.standard_normal((1, k)).astype(np.float32))
+            path, nbytes = ptes["xnnpack_int4_pte"]
+            method = Runtime.get().load_program(path).load_method("forward")
+            configs.append(("xnnpack_int4_pte", n, k, nbytes, lambda m=method, x=x: m.execute([x])))
+            xn, y = x.numpy()[0], np.empty(n, np.float32)
+            for name, act, nb in (("lut4", "fp32", packed.nbytes), ("lut4_q8", "q8", packed.nbytes_q8)):
+                configs.append((name, n, k, nb + k * 4, lambda w=packed, xn=xn, y=y, act=act:
+                                nk.linear(w, xn, threads=threads, out=y, activations=act)))
+        for _ in range(rounds):
+            for i, (*_, fn) in enumerate(configs):
+                timer.visit(i, fn, threads)
+    rows = []
+    for i, (name, n, k, nbytes, _) in enumerate(configs):
+        wall, cpu = timer.median(i)
+        rows.append({"kernel": name, "shape": [n, k], "threads": threads, "ms": round(wall * 1e3, 4),
+                     "gbs": round(nbytes / wall / 1e9, 2), "cpu_ms": round(cpu * 1e3, 4),
+                     "gbs_cpu": round(nbytes / cpu / 1e9, 2), "bytes": nbytes, "process": "q8_int4_child"})
+    return rows
+
+
+def q8_vs_int4(quick: bool, out: Path) -> dict:
+    """lut4_q8 against XNNPACK's int4 kernel, one child process per thread count."""
+    import subprocess
+
+    res = {"rows": [], "ratios": {}}
+    for t in (1, 2):
+        cmd = [sys.executable, __file__, "--q8-int4-child", str(t)] + (["--quick"] if quick else [])
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"q8 vs int4 child failed ({t} threads): {done.stderr[-2000:]}")
+        rows = json.loads(done.stdout.strip().splitlines()[-1])
+        res["rows"] += rows
+        for r in rows:
+            if r["kernel"] == "xnnpack_int4_pte":
+                for mine in ("lut4", "lut4_q8"):
+                    m = next(c for c in rows if c["kernel"] == mine and c["shape"] == r["shape"])
+                    key = f"{mine}_vs_xnnpack_int4_{r['shape'][0]}x{r['shape'][1]}_t{t}"
+                    res["ratios"][key] = {"wall": round(r["ms"] / m["ms"], 3), "cpu": round(r["cpu_ms"] / m["cpu_ms"], 3)}
+    res["command"] = "python benchmarks/kernels_gemv.py --q8-vs-int4" + (" --quick" if quick else "")
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def q8_paths(out: Path) -> dict:
+    """Exact and q8 kernels per ISA path at 1 thread, interleaved (CPU ms medians): 4096x4096 GEMV,
+    M = 32 GEMM, and a 256x8192 GEMV whose weights stay in L2 (weights/s: the instruction limit)."""
+    from edgekit.kernels import _native as nk
+
+    rng, timer, cases = np.random.default_rng(0), Timer(0.08), {}
+    for kernel in ("lut4", "lut3", "lut2"):
+        for n, k, m in ((4096, 4096, 1), (4096, 4096, 32), (256, 8192, 1)):
+            w = make_weight(nk, kernel, n, k, rng)
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            for isa in [i for i in ("avx2", "avx512", "neon") if nk.q8_isa_supported(i)]:
+                for act in ("fp32", "q8"):
+                    y = np.empty((m, n), np.float32)
+                    cases[(kernel, n, k, m, isa, act)] = (lambda w=w, x=x, y=y, isa=isa, act=act:
+                                                          nk.linear(w, x, out=y, isa=isa, activations=act))
+    for _ in range(4):
+        for key, fn in cases.items():
+            timer.visit(key, fn, 1)
+    rows = []
+    for (kernel, n, k, m, isa, act), _ in cases.items():
+        cpu = timer.median((kernel, n, k, m, isa, act))[1]
+        rows.append({"kernel": kernel + ("_q8" if act == "q8" else ""), "shape": [n, k], "M": m, "isa": isa,
+                     "threads": 1, "cpu_ms": round(cpu * 1e3, 4), "gweights_s": round(m * n * k / cpu / 1e9, 1)})
+    res = {"rows": rows, "command": "python benchmarks/kernels_gemv.py --q8-paths",
+           "note": "CPU time per call, one thread; AVX2 uses AVX-VNNI where the CPU has it"}
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def _rel(a, b) -> float:
+    return float(np.linalg.norm(np.asarray(a, np.float64) - b) / np.linalg.norm(b))
+
+
+def q8_accuracy(ckpt: Path | None, out: Path) -> dict:
+    """What int8 activations cost in accuracy: relative L2 error of y (q8 against the exact fp32-activation
+    kernels on the same packed weight) on random 4096x4096 weights, and on a clustered Llama checkpoint's
+    own weights and activations (its clustered layers, then each re-clustered by k-means to 3 and 2 bits),
+    with the held-out perplexity of the model whose clustered Linears run on the kernels."""
+    import torch
+
+    from edgekit.kernels import _native as nk
+
+    rng = np.random.default_rng(0)
+    res = {"random_4096x4096": {}, "method": "relative L2 error ||y_q8 - y_fp32|| / ||y_fp32||"}
+    x = rng.standard_normal((8, 4096)).astype(np.float32)
+    for kernel in ("lut4", "lut3", "lut2"):
+        w = make_weight(nk, kernel, 4096, 4096, rng)
+        res["random_4096x4096"][kernel] = round(_rel(nk.linear(w, x, activations="q8"), nk.linear(w, x)), 5)
+    if ckpt is None:
+        out.write_text(json.dumps(res, indent=1) + "\n")
+        return res
+    sys.path.insert(0, str(Path(__file__).parent))
+    from kernels_decode import cluster_kmeans
+
+    from edgekit.exporters.compression.record import compressed_layers
+    from edgekit.exporters.llm_checkpoint import load_clustered, lut_indices
+    from edgekit.model_zoo.llm_train import perplexity
+    from edgekit.model_zoo.text import encode_split, load_tokenizer
+
+    val = encode_split(load_tokenizer(ckpt / "tokenizer.json"), "val")
+    res["checkpoint"] = ckpt.name
+    own = {r.bits for _, r in compressed_layers(load_clustered(ckpt)).values()}
+    for bits in sorted(own | {3, 2}, reverse=True):
+        model = load_clustered(ckpt) if bits in own else cluster_kmeans(load_clustered(ckpt), bits)
+        layers = {name: (m, r) for name, (m, r) in compressed_layers(model).items() if r.bits == bits}
+        row = {"layers": len(layers), "source": "checkpoint" if bits in own else "k-means of the checkpoint",
+               "torch": perplexity(model, val, 128, 16)}
+        errs, mode = [], {"act": "fp32"}
+        for name, (m, r) in layers.items():
+            wt = m.weight.detach().numpy()
+            idx = lut_indices(wt, r.lut[0]).reshape(wt.shape)
+            packed = nk.pack_lut(idx, r.lut[:1].astype(np.float32), bits)
+
+            def forward(xin, m=m, packed=packed):
+                x2 = xin.detach().reshape(-1, xin.shape[-1]).numpy()
+                y = nk.linear(packed, x2, activations=mode["act"])
+                if mode["act"] == "q8":  # real activations: the error of this layer's output
+                    errs.append(_rel(y, nk.linear(packed, x2)))
+                out = torch.from_numpy(y).reshape(*xin.shape[:-1], -1)
+                return out if m.bias is None else out + m.bias
+            m.forward = forward
+        for act in ("fp32", "q8"):
+            mode["act"] = act
+            row[f"kernels_{act}"] = perplexity(model, val, 128, 16)
+        row["q8_layer_rel_error_median"] = round(float(np.median(errs)), 5)
+        row["q8_layer_rel_error_max"] = round(float(np.max(errs)), 5)
+        row["q8_perplexity_rel_change"] = round(row["kernels_q8"] / row["kernels_fp32"] - 1, 5)
+        res[f"{bits}bit"] = row
+        print(f"{bits}-bit: {row}", file=sys.stderr)
+    res["command"] = f"python benchmarks/kernels_gemv.py --q8-accuracy {ckpt}"
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    return res
 
 
 def table(res: dict) -> str:
@@ -282,7 +463,39 @@ def main(argv: list[str] | None = None) -> int:
                         "(exporting them takes minutes on a loaded machine)")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default docs/kernels.json; "
                                                             "docs/kernels_quick.json with --quick)")
+    p.add_argument("--q8-accuracy", type=Path, metavar="CLUSTERED_CKPT", nargs="?", const="-",
+                   help="instead: the accuracy cost of int8 activations (random weights, and a clustered Llama "
+                        "checkpoint's weights and activations when given); writes docs/kernels_q8_accuracy.json")
+    p.add_argument("--q8-vs-int4", action="store_true",
+                   help="instead: lut4 and lut4_q8 against the XNNPACK int4 .pte in the same processes "
+                        "(4096x4096 and 11008x4096; --quick: 4096x4096); writes docs/kernels_q8_int4.json")
+    p.add_argument("--q8-paths", action="store_true",
+                   help="instead: exact and q8 kernels per ISA path, 1 thread (GEMV, M = 32 GEMM, L2-resident "
+                        "GEMV); writes docs/kernels_q8_paths.json")
+    p.add_argument("--q8-int4-child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    shapes_pte = [(4096, 4096)] + ([] if args.quick else [(11008, 4096)])
+    if args.q8_int4_child:
+        rounds, budget = (3, 0.04) if args.quick else (5, 0.1)
+        print(json.dumps(q8_vs_int4_child(args.q8_int4_child, shapes_pte, rounds, budget)))
+        return 0
+    if args.q8_paths:
+        for r in q8_paths(args.out or ROOT / "docs" / "kernels_q8_paths.json")["rows"]:
+            print(f"{r['kernel']:<8} {r['shape'][0]}x{r['shape'][1]} M={r['M']:<3} {r['isa']:<7} {r['cpu_ms']:.3f} ms "
+                  f"{r['gweights_s']} G weights/s")
+        return 0
+    if args.q8_vs_int4:
+        res = q8_vs_int4(args.quick, args.out or ROOT / "docs" / "kernels_q8_int4.json")
+        for r in res["rows"]:
+            print(f"{r['kernel']:<18} {r['shape'][0]}x{r['shape'][1]} t{r['threads']} {r['ms']:.3f} ms "
+                  f"(cpu {r['cpu_ms']:.3f}) {r['gbs']} GB/s")
+        print(json.dumps(res["ratios"], indent=1))
+        return 0
+    if args.q8_accuracy is not None:
+        out = args.out or ROOT / "docs" / "kernels_q8_accuracy.json"
+        ckpt = None if str(args.q8_accuracy) == "-" else args.q8_accuracy
+        print(json.dumps(q8_accuracy(ckpt, out), indent=1))
+        return 0
     out = args.out or ROOT / "docs" / ("kernels_quick.json" if args.quick else "kernels.json")
     res = run(args.quick, out, pte=not args.quick if args.pte is None else args.pte)
     print(table(res))

@@ -52,6 +52,8 @@ def lib() -> ctypes.CDLL:
         "ek_matrix_free": (None, [vp]), "ek_matrix_rows": (i, [vp]), "ek_matrix_cols": (i, [vp]),
         "ek_matrix_bytes": (sz, [vp]), "ek_decode": (i, [vp, _f32p]),
         "ek_linear": (i, [vp, _f32p, i, _f32p, _f32p, i, i]),
+        "ek_linear_q8": (i, [vp, _f32p, i, _f32p, _f32p, i, i]),
+        "ek_q8_isa_supported": (i, [i]), "ek_q8_isa_best": (i, []),
         "ek_matrix_info": (None, [vp, ctypes.POINTER(ctypes.c_int64)]),
         "ek_matrix_copy": (None, [vp, ctypes.c_void_p, _f32p, _f32p]),
         "ek_matrix_wrap": (vp, [i, i, i, i, i, ctypes.c_void_p, _f32p, _f32p]),
@@ -85,6 +87,15 @@ def best_isa() -> str:
     return lib().ek_isa_name(lib().ek_isa_best()).decode()
 
 
+def q8_isa_supported(name: str) -> bool:
+    """True when the int8-activation kernels have a ``name`` path here (AVX-512: with VNNI and VBMI)."""
+    return bool(lib().ek_q8_isa_supported(_isa(name)))
+
+
+def best_q8_isa() -> str:
+    return lib().ek_isa_name(lib().ek_q8_isa_best()).decode()
+
+
 def _ptr(a: np.ndarray | None, ctype):
     return None if a is None else a.ctypes.data_as(ctypes.POINTER(ctype))
 
@@ -103,6 +114,13 @@ class PackedMatrix:
     def nbytes(self) -> int:
         """Bytes one product reads of the weight: index words + tables + row scales."""
         return int(lib().ek_matrix_bytes(self._h))
+
+    @property
+    def nbytes_q8(self) -> int:
+        """Bytes one int8-activation product reads: index words + int8 tables (64 B) + row scales."""
+        info = (ctypes.c_int64 * 8)()
+        lib().ek_matrix_info(self._h, info)
+        return int(info[5]) * 4 + int(info[6]) * 64 + (int(info[1]) * 4 if info[7] else 0)
 
     def arrays(self) -> dict:
         """The packed layout as arrays (to store, e.g. in a .pte) + the scalars ``wrap`` needs."""
@@ -222,9 +240,18 @@ def set_default_threads(threads: int) -> None:
     lib().ek_set_default_threads(int(threads))
 
 
+ACTIVATIONS = ("fp32", "q8")
+
+
 def linear(w: PackedMatrix, x: np.ndarray, bias: np.ndarray | None = None, threads: int = 1,
-           isa: str = "auto", out: np.ndarray | None = None) -> np.ndarray:
-    """x (K,) or (M, K) float32 -> x W^T (+ bias): (N,) or (M, N)."""
+           isa: str = "auto", out: np.ndarray | None = None, activations: str = "fp32") -> np.ndarray:
+    """x (K,) or (M, K) float32 -> x W^T (+ bias): (N,) or (M, N).
+
+    ``activations="q8"`` (opt-in, not exact; LUT and SHIFT weights): each row of x and each table are
+    quantized to int8 with one scale, the sums run in int32 (docs/kernels.md, "int8 activations")."""
+    if activations not in ACTIVATIONS:
+        raise EdgekitError("bad_activations", f"activations={activations!r} is unknown; choose one of "
+                           f"{', '.join(ACTIVATIONS)}", fix="pass activations='fp32' (exact, the default) or 'q8'")
     n, k = w.shape
     xa = np.ascontiguousarray(x, dtype=np.float32)
     if xa.shape[-1] != k or xa.ndim not in (1, 2):
@@ -235,11 +262,12 @@ def linear(w: PackedMatrix, x: np.ndarray, bias: np.ndarray | None = None, threa
     b = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
     if b is not None and b.shape != (n,):
         raise EdgekitError("bad_shape", f"bias of shape {b.shape} must be ({n},)", fix=f"pass {n} values")
-    rc = lib().ek_linear(w._h, _ptr(xa, ctypes.c_float), m, _ptr(b, ctypes.c_float), _ptr(y, ctypes.c_float),
-                         int(threads), _isa(isa))
+    fn = lib().ek_linear if activations == "fp32" else lib().ek_linear_q8
+    rc = fn(w._h, _ptr(xa, ctypes.c_float), m, _ptr(b, ctypes.c_float), _ptr(y, ctypes.c_float), int(threads), _isa(isa))
     if rc:
         raise EdgekitError("isa_unavailable" if rc == 3 else "kernel_failed", _error(f"ek_linear failed ({rc})"),
-                           fix="pass isa='auto' or one that isa_supported() reports")
+                           fix="pass isa='auto' or one that isa_supported() (q8: q8_isa_supported()) reports; "
+                               "q8 runs LUT and SHIFT weights only")
     return y
 
 

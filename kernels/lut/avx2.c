@@ -4,23 +4,23 @@
 #include <immintrin.h>
 
 #include "../src/avx2_lookup.h"
-#include "../src/matrix.h"
+#include "../src/driver.h"
 
-#define AI static inline __attribute__((always_inline))
+#define AI EK_AI
+#define STORE_YMM(dst, v) _mm256_storeu_ps(dst, v)
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
-             float *y, int ldy) {
+             const int shared, float *y, int ldy) {
     const int F = 32 / bits, words = w->words;
     __m256 acc[8], Tlo[4], Thi[4];
     const uint32_t *p[4];
     #pragma GCC unroll 32
     for (int g = 0; g < G; g++) {
-        const float *t = w->tables + (size_t)w->block_table[b + g] * 16;
-        Tlo[g] = _mm256_loadu_ps(t);
-        Thi[g] = _mm256_loadu_ps(t + 8);
-        p[g] = ek_block(w, b + g);
+        Tlo[g] = _mm256_loadu_ps(ek_block_tab(w, b + g));
+        Thi[g] = _mm256_loadu_ps(ek_block_tab(w, b + g) + 8);
     }
+    EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_ps();
     for (int wi = 0; wi < words; wi++) {
@@ -63,41 +63,13 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             }
         }
     }
-    float out[EK_LANES];
-    #pragma GCC unroll 32
-    for (int g = 0; g < G; g++)
-        #pragma GCC unroll 32
-        for (int mm = 0; mm < MT; mm++) {
-            _mm256_storeu_ps(out, acc[(2 * g) * MT + mm]);
-            _mm256_storeu_ps(out + 8, acc[(2 * g + 1) * MT + mm]);
-            ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
-        }
+    EK_TILE_STORE(acc, G, MT, 2, STORE_YMM, w, b, y, ldy);
 }
 
-#define EK_TILES(bits)                                                                                   \
-    static void rows_##bits(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) { \
-        for (int b = b0; b < b1;) {                                                                     \
-            if (w->block_table[b] < 0) { ek_lut_rows_ref(w, x, m, ldx, b, b + 1, y, ldy); b++; continue; } \
-            if (m == 1) {                                                                               \
-                int uniform = 0;                                                                        \
-                while (b + uniform < b1 && uniform < 4 && w->block_table[b + uniform] >= 0) uniform++;  \
-                if (uniform == 4) { tile(w, x, ldx, b, 4, 1, bits, y, ldy); b += 4; }                    \
-                else { tile(w, x, ldx, b, 1, 1, bits, y, ldy); b++; }                                    \
-                continue;                                                                               \
-            }                                                                                           \
-            int mi = 0;                                                                                 \
-            for (; mi + 4 <= m; mi += 4) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 4, bits, y + (size_t)mi * ldy, ldy); \
-            for (; mi < m; mi++) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 1, bits, y + (size_t)mi * ldy, ldy); \
-            b++;                                                                                        \
-        }                                                                                               \
-    }
-
-EK_TILES(2)
-EK_TILES(3)
-EK_TILES(4)
-
-void ek_lut_rows_avx2(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
-    if (w->bits == 2) rows_2(w, x, m, ldx, b0, b1, y, ldy);
-    else if (w->bits == 3) rows_3(w, x, m, ldx, b0, b1, y, ldy);
-    else rows_4(w, x, m, ldx, b0, b1, y, ldy);
+AI void gemv_tile(const ek_matrix *w, const float *x, int b, const int G, const int bits, const int shared,
+                  float *y) {
+    tile(w, x, 0, b, G, 1, bits, shared, y, 0);
 }
+
+/* GEMV: 4 blocks a tile; GEMM: 1 block x 4 rows of x */
+EK_ROWS_DRIVER(ek_lut_rows_avx2, gemv_tile, tile, ek_lut_rows_ref, 4, 1, 4)

@@ -7,9 +7,10 @@
  * reads half the nibbles by byte-offset loads (gemv4_tile). */
 #include <immintrin.h>
 
-#include "../src/matrix.h"
+#include "../src/driver.h"
 
-#define AI static inline __attribute__((always_inline))
+#define AI EK_AI
+#define STORE_ZMM(dst, v) _mm512_storeu_ps(dst, v)
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
@@ -17,11 +18,9 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     const int F = 32 / bits, words = w->words;
     __m512 acc[16], T[8];
     const uint32_t *p[8];
+    EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 32
-    for (int g = 0; g < G; g++) {
-        T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[b + g] * 16);
-        p[g] = ek_block(w, b + g);
-    }
+    for (int g = 0; g < G; g++) T[g] = _mm512_loadu_ps(ek_block_tab(w, b + g));
     #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_ps();
     if (bits == 2) {
@@ -83,14 +82,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             }
         }
     }
-    float out[EK_LANES];
-    #pragma GCC unroll 32
-    for (int g = 0; g < G; g++)
-        #pragma GCC unroll 32
-        for (int mm = 0; mm < MT; mm++) {
-            _mm512_storeu_ps(out, acc[g * MT + mm]);
-            ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
-        }
+    EK_TILE_STORE(acc, G, MT, 1, STORE_ZMM, w, b, y, ldy);
 }
 
 /* 4-bit GEMV, 8 blocks: the nibble extraction is half free. vpermps reads the low 4 bits of each
@@ -100,10 +92,10 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, const
     const int words = w->words;
     __m512 acc[8], T[8];
     const uint32_t *p[8];
+    EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 8
     for (int g = 0; g < G; g++) {
-        T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[shared ? b : b + g] * 16);
-        p[g] = ek_block(w, b + g);
+        T[g] = _mm512_loadu_ps(ek_block_tab(w, shared ? b : b + g));
         acc[g] = _mm512_setzero_ps();
     }
     /* the offset loads of the last word row would read 3 bytes past it: the data's end for the
@@ -136,73 +128,14 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, const
             }
         }
     }
-    float out[EK_LANES];
-    #pragma GCC unroll 8
-    for (int g = 0; g < G; g++) {
-        _mm512_storeu_ps(out, acc[g]);
-        ek_store_lanes(out, (b + g) * EK_LANES, w->n, y);
-    }
+    EK_TILE_STORE(acc, G, 1, 1, STORE_ZMM, w, b, y, 0);
 }
 
-static int same_table(const ek_matrix *w, int b, int count) {
-    for (int i = 1; i < count; i++)
-        if (w->block_table[b + i] != w->block_table[b]) return 0;
-    return 1;
+AI void gemv_tile(const ek_matrix *w, const float *x, int b, const int G, const int bits, const int shared,
+                  float *y) {
+    if (bits == 4) gemv4_tile(w, x, b, G, shared, y);
+    else tile(w, x, 0, b, G, 1, bits, shared, y, 0);
 }
 
-#define EK_TILES(bits)                                                                                   \
-    static void gemv_##bits(const ek_matrix *w, const float *x, int b0, int b1, float *y) {              \
-        for (int b = b0; b < b1;) {                                                                     \
-            int uniform = 0;                                                                            \
-            while (b + uniform < b1 && uniform < 8 && w->block_table[b + uniform] >= 0) uniform++;      \
-            if (uniform == 8 && same_table(w, b, 8)) { tile(w, x, 0, b, 8, 1, bits, 1, y, 0); b += 8; }                  \
-            else if (uniform == 8) { tile(w, x, 0, b, 8, 1, bits, 0, y, 0); b += 8; }                            \
-            else if (uniform > 0) { for (int e = b + uniform; b < e; b++) tile(w, x, 0, b, 1, 1, bits, 1, y, 0); } \
-            else { ek_lut_rows_ref(w, x, 1, w->kpad, b, b + 1, y, w->n); b++; }                          \
-        }                                                                                               \
-    }                                                                                                   \
-    static void gemm_##bits(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) { \
-        for (int b = b0; b < b1;) {                                                                     \
-            int two = b + 1 < b1 && w->block_table[b] >= 0 && w->block_table[b + 1] >= 0;              \
-            if (w->block_table[b] < 0) { ek_lut_rows_ref(w, x, m, ldx, b, b + 1, y, ldy); b++; continue; } \
-            int mi = 0, st = two && same_table(w, b, 2);                                                \
-            for (; mi + 8 <= m; mi += 8) {                                                              \
-                if (two && st) tile(w, x + (size_t)mi * ldx, ldx, b, 2, 8, bits, 1, y + (size_t)mi * ldy, ldy);   \
-                else if (two) tile(w, x + (size_t)mi * ldx, ldx, b, 2, 8, bits, 0, y + (size_t)mi * ldy, ldy);   \
-                else tile(w, x + (size_t)mi * ldx, ldx, b, 1, 8, bits, 1, y + (size_t)mi * ldy, ldy);       \
-            }                                                                                           \
-            for (; mi < m; mi++) {                                                                      \
-                if (two && st) tile(w, x + (size_t)mi * ldx, ldx, b, 2, 1, bits, 1, y + (size_t)mi * ldy, ldy);   \
-                else if (two) tile(w, x + (size_t)mi * ldx, ldx, b, 2, 1, bits, 0, y + (size_t)mi * ldy, ldy);   \
-                else tile(w, x + (size_t)mi * ldx, ldx, b, 1, 1, bits, 1, y + (size_t)mi * ldy, ldy);       \
-            }                                                                                           \
-            b += two ? 2 : 1;                                                                           \
-        }                                                                                               \
-    }
-
-EK_TILES(2)
-EK_TILES(3)
-EK_TILES(4)
-
-static void gemv4(const ek_matrix *w, const float *x, int b0, int b1, float *y) {
-    for (int b = b0; b < b1;) {
-        int uniform = 0;
-        while (b + uniform < b1 && uniform < 8 && w->block_table[b + uniform] >= 0) uniform++;
-        if (uniform == 8 && same_table(w, b, 8)) { gemv4_tile(w, x, b, 8, 1, y); b += 8; }
-        else if (uniform == 8) { gemv4_tile(w, x, b, 8, 0, y); b += 8; }
-        else if (uniform > 0) { for (int e = b + uniform; b < e; b++) gemv4_tile(w, x, b, 1, 1, y); }
-        else { ek_lut_rows_ref(w, x, 1, w->kpad, b, b + 1, y, w->n); b++; }
-    }
-}
-
-void ek_lut_rows_avx512(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
-    if (m == 1) {
-        if (w->bits == 2) gemv_2(w, x, b0, b1, y);
-        else if (w->bits == 3) gemv_3(w, x, b0, b1, y);
-        else gemv4(w, x, b0, b1, y);
-    } else {
-        if (w->bits == 2) gemm_2(w, x, m, ldx, b0, b1, y, ldy);
-        else if (w->bits == 3) gemm_3(w, x, m, ldx, b0, b1, y, ldy);
-        else gemm_4(w, x, m, ldx, b0, b1, y, ldy);
-    }
-}
+/* GEMV: 8 blocks a tile; GEMM: 2 blocks x 8 rows of x */
+EK_ROWS_DRIVER(ek_lut_rows_avx512, gemv_tile, tile, ek_lut_rows_ref, 8, 2, 8)

@@ -4,23 +4,22 @@
  * int8 and would need quantized activations; fp32 activations keep fp32 FMAs. */
 #include <arm_neon.h>
 
-#include "../src/matrix.h"
+#include "../src/driver.h"
 #include "../src/neon_lookup.h"
 
-#define AI static inline __attribute__((always_inline))
+#define AI EK_AI
+#define STORE_Q(dst, v) vst1q_f32(dst, v)
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
-             float *y, int ldy) {
+             const int shared, float *y, int ldy) {
     const int F = 32 / bits, words = w->words;
     float32x4_t acc[16];
     uint8x16x4_t T[2];
     const uint32_t *p[2];
     #pragma GCC unroll 32
-    for (int g = 0; g < G; g++) {
-        T[g] = ek_table16(w->tables + (size_t)w->block_table[b + g] * 16);
-        p[g] = ek_block(w, b + g);
-    }
+    for (int g = 0; g < G; g++) T[g] = ek_table16(ek_block_tab(w, b + g));
+    EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 32
     for (int a = 0; a < 4 * G * MT; a++) acc[a] = vdupq_n_f32(0.0f);
     for (int wi = 0; wi < words; wi++) {
@@ -57,39 +56,13 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             }
         }
     }
-    float out[EK_LANES];
-    #pragma GCC unroll 32
-    for (int g = 0; g < G; g++)
-        #pragma GCC unroll 32
-        for (int mm = 0; mm < MT; mm++) {
-            #pragma GCC unroll 32
-            for (int q = 0; q < 4; q++) vst1q_f32(out + 4 * q, acc[(4 * g + q) * MT + mm]);
-            ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
-        }
+    EK_TILE_STORE(acc, G, MT, 4, STORE_Q, w, b, y, ldy);
 }
 
-#define EK_TILES(bits)                                                                                   \
-    static void rows_##bits(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) { \
-        for (int b = b0; b < b1;) {                                                                     \
-            if (w->block_table[b] < 0) { ek_lut_rows_ref(w, x, m, ldx, b, b + 1, y, ldy); b++; continue; } \
-            if (m == 1) {                                                                               \
-                if (b + 1 < b1 && w->block_table[b + 1] >= 0) { tile(w, x, ldx, b, 2, 1, bits, y, ldy); b += 2; } \
-                else { tile(w, x, ldx, b, 1, 1, bits, y, ldy); b++; }                                    \
-                continue;                                                                               \
-            }                                                                                           \
-            int mi = 0;                                                                                 \
-            for (; mi + 4 <= m; mi += 4) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 4, bits, y + (size_t)mi * ldy, ldy); \
-            for (; mi < m; mi++) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 1, bits, y + (size_t)mi * ldy, ldy); \
-            b++;                                                                                        \
-        }                                                                                               \
-    }
-
-EK_TILES(2)
-EK_TILES(3)
-EK_TILES(4)
-
-void ek_lut_rows_neon(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
-    if (w->bits == 2) rows_2(w, x, m, ldx, b0, b1, y, ldy);
-    else if (w->bits == 3) rows_3(w, x, m, ldx, b0, b1, y, ldy);
-    else rows_4(w, x, m, ldx, b0, b1, y, ldy);
+AI void gemv_tile(const ek_matrix *w, const float *x, int b, const int G, const int bits, const int shared,
+                  float *y) {
+    tile(w, x, 0, b, G, 1, bits, shared, y, 0);
 }
+
+/* GEMV: 2 blocks a tile; GEMM: 1 block x 4 rows of x */
+EK_ROWS_DRIVER(ek_lut_rows_neon, gemv_tile, tile, ek_lut_rows_ref, 2, 1, 4)

@@ -3,10 +3,7 @@
 
 ek_matrix *ek_pack_lut_format(int format, int n, int k, int bits, const uint8_t *indices, int index_bits_in,
                               const void *tables, int tables_fp16, int group_size, const float *row_scale) {
-    ek_clear_error();
-    if (!ek_check_common(n, k, bits, index_bits_in, group_size)) return NULL;
-    if (!indices || !tables) return ek_fail("indices and tables are required");
-    ek_matrix *w = ek_alloc(format, n, k, bits, group_size);
+    ek_matrix *w = ek_pack_begin(format, n, k, bits, indices, index_bits_in, tables, group_size);
     if (!w) return NULL;
     const int F = w->fields, words = w->words;
     const uint8_t limit = (uint8_t)(1u << bits);

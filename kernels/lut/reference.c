@@ -9,31 +9,25 @@
 
 #include "../src/matrix.h"
 
-void ek_lut_rows_ref(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
+static float lut_dot(const ek_matrix *w, const uint32_t *blk, int j, const float *t, const float *xr) {
     const int F = w->fields, bits = w->bits;
     const uint32_t mask = (1u << bits) - 1;
-    for (int b = b0; b < b1; b++) {
-        const uint32_t *blk = ek_block(w, b);
-        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
-            const int row = b * EK_LANES + j;
-            const float *t = w->tables + (size_t)w->row_table[row] * 16;
-            for (int mi = 0; mi < m; mi++) {
-                const float *xr = x + (size_t)mi * ldx;
-                float acc = 0.0f;
-                for (int wi = 0; wi < w->words; wi++) {
-                    uint32_t word = blk[(size_t)wi * EK_LANES + j];
-                    if (bits == 2) {  /* column pairs: acc += fma(T[hi], x1, T[lo] * x0) */
-                        for (int i = 0; i < F; i += 2) {
-                            float lo = t[(word >> (2 * i)) & 3] * xr[wi * F + i];
-                            acc = acc + fmaf(t[(word >> (2 * i + 2)) & 3], xr[wi * F + i + 1], lo);
-                        }
-                        continue;
-                    }
-                    for (int i = 0; i < F; i++)
-                        acc = fmaf(t[(word >> (bits * i)) & mask], xr[wi * F + i], acc);
-                }
-                y[(size_t)mi * ldy + row] = acc;
+    float acc = 0.0f;
+    for (int wi = 0; wi < w->words; wi++) {
+        uint32_t word = blk[(size_t)wi * EK_LANES + j];
+        if (bits == 2) {  /* column pairs: acc += fma(T[hi], x1, T[lo] * x0) */
+            for (int i = 0; i < F; i += 2) {
+                float lo = t[(word >> (2 * i)) & 3] * xr[wi * F + i];
+                acc = acc + fmaf(t[(word >> (2 * i + 2)) & 3], xr[wi * F + i + 1], lo);
             }
+            continue;
         }
+        for (int i = 0; i < F; i++)
+            acc = fmaf(t[(word >> (bits * i)) & mask], xr[wi * F + i], acc);
     }
+    return acc;
+}
+
+void ek_lut_rows_ref(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
+    ek_rows_each(w, x, m, ldx, b0, b1, y, ldy, lut_dot);
 }

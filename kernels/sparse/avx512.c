@@ -5,66 +5,23 @@
  * 4-bit GEMV extracts most codes and positions by byte-offset loads (gemv4_tile). */
 #include <immintrin.h>
 
-#include "../src/matrix.h"
+#define EK_V __m512
+#define EK_VI __m512i
+#define EK_VX __m512
+#define EK_VPB 1
+#define EK_TDECL __m512 T[8]
+#define EK_TSET(g, t) (T[g] = _mm512_loadu_ps(t))
+#define EK_LOOKUP(code, g, bits) _mm512_permutexvar_ps(code, T[g])
+#define EK_LOADI(p) _mm512_loadu_si512((const void *)(p))
+#define EK_SHR(v, n) _mm512_srli_epi32(v, n)
+#define EK_XGROUP(p) _mm512_broadcast_f32x4(_mm_loadu_ps(p))
+#define EK_XPERM(xg, pos) _mm512_permutevar_ps(xg, pos)
+#define EK_FMA(acc, a, b) _mm512_fmadd_ps(a, b, acc)
+#define EK_ZERO() _mm512_setzero_ps()
+#define EK_STORE(dst, v) _mm512_storeu_ps(dst, v)
+#include "../src/sparse_tile.h"
 
-#define AI static inline __attribute__((always_inline))
-
-/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
-AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
-             float *y, int ldy) {
-    const int F = 32 / bits, cw = w->code_words, chunk_words = 1 + cw, chunks = w->kpad / 32;
-    __m512 acc[16], T[8];
-    const uint32_t *p[8];
-    #pragma GCC unroll 32
-    for (int g = 0; g < G; g++) {
-        T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[b + g] * 16);
-        p[g] = ek_block(w, b + g);
-    }
-    #pragma GCC unroll 32
-    for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_ps();
-    for (int c = 0; c < chunks; c++) {
-        __m512i pos[8], code[8];
-        #pragma GCC unroll 32
-        for (int g = 0; g < G; g++) {
-            const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
-            for (int j = 0; j < chunk_words; j++)
-                _mm_prefetch((const char *)(cp + (size_t)(EK_PF + j) * EK_LANES), _MM_HINT_T0);
-            pos[g] = _mm512_loadu_si512((const void *)cp);
-            code[g] = _mm512_loadu_si512((const void *)(cp + EK_LANES));
-        }
-        const float *xc = x + (size_t)c * 32;
-#pragma GCC unroll 16
-        for (int s = 0; s < 16; s++) {
-            __m512 xg[8];
-            #pragma GCC unroll 32
-            for (int mm = 0; mm < MT; mm++)
-                xg[mm] = _mm512_broadcast_f32x4(_mm_loadu_ps(xc + (size_t)mm * ldx + 4 * (s / 2)));
-            #pragma GCC unroll 32
-            for (int g = 0; g < G; g++) {
-                if (s > 0 && s % F == 0) {
-                    const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
-                    code[g] = _mm512_loadu_si512((const void *)(cp + (size_t)(1 + s / F) * EK_LANES));
-                }
-                __m512 wv = _mm512_permutexvar_ps(code[g], T[g]);
-                code[g] = _mm512_srli_epi32(code[g], bits);
-                #pragma GCC unroll 32
-                for (int mm = 0; mm < MT; mm++) {
-                    __m512 xv = _mm512_permutevar_ps(xg[mm], pos[g]);
-                    acc[g * MT + mm] = _mm512_fmadd_ps(wv, xv, acc[g * MT + mm]);
-                }
-                pos[g] = _mm512_srli_epi32(pos[g], 2);
-            }
-        }
-    }
-    float out[EK_LANES];
-    #pragma GCC unroll 32
-    for (int g = 0; g < G; g++)
-        #pragma GCC unroll 32
-        for (int mm = 0; mm < MT; mm++) {
-            _mm512_storeu_ps(out, acc[g * MT + mm]);
-            ek_store_lanes(out, (b + g) * EK_LANES, w->n, y + (size_t)mm * ldy);
-        }
-}
+#define AI EK_AI
 
 /* 4-bit codes, GEMV, G blocks: codes and positions partly extracted by loads. Loading a chunk's
  * position word at byte offset q puts kept weight 4q's position in the low 2 bits (vpermilps'
@@ -74,10 +31,10 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, float
     const int chunk_words = 1 + w->code_words, chunks = w->kpad / 32;
     __m512 acc[8], T[8];
     const uint32_t *p[8];
+    EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 8
     for (int g = 0; g < G; g++) {
-        T[g] = _mm512_loadu_ps(w->tables + (size_t)w->block_table[b + g] * 16);
-        p[g] = ek_block(w, b + g);
+        T[g] = _mm512_loadu_ps(ek_block_tab(w, b + g));
         acc[g] = _mm512_setzero_ps();
     }
     const __m512i div4 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
@@ -129,40 +86,14 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, float
             }
         }
     }
-    float out[EK_LANES];
-    #pragma GCC unroll 8
-    for (int g = 0; g < G; g++) {
-        _mm512_storeu_ps(out, acc[g]);
-        ek_store_lanes(out, (b + g) * EK_LANES, w->n, y);
-    }
+    EK_TILE_STORE(acc, G, 1, 1, EK_STORE, w, b, y, 0);
 }
 
-#define EK_TILES(bits)                                                                                   \
-    static void rows_##bits(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) { \
-        for (int b = b0; b < b1;) {                                                                     \
-            if (w->block_table[b] < 0) { ek_sparse_rows_ref(w, x, m, ldx, b, b + 1, y, ldy); b++; continue; } \
-            if (m == 1) {                                                                               \
-                int uniform = 0;                                                                        \
-                while (b + uniform < b1 && uniform < 8 && w->block_table[b + uniform] >= 0) uniform++;  \
-                if (uniform == 8 && bits == 4) { gemv4_tile(w, x, b, 8, y); b += 8; }                     \
-                else if (uniform == 8) { tile(w, x, ldx, b, 8, 1, bits, y, ldy); b += 8; }               \
-                else if (bits == 4) { gemv4_tile(w, x, b, 1, y); b++; }                                  \
-                else { tile(w, x, ldx, b, 1, 1, bits, y, ldy); b++; }                                    \
-                continue;                                                                               \
-            }                                                                                           \
-            int mi = 0;                                                                                 \
-            for (; mi + 8 <= m; mi += 8) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 8, bits, y + (size_t)mi * ldy, ldy); \
-            for (; mi < m; mi++) tile(w, x + (size_t)mi * ldx, ldx, b, 1, 1, bits, y + (size_t)mi * ldy, ldy); \
-            b++;                                                                                        \
-        }                                                                                               \
-    }
-
-EK_TILES(2)
-EK_TILES(3)
-EK_TILES(4)
-
-void ek_sparse_rows_avx512(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
-    if (w->bits == 2) rows_2(w, x, m, ldx, b0, b1, y, ldy);
-    else if (w->bits == 3) rows_3(w, x, m, ldx, b0, b1, y, ldy);
-    else rows_4(w, x, m, ldx, b0, b1, y, ldy);
+AI void gemv_tile(const ek_matrix *w, const float *x, int b, const int G, const int bits, const int shared,
+                  float *y) {
+    if (bits == 4) gemv4_tile(w, x, b, G, y);
+    else gemv_tile1(w, x, b, G, bits, shared, y);
 }
+
+/* GEMV: 8 blocks a tile; GEMM: 1 block x 8 rows of x */
+EK_ROWS_DRIVER(ek_sparse_rows_avx512, gemv_tile, tile, ek_sparse_rows_ref, 8, 1, 8)

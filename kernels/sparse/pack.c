@@ -7,10 +7,7 @@
 ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, int index_bits_in,
                                 const void *tables, int tables_fp16, int group_size,
                                 const float *row_scale, const uint8_t *keep) {
-    ek_clear_error();
-    if (!ek_check_common(n, k, bits, index_bits_in, group_size)) return NULL;
-    if (!indices || !tables) return ek_fail("indices and tables are required");
-    ek_matrix *w = ek_alloc(EK_SPARSE24_LUT, n, k, bits, group_size);
+    ek_matrix *w = ek_pack_begin(EK_SPARSE24_LUT, n, k, bits, indices, index_bits_in, tables, group_size);
     if (!w) return NULL;
     const int F = w->fields, cw = w->code_words;
     if (!ek_set_tables(w, tables, tables_fp16, row_scale)) { ek_matrix_free(w); return ek_fail("out of memory"); }

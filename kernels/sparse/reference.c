@@ -6,29 +6,22 @@
 
 #include "../src/matrix.h"
 
-void ek_sparse_rows_ref(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
-    const int F = w->fields, bits = w->bits, chunk_words = 1 + w->code_words;
-    const int chunks = w->kpad / 32;
+static float sparse_dot(const ek_matrix *w, const uint32_t *blk, int j, const float *t, const float *xr) {
+    const int F = w->fields, bits = w->bits, chunk_words = 1 + w->code_words, chunks = w->kpad / 32;
     const uint32_t mask = (1u << bits) - 1;
-    for (int b = b0; b < b1; b++) {
-        const uint32_t *blk = ek_block(w, b);
-        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
-            const int row = b * EK_LANES + j;
-            const float *t = w->tables + (size_t)w->row_table[row] * 16;
-            for (int mi = 0; mi < m; mi++) {
-                const float *xr = x + (size_t)mi * ldx;
-                float acc = 0.0f;
-                for (int c = 0; c < chunks; c++) {
-                    const uint32_t *cw = blk + (size_t)c * chunk_words * EK_LANES;
-                    uint32_t pos = cw[j];
-                    for (int s = 0; s < 16; s++) {
-                        uint32_t code = (cw[(1 + s / F) * EK_LANES + j] >> (bits * (s % F))) & mask;
-                        int col = c * 32 + 4 * (s / 2) + ((pos >> (2 * s)) & 3);
-                        acc = fmaf(t[code], xr[col], acc);
-                    }
-                }
-                y[(size_t)mi * ldy + row] = acc;
-            }
+    float acc = 0.0f;
+    for (int c = 0; c < chunks; c++) {
+        const uint32_t *cw = blk + (size_t)c * chunk_words * EK_LANES;
+        uint32_t pos = cw[j];
+        for (int s = 0; s < 16; s++) {
+            uint32_t code = (cw[(1 + s / F) * EK_LANES + j] >> (bits * (s % F))) & mask;
+            int col = c * 32 + 4 * (s / 2) + ((pos >> (2 * s)) & 3);
+            acc = fmaf(t[code], xr[col], acc);
         }
     }
+    return acc;
+}
+
+void ek_sparse_rows_ref(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y, int ldy) {
+    ek_rows_each(w, x, m, ldx, b0, b1, y, ldy, sparse_dot);
 }

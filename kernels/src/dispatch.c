@@ -6,6 +6,10 @@
 #include "matrix.h"
 #include "pack.h"
 #include "pool.h"
+#include "q8.h"
+
+/* pseudo-ISA for cpu_has: AVX-512 with the VNNI and VBMI extensions (the AVX-512 q8 path) */
+#define EK_Q8_AVX512 4
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -24,6 +28,7 @@ static int cpu_has(int isa) {
     int avx2 = (b & (1u << 5)) && (c1 & (1u << 12)) && xgetbv_ok(0x6);  /* AVX2, FMA, OS saves ymm */
     if (isa == EK_ISA_AVX2) return avx2;
     if (isa == EK_ISA_AVX512) return avx2 && (b & (1u << 16)) && (b & (1u << 30)) && xgetbv_ok(0xe6);  /* F, BW, zmm */
+    if (isa == EK_Q8_AVX512) return cpu_has(EK_ISA_AVX512) && (c & (1u << 1)) && (c & (1u << 11));  /* VBMI, VNNI */
     return 0;
 }
 #elif defined(__aarch64__)
@@ -70,8 +75,8 @@ static ek_paths paths_of(int isa) {
 
 /* cpuid is a VM exit under a hypervisor (tens of microseconds): ask once per ISA */
 static int cpu_has_cached(int isa) {
-    static int known[4] = {-1, -1, -1, -1};
-    if (isa < 0 || isa > 3) return 0;
+    static int known[5] = {-1, -1, -1, -1, -1};
+    if (isa < 0 || isa > 4) return 0;
     if (known[isa] < 0) known[isa] = cpu_has(isa);
     return known[isa];
 }
@@ -113,6 +118,8 @@ typedef struct {
     float *y;
     ek_rows_fn fn;
     int parts;
+    ek_rows_q8_fn q8;    /* int8 activations: x is xq (int8, ldx bytes a row), sx its scales */
+    const float *sx;
 } linear_job;
 
 static void linear_part(void *arg, int part) {
@@ -120,10 +127,12 @@ static void linear_part(void *arg, int part) {
     const ek_matrix *w = j->w;
     int b0 = (int)((long)w->nblocks * part / j->parts), b1 = (int)((long)w->nblocks * (part + 1) / j->parts);
     if (b0 >= b1) return;
-    j->fn(w, j->x, j->m, j->ldx, b0, b1, j->y, w->n);
     int r0 = b0 * EK_LANES, r1 = b1 * EK_LANES < w->n ? b1 * EK_LANES : w->n;
+    if (j->q8) j->q8(w, (const int8_t *)j->x, j->m, j->ldx, b0, b1, (int32_t *)(void *)j->y, w->n);
+    else j->fn(w, j->x, j->m, j->ldx, b0, b1, j->y, w->n);
     for (int mi = 0; mi < j->m; mi++) {
         float *yr = j->y + (size_t)mi * w->n;
+        if (j->q8) ek_q8_finish(w, j->sx[mi], r0, r1, yr);
         if (w->row_scale)
             for (int r = r0; r < r1; r++) yr[r] = yr[r] * w->row_scale[r];
         if (j->bias)
@@ -153,9 +162,62 @@ int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, floa
     }
     if (threads < 1) threads = default_threads;
     if (threads > w->nblocks) threads = w->nblocks;
-    linear_job job = {w, xp ? xp : x, m, ldx, bias, y, w->format == EK_SPARSE24_LUT ? p.sparse : p.lut, threads};
+    linear_job job = {w, xp ? xp : x, m, ldx, bias, y, w->format == EK_SPARSE24_LUT ? p.sparse : p.lut, threads,
+                      NULL, NULL};
     ek_pool_run(linear_part, &job, threads);
     free(xp);
+    return EK_OK;
+}
+
+/* The q8 path of an ISA: AVX-512 needs VNNI and VBMI too; NULL when this build or CPU has none. */
+static ek_rows_q8_fn q8_path(int isa) {
+    if (isa == EK_ISA_SCALAR) return ek_lut_q8_rows_ref;
+#ifdef EK_HAVE_AVX512
+    if (isa == EK_ISA_AVX512 && ek_isa_supported(isa) && cpu_has_cached(EK_Q8_AVX512)) return ek_lut_q8_rows_avx512;
+#endif
+#ifdef EK_HAVE_AVX2
+    if (isa == EK_ISA_AVX2 && ek_isa_supported(isa)) return ek_lut_q8_rows_avx2;
+#endif
+#ifdef EK_HAVE_NEON
+    if (isa == EK_ISA_NEON && ek_isa_supported(isa)) return ek_lut_q8_rows_neon;
+#endif
+    return NULL;
+}
+
+int ek_q8_isa_supported(int isa) { return q8_path(isa) != NULL; }
+
+int ek_q8_isa_best(void) {
+    static const int order[] = {EK_ISA_AVX512, EK_ISA_AVX2, EK_ISA_NEON};
+    for (int i = 0; i < 3; i++)
+        if (q8_path(order[i])) return order[i];
+    return EK_ISA_SCALAR;
+}
+
+int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
+    ek_clear_error();
+    if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
+    if (w->format == EK_SPARSE24_LUT || !w->q8_tables) {
+        ek_fail("int8 activations run LUT and SHIFT weights only, not format %d (2:4 sparse)", w->format);
+        return EK_EINVAL;
+    }
+    if (w->k > EK_Q8_MAX_K) { ek_fail("k = %d exceeds %d, where int32 sums of int8 products may overflow", w->k, EK_Q8_MAX_K); return EK_EINVAL; }
+    if (isa == EK_ISA_AUTO) isa = ek_q8_isa_best();
+    ek_rows_q8_fn fn = q8_path(isa);
+    if (!fn) {
+        ek_fail("ISA %s (%d) has no int8-activation path here (AVX-512 needs VNNI and VBMI); best here: %s",
+                ek_isa_name(isa), isa, ek_isa_name(ek_q8_isa_best()));
+        return EK_EISA;
+    }
+    const int ld = ek_q8_ldx(w);
+    int8_t *xq = NULL;
+    float *sx = malloc(sizeof(float) * m);
+    if (!sx || posix_memalign((void **)&xq, 64, (size_t)m * ld)) { free(sx); ek_fail("out of memory"); return EK_ENOMEM; }
+    ek_q8_quantize(w, x, m, xq, sx);
+    if (threads < 1) threads = default_threads;
+    if (threads > w->nblocks) threads = w->nblocks;
+    linear_job job = {w, (const float *)(const void *)xq, m, ld, bias, y, NULL, threads, fn, sx};
+    ek_pool_run(linear_part, &job, threads);
+    free(xq); free(sx);
     return EK_OK;
 }
 

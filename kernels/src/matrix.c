@@ -7,6 +7,7 @@
 
 #include "matrix.h"
 #include "pack.h"
+#include "q8.h"
 
 static _Thread_local char last_error[256];
 
@@ -107,6 +108,14 @@ ek_matrix *ek_alloc(int format, int n, int k, int bits, int group_size) {
     return w;
 }
 
+ek_matrix *ek_pack_begin(int format, int n, int k, int bits, const void *indices, int index_bits_in,
+                         const void *tables, int group_size) {
+    ek_clear_error();
+    if (!ek_check_common(n, k, bits, index_bits_in, group_size)) return NULL;
+    if (!indices || !tables) return ek_fail("indices and tables are required");
+    return ek_alloc(format, n, k, bits, group_size);
+}
+
 ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, const uint32_t *data,
                           const float *tables, const float *row_scale) {
     ek_clear_error();
@@ -118,7 +127,7 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
     ek_layout(w);
     w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
-    if (!ek_maps(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
+    if (!ek_maps(w) || !ek_set_q8(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     return w;
 }
 
@@ -146,13 +155,13 @@ int ek_set_tables(ek_matrix *w, const void *tables, int fp16, const float *row_s
         if (!w->row_scale) return 0;
         memcpy(w->row_scale, row_scale, sizeof(float) * w->n);
     }
-    return 1;
+    return ek_set_q8(w);
 }
 
 void ek_matrix_free(ek_matrix *w) {
     if (!w) return;
     if (w->owns) { free(w->data); free(w->tables); free(w->row_scale); }
-    free(w->block_table); free(w->row_table);
+    free(w->block_table); free(w->row_table); free(w->q8_tables); free(w->q8_scale);
     free(w);
 }
 

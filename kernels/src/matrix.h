@@ -43,22 +43,39 @@ struct ek_matrix {
     int32_t *block_table;/* per block: its table, or -1 when its rows use several tables */
     int32_t *row_table;  /* per row */
     float *row_scale;    /* n, or NULL */
+    /* int8 activations (lut/q8.c; LUT and SHIFT only, always ours): each table quantized symmetrically
+     * to int8, q8_tables[t * 64 + c] = round(table[t][c % 2^bits] / q8_scale[t]) in [-127, 127]
+     * (64 entries: vpermb reads 6 index bits, pshufb / tbl the first 16) */
+    int8_t *q8_tables;
+    float *q8_scale;
 };
 
 static inline int ek_fields(int bits) { return 32 / bits; }
 static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
     return w->data + (size_t)b * w->words * EK_LANES;
 }
+/* The 16-entry table of block b (block_table[b] >= 0) and of row r. */
+static inline const float *ek_block_tab(const ek_matrix *w, int b) {
+    return w->tables + (size_t)w->block_table[b] * 16;
+}
+static inline const float *ek_row_tab(const ek_matrix *w, int r) {
+    return w->tables + (size_t)w->row_table[r] * 16;
+}
 
 /* Raw accumulators of blocks [b0, b1) for x rows [0, m) (x: m x ldx, kpad readable columns).
  * acc is written to y[mi * ldy + row] for the rows < n; epilogue (scale, bias) is applied later. */
 typedef void (*ek_rows_fn)(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1,
                            float *y, int ldy);
+/* The int8-activation form (lut/q8.c): x rows quantized and laid out per word (ek_q8_groups), y the
+ * exact int32 sums S = sum_k q8_table[idx] * xq[k] (the epilogue scales them). */
+typedef void (*ek_rows_q8_fn)(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1,
+                              int32_t *y, int ldy);
 
 /* Scalar reference, per format (lut/reference.c, sparse/reference.c); also the fallback of the
  * fast paths for blocks that mix tables. */
 void ek_lut_rows_ref(const ek_matrix *, const float *, int, int, int, int, float *, int);
 void ek_sparse_rows_ref(const ek_matrix *, const float *, int, int, int, int, float *, int);
+void ek_lut_q8_rows_ref(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 float ek_sum_ref(const float *a, size_t n);
 double ek_peak_ref(long iters);
 
@@ -68,6 +85,14 @@ double ek_peak_ref(long iters);
     float ek_sum_##isa(const float *a, size_t n);                                             \
     double ek_peak_##isa(long iters);
 
+/* q8 x layout: per word of F indices, ek_q8_groups(bits) groups of 4 int8 activations; the kernels
+ * multiply group s of word w with 4 index bytes of each row (lut/q8.c: ek_q8_column). */
+static inline int ek_q8_groups(int bits) { return bits == 4 ? 2 : bits == 3 ? 3 : 4; }
+int ek_q8_column(int bits, int s, int j);
+void ek_lut_q8_rows_avx512(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
+void ek_lut_q8_rows_avx2(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
+void ek_lut_q8_rows_neon(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
+
 EK_DECLARE_ISA(avx2)
 EK_DECLARE_ISA(avx512)
 EK_DECLARE_ISA(neon)
@@ -76,6 +101,33 @@ EK_DECLARE_ISA(neon)
 static inline void ek_store_lanes(const float *acc, int row0, int n, float *y) {
     int lim = n - row0 < EK_LANES ? n - row0 : EK_LANES;
     for (int j = 0; j < lim; j++) y[row0 + j] = acc[j];
+}
+
+/* A tile's epilogue: acc[(VPB * g + q) * MT + mm] holds lanes [q * 16 / VPB, (q + 1) * 16 / VPB) of
+ * block b + g for x row mm (VPB vectors per block: 1 zmm, 2 ymm, 4 q registers); STORE(dst, v). */
+#define EK_TILE_STORE(acc, G, MT, VPB, STORE, w, b, y, ldy)                                          \
+    do {                                                                                            \
+        __typeof__(*(y)) out_[EK_LANES];                                                            \
+        _Pragma("GCC unroll 32") for (int g_ = 0; g_ < (G); g_++)                                   \
+        _Pragma("GCC unroll 32") for (int mm_ = 0; mm_ < (MT); mm_++) {                             \
+            _Pragma("GCC unroll 4") for (int q_ = 0; q_ < (VPB); q_++)                              \
+                STORE((void *)(out_ + q_ * (EK_LANES / (VPB))), (acc)[((VPB) * g_ + q_) * (MT) + mm_]); \
+            const int r0_ = ((b) + g_) * EK_LANES, lim_ = (w)->n - r0_ < EK_LANES ? (w)->n - r0_ : EK_LANES; \
+            for (int j_ = 0; j_ < lim_; j_++) (y)[(size_t)mm_ * (ldy) + r0_ + j_] = out_[j_];          \
+        }                                                                                           \
+    } while (0)
+
+/* The reference's loop over the rows of blocks [b0, b1) and the rows of x: y = dot(row, x row), where
+ * dot(w, blk, lane, table, xr) is the format's sum for row `lane` of block blk, in the format's order. */
+typedef float (*ek_row_dot)(const ek_matrix *w, const uint32_t *blk, int lane, const float *t, const float *xr);
+static inline void ek_rows_each(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y,
+                                int ldy, ek_row_dot dot) {
+    for (int b = b0; b < b1; b++)
+        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
+            const int row = b * EK_LANES + j;
+            for (int mi = 0; mi < m; mi++)
+                y[(size_t)mi * ldy + row] = dot(w, ek_block(w, b), j, ek_row_tab(w, row), x + (size_t)mi * ldx);
+        }
 }
 
 #endif

@@ -7,19 +7,27 @@
 #include <string.h>
 
 #include "edgekit_kernels.h"
+#ifdef __aarch64__
+#include <sys/auxv.h>
+#define DOTPROD ((getauxval(AT_HWCAP) & (1 << 20)) != 0)  /* HWCAP_ASIMDDP: the q8 path uses sdot */
+#else
+#define DOTPROD 0
+#endif
 
 static unsigned long long state = 88172645463325252ull;
 static unsigned rnd(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (unsigned)(state >> 11); }
 static float rndf(void) { return (float)(rnd() % 20001) / 10000.0f - 1.0f; }
 
-static int check(ek_matrix *w, int n, int k, int m, int isa, const char *what) {
+typedef int (*linear_fn)(const ek_matrix *, const float *, int, const float *, float *, int, int);
+
+static int check_with(linear_fn fn, ek_matrix *w, int n, int k, int m, int isa, const char *what) {
     float *x = malloc(sizeof(float) * m * k), *bias = malloc(sizeof(float) * n);
     float *ya = malloc(sizeof(float) * m * n), *yb = malloc(sizeof(float) * m * n);
     for (int i = 0; i < m * k; i++) x[i] = rndf();
     for (int i = 0; i < n; i++) bias[i] = rndf();
     int bad = 0;
     for (int threads = 1; threads <= 3 && !bad; threads += 2) {
-        if (ek_linear(w, x, m, bias, ya, 1, EK_ISA_SCALAR) || ek_linear(w, x, m, bias, yb, threads, isa)) {
+        if (fn(w, x, m, bias, ya, 1, EK_ISA_SCALAR) || fn(w, x, m, bias, yb, threads, isa)) {
             printf("%s: ek_linear failed: %s\n", what, ek_kernels_last_error());
             bad = 1;
             break;
@@ -34,6 +42,10 @@ static int check(ek_matrix *w, int n, int k, int m, int isa, const char *what) {
     return bad;
 }
 
+static int check(ek_matrix *w, int n, int k, int m, int isa, const char *what) {
+    return check_with(ek_linear, w, n, k, m, isa, what);
+}
+
 int main(int argc, char **argv) {
     const char *names[] = {"scalar", "avx2", "avx512", "neon"};
     int isa = -1;
@@ -42,6 +54,7 @@ int main(int argc, char **argv) {
     if (!ek_isa_supported(isa)) { printf("skip: %s not supported here\n", names[isa]); return 3; }
     const int shapes[][3] = {{1, 1, 0}, {16, 32, 0}, {37, 53, 0}, {50, 70, 24}, {64, 128, 16}, {129, 100, 32}, {200, 333, 7}};
     const int ms[] = {1, 2, 5, 9};
+    const int q8 = ek_q8_isa_supported(isa);
     int cases = 0;
     for (int bits = 2; bits <= 4; bits++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -68,8 +81,12 @@ int main(int argc, char **argv) {
                 if (check(a, n, k, ms[mi], isa, "lut") || check(b, n, k, ms[mi], isa, "shift") ||
                     check(c, n, k, ms[mi], isa, "sparse24_lut"))
                     return 1;
+                /* int8 activations: integer sums, so the same bits as the scalar q8 reference */
+                if (q8 && (check_with(ek_linear_q8, a, n, k, ms[mi], isa, "lut_q8") ||
+                           check_with(ek_linear_q8, b, n, k, ms[mi], isa, "shift_q8")))
+                    return 1;
                 ek_matrix_free(a); ek_matrix_free(b); ek_matrix_free(c);
-                cases += 3;
+                cases += q8 ? 5 : 3;
             }
             free(idx); free(keep); free(tables); free(scale);
         }
@@ -78,6 +95,6 @@ int main(int argc, char **argv) {
     float s = ek_stream_sum(a, 1000, 2, isa);
     if (s != 1000.0f) { printf("stream_sum %g != 1000\n", s); return 1; }
     if (ek_fma_peak(1000, 1, isa) <= 0) { printf("fma_peak returned nothing\n"); return 1; }
-    printf("ok %d cases (%s)\n", cases, names[isa]);
+    printf("ok %d cases (%s%s%s)\n", cases, names[isa], q8 ? ", q8" : "", DOTPROD ? ", dotprod" : "");
     return 0;
 }

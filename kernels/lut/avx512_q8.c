@@ -1,0 +1,79 @@
+/* LUT product with int8 activations (lut/q8.c), AVX-512 VNNI + VBMI: one zmm = 4 columns of the
+ * 16 rows of a block, one byte per weight. Per word row of a block (16 rows x F columns):
+ *   index bytes: 4 bits: the word itself (low nibbles: columns 0 2 4 6) and the word >> 4 (1 3 5 7);
+ *                3 bits: vpmultishiftqb gathers the 3-bit fields 0-3, 4-7, 8-9 into bytes;
+ *                2 bits: the word >> 2s (byte j: column 4j + s);
+ *   weights:     vpermb on the 64-byte table (64 entries, tq + 128 as unsigned bytes): it reads the
+ *                low 6 bits of each byte, and the table repeats every 2^bits, so no masking;
+ *   products:    vpdpbusd with the 4 activations of that group broadcast: 64 multiply-adds.
+ * sum (tq + 128) xq = S + 128 sum(xq): the sum of the row's xq (stored after it) is subtracted.
+ * GEMV runs 8 blocks at once; GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference. */
+#include <immintrin.h>
+
+#include "../src/driver.h"
+#include "../src/q8.h"
+
+#define AI EK_AI
+
+/* the index bytes of group s of a word row (see above); ctrl: the 3-bit multishift controls */
+AI __m512i index_bytes(__m512i v, const int s, const int bits, const __m512i *ctrl) {
+    if (bits == 3) return _mm512_multishift_epi64_epi8(ctrl[s], v);
+    if (s == 0) return v;
+    return _mm512_srli_epi32(v, bits == 4 ? 4 : 2 * s);
+}
+
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
+AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, const int MT, const int bits,
+             const int shared, int32_t *y, int ldy) {
+    const int words = w->words, NG = ek_q8_groups(bits), TG = shared ? 1 : G;
+    __m512i acc[8], T[8], ctrl[3];
+    const uint32_t *p[8];
+    EK_TILE_STREAMS(p, w, b, G);
+    #pragma GCC unroll 8
+    for (int g = 0; g < TG; g++)
+        T[g] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(w->q8_tables + (size_t)w->block_table[b + g] * 64)),
+                                _mm512_set1_epi8((char)0x80));
+    if (bits == 3) {
+        /* per qword (rows r, r + 1): bytes 0-3 = fields of row r, bytes 4-7 = row r + 1 (bit 32 on) */
+        ctrl[0] = _mm512_set1_epi64((long long)0x2926232009060300ULL);
+        ctrl[1] = _mm512_set1_epi64((long long)0x35322f2c15120f0cULL);
+        ctrl[2] = _mm512_set1_epi64((long long)0x38383b3818181b18ULL);
+    }
+    #pragma GCC unroll 32
+    for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_si512();
+    for (int wi = 0; wi < words; wi++) {
+        __m512i v[8];
+        if (bits > 2) {
+            #pragma GCC unroll 8
+            for (int g = 0; g < G; g++) _mm_prefetch((const char *)(p[g] + (size_t)(wi + EK_PF) * EK_LANES), _MM_HINT_T0);
+        }
+        #pragma GCC unroll 8
+        for (int g = 0; g < G; g++) v[g] = _mm512_loadu_si512((const void *)(p[g] + (size_t)wi * EK_LANES));
+        const int8_t *xw = xq + (size_t)wi * 4 * NG;
+        #pragma GCC unroll 4
+        for (int s = 0; s < NG; s++) {
+            #pragma GCC unroll 8
+            for (int g = 0; g < G; g++) {
+                __m512i wb = _mm512_permutexvar_epi8(index_bytes(v[g], s, bits, ctrl), T[shared ? 0 : g]);
+                #pragma GCC unroll 4
+                for (int mm = 0; mm < MT; mm++)
+                    acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, _mm512_set1_epi32(ek_q8_load4(xw + (size_t)mm * ldx + 4 * s)));
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int mm = 0; mm < MT; mm++) {
+        const __m512i corr = _mm512_set1_epi32(128 * ek_q8_xsum(w, xq + (size_t)mm * ldx));
+        #pragma GCC unroll 8
+        for (int g = 0; g < G; g++) acc[g * MT + mm] = _mm512_sub_epi32(acc[g * MT + mm], corr);
+    }
+    EK_TILE_STORE(acc, G, MT, 1, _mm512_storeu_si512, w, b, y, ldy);
+}
+
+AI void gemv_tile(const ek_matrix *w, const int8_t *xq, int b, const int G, const int bits, const int shared,
+                  int32_t *y) {
+    tile(w, xq, 0, b, G, 1, bits, shared, y, 0);
+}
+
+/* GEMV: 8 blocks a tile; GEMM: 2 blocks x 4 rows of x */
+EK_ROWS_DRIVER_T(ek_lut_q8_rows_avx512, int8_t, int32_t, gemv_tile, tile, ek_lut_q8_rows_ref, 8, 2, 4)

@@ -1,0 +1,124 @@
+/* LUT (and SHIFT) products with int8 activations: the opt-in, approximate "q8" family.
+ *
+ * At pack time each table is quantized symmetrically to int8 (ek_set_q8): st = max|T| / 127,
+ * tq[c] = round(T[c] / st). Per call each row of x is quantized symmetrically to int8 with one scale
+ * (ek_q8_quantize): sx = max|x| / 127, xq[k] = round(x[k] * 127 / max|x|), round half to even.
+ * The kernels compute the exact int32 sum S = sum_k tq[idx[k]] * xq[k] (integer: every ISA gives the
+ * same S, whatever its order), and the epilogue y = (float)S * (sx * st) (* row_scale + bias).
+ * |S| <= K * 127 * 255 stays below 2^31 for K <= 66000 (checked: EK_Q8_MAX_K).
+ *
+ * Layout of xq per row: per word of F indices, ek_q8_groups(bits) groups of 4 bytes; byte j of group
+ * s is the activation of column ek_q8_column(bits, s, j) of that word (0 where there is none). It
+ * follows the order in which the SIMD paths get index bytes out of a word (lut/avx512_q8.c). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/matrix.h"
+#include "../src/q8.h"
+
+int ek_q8_column(int bits, int s, int j) {
+    if (bits == 4) return 2 * j + s;            /* low nibbles: columns 0 2 4 6, high: 1 3 5 7 */
+    if (bits == 3) return s < 2 ? 4 * s + j : j < 2 ? 8 + j : -1;  /* 0-3, 4-7, 8 9 - - */
+    return 4 * j + s;                           /* 2 bits: shift by 2s, byte j: column 4j + s */
+}
+
+int ek_set_q8(ek_matrix *w) {
+    if (w->format == EK_SPARSE24_LUT) return 1;
+    w->q8_tables = malloc((size_t)w->ntables * 64);
+    w->q8_scale = malloc(sizeof(float) * w->ntables);
+    if (!w->q8_tables || !w->q8_scale) return 0;
+    const int entries = 1 << w->bits;
+    for (int t = 0; t < w->ntables; t++) {
+        const float *tab = w->tables + (size_t)t * 16;
+        float amax = 0.0f;
+        for (int c = 0; c < entries; c++) amax = fmaxf(amax, fabsf(tab[c]));
+        const float st = amax > 0.0f ? amax / 127.0f : 1.0f;
+        w->q8_scale[t] = st;
+        for (int c = 0; c < 64; c++) {
+            float q = nearbyintf(tab[c % entries] / st);
+            w->q8_tables[(size_t)t * 64 + c] = (int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
+        }
+    }
+    return 1;
+}
+
+int ek_q8_xbytes(const ek_matrix *w) { return w->words * 4 * ek_q8_groups(w->bits); }
+int ek_q8_ldx(const ek_matrix *w) { return (ek_q8_xbytes(w) + 4 + 63) / 64 * 64; }
+
+static float abs_max(const float *x, int k) {
+    float mx[16] = {0};  /* 16 partial maxima: vectorizes (max is exact in any order) */
+    int i = 0;
+    for (; i + 16 <= k; i += 16)
+        for (int j = 0; j < 16; j++) { float a = fabsf(x[i + j]); mx[j] = a > mx[j] ? a : mx[j]; }
+    for (; i < k; i++) { float a = fabsf(x[i]); mx[0] = a > mx[0] ? a : mx[0]; }
+    for (int j = 1; j < 16; j++) mx[0] = mx[j] > mx[0] ? mx[j] : mx[0];
+    return mx[0];
+}
+
+/* one word's F activations (column order) to its groups' bytes (ek_q8_column), fixed patterns */
+static void permute(const int8_t *l, int8_t *q, int bits) {
+    if (bits == 4) {
+        for (int j = 0; j < 4; j++) { q[j] = l[2 * j]; q[4 + j] = l[2 * j + 1]; }
+    } else if (bits == 3) {
+        memcpy(q, l, 8);
+        q[8] = l[8]; q[9] = l[9]; q[10] = 0; q[11] = 0;
+    } else {
+        for (int s = 0; s < 4; s++)
+            for (int j = 0; j < 4; j++) q[4 * s + j] = l[4 * j + s];
+    }
+}
+
+void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx) {
+    const int F = w->fields, G = ek_q8_groups(w->bits), ld = ek_q8_ldx(w), k = w->k, kpad = w->kpad;
+    int8_t *lin = malloc((size_t)kpad);  /* the row in column order, zero-padded to kpad */
+    if (!lin) { memset(xq, 0, (size_t)m * ld); memset(sx, 0, sizeof(float) * m); return; }
+    for (int mi = 0; mi < m; mi++) {
+        const float *xr = x + (size_t)mi * k;
+        const float amax = abs_max(xr, k), inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        sx[mi] = amax / 127.0f;
+        /* + 1.5 * 2^23 - 1.5 * 2^23: round half to even, the same on every machine */
+        for (int i = 0; i < k; i++) lin[i] = (int8_t)(int)((xr[i] * inv + 12582912.0f) - 12582912.0f);
+        memset(lin + k, 0, (size_t)(kpad - k));
+        int32_t sum = 0;
+        for (int i = 0; i < k; i++) sum += lin[i];
+        int8_t *q = xq + (size_t)mi * ld;
+        for (int wi = 0; wi < w->words; wi++) permute(lin + (size_t)wi * F, q + (size_t)wi * 4 * G, w->bits);
+        memcpy(q + ek_q8_xbytes(w), &sum, 4);
+        memset(q + ek_q8_xbytes(w) + 4, 0, ld - ek_q8_xbytes(w) - 4);
+    }
+    free(lin);
+}
+
+void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y) {
+    for (int r = r0; r < r1; r++) {
+        int32_t acc;
+        memcpy(&acc, y + r, 4);
+        y[r] = (float)acc * (sx * w->q8_scale[w->row_table[r]]);
+    }
+}
+
+void ek_lut_q8_rows_ref(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1, int32_t *y, int ldy) {
+    const int bits = w->bits, G = ek_q8_groups(bits);
+    const uint32_t mask = (1u << bits) - 1;
+    for (int b = b0; b < b1; b++) {
+        const uint32_t *blk = ek_block(w, b);
+        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
+            const int row = b * EK_LANES + j;
+            const int8_t *t = w->q8_tables + (size_t)w->row_table[row] * 64;
+            for (int mi = 0; mi < m; mi++) {
+                const int8_t *q = xq + (size_t)mi * ldx;
+                int32_t acc = 0;
+                for (int wi = 0; wi < w->words; wi++) {
+                    const uint32_t word = blk[(size_t)wi * EK_LANES + j];
+                    for (int s = 0; s < G; s++)
+                        for (int i = 0; i < 4; i++) {
+                            int c = ek_q8_column(bits, s, i);
+                            if (c >= 0) acc += t[(word >> (bits * c)) & mask] * q[(wi * G + s) * 4 + i];
+                        }
+                }
+                y[(size_t)mi * ldy + row] = acc;
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/* Internal helpers of the int8-activation (q8) LUT products (lut/q8.c). */
+#ifndef EK_Q8_H
+#define EK_Q8_H
+#include "matrix.h"
+
+#define EK_Q8_MAX_K 66000  /* |S| <= K * 127 * 255 < 2^31 */
+
+/* quantize the tables of w (pack / wrap time); 0 when out of memory */
+int ek_set_q8(ek_matrix *w);
+/* bytes of one quantized x row, and the quantization of m rows of x (k floats each) into xq
+ * (m x ek_q8_ldx) with one scale per row in sx. A row is the ek_q8_xbytes activation bytes, then
+ * sum(xq) as an int32 (what the kernels that look up table + 128 as unsigned bytes subtract x 128),
+ * padded to 64 bytes. */
+int ek_q8_xbytes(const ek_matrix *w);
+static inline int32_t ek_q8_xsum(const ek_matrix *w, const int8_t *xrow) {
+    int32_t s;
+    __builtin_memcpy(&s, xrow + ek_q8_xbytes(w), 4);
+    return s;
+}
+int ek_q8_ldx(const ek_matrix *w);
+void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx);
+/* in place: y[r] (the int32 sum S, stored in y's bytes) = (float)S * (sx * table scale of row r), rows [r0, r1) */
+void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y);
+
+/* 4 activation bytes as one int32 (to broadcast to every 32-bit lane) */
+static inline int32_t ek_q8_load4(const int8_t *p) {
+    int32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+/* For ISAs without vpmultishiftqb: the 3-bit fields 0-3 of each 32-bit lane u moved to its bytes 0-3,
+ * from the ISA's AND, OR, shift-left and splat. Pairs first: fields 0-1 stay at bits 0-5, 2-3 go to
+ * bits 16-21 (t); then each 16-bit half's second field moves up one byte: 7 operations. */
+#define EK_Q8_PAIRS(u, AND, OR, SHL, SPLAT) AND(OR(AND(u, SPLAT(0x3f)), SHL(u, 10)), SPLAT(0x003f003f))
+#define EK_Q8_SPLIT(t, AND, OR, SHL, SPLAT) AND(OR(t, SHL(t, 5)), SPLAT(0x07070707))
+#endif

@@ -1,0 +1,186 @@
+"""Int8-activation ("q8") LUT kernels: every fast path gives the scalar reference's bits (integer sums),
+the reference equals an independent NumPy model of the quantization bit for bit, and the result stays
+within the stated quantization error bound of the exact fp32 product."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.errors import EdgekitError
+from edgekit.kernels.bitpack import pack_bits
+
+FAST = ("avx2", "avx512")
+# (N, K, group_size): partial blocks, K tails of every field width (8, 10, 16), groups splitting blocks
+SHAPES = [(1, 1, 0), (37, 53, 0), (50, 70, 24), (64, 128, 16), (129, 101, 32), (45, 333, 7)]
+F32 = np.float32
+
+
+def _skip_unless_q8(nk, isa: str) -> None:
+    if not nk.q8_isa_supported(isa):
+        pytest.skip(f"no int8-activation {isa} path on this CPU (AVX-512 needs VNNI + VBMI; best: {nk.best_q8_isa()})")
+
+
+def _weight(nk, rng, fmt: str, bits: int, n: int, k: int, gs: int, fp16: bool):
+    """(packed weight, fp32 tables (groups, 2^bits), group of each row, indices, row scales)."""
+    scale = rng.uniform(0.5, 2.0, n).astype(F32)
+    idx = rng.integers(0, 2 ** bits, (n, k), dtype=np.uint8)
+    if fmt == "shift":
+        lv = 2.0 ** np.arange(2 ** (bits - 1))
+        tables = np.concatenate([-lv[::-1], lv]).astype(F32)[None]  # the exporter's record order
+        return nk.pack_shift(pack_bits(idx, bits), bits, scale, shape=(n, k)), tables, np.zeros(n, int), idx, scale
+    groups = 1 if gs == 0 else -(-n // gs)
+    tables = rng.standard_normal((groups, 2 ** bits)).astype(np.float16 if fp16 else F32)
+    w = nk.pack_lut(pack_bits(idx, bits), tables, bits, gs, row_scale=scale, shape=(n, k))
+    return w, tables.astype(F32), np.arange(n) // (gs or n), idx, scale
+
+
+def _q8_model(tables, group_of, idx, scale, x, bias):
+    """The documented q8 arithmetic in NumPy (float32 operations, int64 sums): returns y and the
+    quantized operands."""
+    amax_t = np.abs(tables).max(axis=1)
+    st = np.where(amax_t > 0, amax_t / F32(127), F32(1)).astype(F32)
+    tq = np.clip(np.rint(tables / st[:, None]), -127, 127).astype(np.int64)
+    amax = np.abs(x).max(axis=1).astype(F32)
+    inv = np.where(amax > 0, F32(127) / np.where(amax > 0, amax, F32(1)), F32(0)).astype(F32)
+    xq = ((x * inv[:, None]).astype(F32) + F32(12582912)).astype(F32) - F32(12582912)
+    sx = (amax / F32(127)).astype(F32)
+    s = xq.astype(np.int64) @ tq[group_of[:, None], idx].T
+    y = s.astype(F32) * (sx[:, None] * st[group_of][None, :]).astype(F32)
+    y = (y * scale[None, :]).astype(F32)
+    if bias is not None:
+        y = (y + bias[None, :]).astype(F32)
+    return y, st, sx
+
+
+@pytest.mark.parametrize("isa", FAST)
+@pytest.mark.parametrize("fmt", ["lut", "shift"])
+def test_q8_fast_path_equals_reference(nk, isa, fmt):
+    _skip_unless_q8(nk, isa)
+    rng = np.random.default_rng(17 + len(isa) + len(fmt))
+    cases = 0
+    for bits in (2, 3, 4):
+        for n, k, gs in SHAPES:
+            w, *_ = _weight(nk, rng, fmt, bits, n, k, gs, fp16=bool(cases % 2))
+            bias = rng.standard_normal(n).astype(F32)
+            for m in (1, 3, 9):
+                x = rng.standard_normal((m, k)).astype(F32)
+                ref = nk.linear(w, x, bias, isa="scalar", activations="q8")
+                for threads in (1, 3):
+                    y = nk.linear(w, x, bias, threads=threads, isa=isa, activations="q8")
+                    assert np.array_equal(y, ref), (bits, n, k, gs, m, threads, np.abs(y - ref).max())
+                cases += 1
+    assert cases == 3 * len(SHAPES) * 3
+
+
+@pytest.mark.parametrize("fmt", ["lut", "shift"])
+def test_q8_reference_equals_numpy_model(nk, fmt):
+    """Bit for bit: the quantization (x per row, tables per table), the int32 sum and the one rescale."""
+    rng = np.random.default_rng(5)
+    for bits in (2, 3, 4):
+        for n, k, gs in SHAPES[1:]:
+            w, tables, group_of, idx, scale = _weight(nk, rng, fmt, bits, n, k, gs, fp16=bits == 3)
+            bias = rng.standard_normal(n).astype(F32)
+            x = (rng.standard_normal((5, k)) * rng.uniform(0.01, 100, (5, 1))).astype(F32)
+            x[2] = 0  # an all-zero row: scale 0, y = bias
+            want, *_ = _q8_model(tables, group_of, idx, scale, x, bias)
+            got = nk.linear(w, x, bias, isa="scalar", activations="q8")
+            assert np.array_equal(got, want), (bits, n, k, gs, np.abs(got - want).max())
+            assert np.array_equal(got[2], bias)
+            assert np.array_equal(nk.linear(w, x[0], bias, activations="q8"), want[0])  # GEMV, best path
+
+
+def test_q8_error_within_bound_of_fp32_product(nk):
+    """|y_q8 - y| <= row_scale * (st / 2 * sum|x| + 127 st * sx / 2 * K) per output: table rounding
+    plus activation rounding. On Gaussian data the relative error (L2) is ~1% at 2-4 bits."""
+    rng = np.random.default_rng(9)
+    for bits in (2, 3, 4):
+        n, k = 300, 1000
+        w, tables, group_of, idx, scale = _weight(nk, rng, "lut", bits, n, k, 16, fp16=True)
+        x = rng.standard_normal((4, k)).astype(F32)
+        dense = tables[group_of[:, None], idx].astype(np.float64) * scale[:, None]
+        exact = x.astype(np.float64) @ dense.T
+        y = nk.linear(w, x, activations="q8")
+        _, st, sx = _q8_model(tables, group_of, idx, scale, x, None)
+        bound = scale[None, :] * (st[group_of][None, :] / 2 * np.abs(x).sum(1, keepdims=True)
+                                  + 127 * st[group_of][None, :] * sx[:, None] / 2 * k)
+        err = np.abs(y - exact)
+        assert (err <= bound * 1.001 + 1e-5).all(), float((err / bound).max())
+        rel = np.linalg.norm(y - exact) / np.linalg.norm(exact)
+        assert 1e-4 < rel < 0.02, rel  # quantized (not exact), and small
+        # the exact fp32-activation kernels stay the default
+        assert np.abs(nk.linear(w, x) - exact).max() < 1e-4 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("isa", FAST)
+def test_q8_gemm_m64_gemv_tiles_and_borrowed_arrays(nk, isa):
+    """GEMM at M = 64, GEMV over several 8-block tiles (one table, a table per block, blocks mixing
+    two), and a borrowed (wrapped) weight ending at a guard page: same bits as the reference."""
+    _skip_unless_q8(nk, isa)
+    from tests.kernels.test_native import _guarded_copy
+
+    rng = np.random.default_rng(23)
+    for bits, gs in ((4, 0), (4, 16), (3, 0), (2, 128), (3, 24)):
+        w, *_ = _weight(nk, rng, "lut", bits, 520, 4100, gs, fp16=True)
+        for m in (64, 1):
+            x = rng.standard_normal((m, 4100)).astype(F32)
+            assert np.array_equal(nk.linear(w, x, threads=2, isa=isa, activations="q8"),
+                                  nk.linear(w, x, isa="scalar", activations="q8"))
+        a = w.arrays()
+        data, keep = _guarded_copy(a["data"])
+        wrapped = nk.wrap(a["format"], a["n"], a["k"], a["bits"], a["group_size"], data, a["tables"], a["row_scale"])
+        assert np.array_equal(nk.linear(wrapped, x, isa=isa, activations="q8"),
+                              nk.linear(w, x, isa="scalar", activations="q8"))
+        del wrapped
+
+
+def test_q8_refusals(nk):
+    rng = np.random.default_rng(1)
+    w, *_ = _weight(nk, rng, "lut", 4, 20, 40, 0, fp16=False)
+    x = rng.standard_normal(40).astype(F32)
+    with pytest.raises(EdgekitError) as e:
+        nk.linear(w, x, activations="int4")
+    assert e.value.code == "bad_activations" and "q8" in str(e.value)
+    table = np.array([[0, 1, 2, 3] * 4], np.float32)
+    idx = np.zeros((20, 40), np.uint8)
+    idx[:, ::2] = 1
+    sparse = nk.pack_sparse24_lut(idx, table, 4)
+    with pytest.raises(EdgekitError) as e:
+        nk.linear(sparse, x, activations="q8")
+    assert e.value.code == "kernel_failed" and "LUT and SHIFT" in str(e.value)
+    other = "neon" if nk.best_isa() != "neon" else "avx2"
+    assert not nk.q8_isa_supported(other)
+    with pytest.raises(EdgekitError) as e:
+        nk.linear(w, x, isa=other, activations="q8")
+    assert e.value.code == "isa_unavailable" and other in str(e.value)
+
+
+def test_q8_avx2_without_avx_vnni_equals_reference(nk):
+    """The AVX2 q8 path without AVX-VNNI (pmaddubsw products; EDGEKIT_KERNELS_NO_AVXVNNI=1 keeps it on
+    CPUs that have AVX-VNNI, where the in-process tests above run the vpdpbusd version)."""
+    import os
+    import subprocess
+    import sys
+
+    _skip_unless_q8(nk, "avx2")
+    code = (
+        "import numpy as np\n"
+        "from edgekit.kernels import _native as nk\n"
+        "from tests.kernels.test_q8 import _weight, SHAPES\n"
+        "rng, cases = np.random.default_rng(3), 0\n"
+        "for bits in (2, 3, 4):\n"
+        "    for n, k, gs in SHAPES:\n"
+        "        w, *_ = _weight(nk, rng, 'lut', bits, n, k, gs, fp16=False)\n"
+        "        for m in (1, 5):\n"
+        "            x = rng.standard_normal((m, k)).astype(np.float32)\n"
+        "            ref = nk.linear(w, x, isa='scalar', activations='q8')\n"
+        "            assert np.array_equal(nk.linear(w, x, threads=2, isa='avx2', activations='q8'), ref), (bits, n, k, m)\n"
+        "            cases += 1\n"
+        "print('ok', cases)\n")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, EDGEKIT_KERNELS_NO_AVXVNNI="1", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", str(3 * len(SHAPES) * 2)]
