@@ -160,6 +160,7 @@ class VoVNetConfig:
     num_classes: int = 1000
     in_chans: int = 3
     img_size: int = 224
+    stem_stride: int = 4  # 4: stem[0] and stem[2] stride 2 (the papers'); 2: stem[2] only; 1: none
 
     def __post_init__(self):
         if self.ese not in ESE_PLACEMENTS:
@@ -174,6 +175,9 @@ class VoVNetConfig:
                 f"block_per_stage {self.block_per_stage}",
                 fix="give stage_chs, concat_chs and block_per_stage the same length",
             )
+        if self.stem_stride not in (1, 2, 4):
+            raise EdgekitError("bad_config", f"VoVNet stem_stride={self.stem_stride} unsupported; choose 1, 2 or 4",
+                               fix="pass stem_stride=4 (the papers', for 224x224) or 1/2 for small inputs")
         sizes = (*self.stem_chs, *self.stage_chs, *self.concat_chs, *self.block_per_stage, self.layer_per_block,
                  self.num_classes, self.in_chans, self.img_size)
         if any(int(v) < 1 for v in sizes):
@@ -187,7 +191,8 @@ class VoVNet(nn.Module):
         self.cfg = cfg
         s0, s1, s2 = cfg.stem_chs
         conv = SeparableConvNormAct if cfg.depthwise else (lambda a, b, stride=1: ConvNormAct(a, b, 3, stride))
-        self.stem = nn.Sequential(ConvNormAct(cfg.in_chans, s0, 3, 2), conv(s0, s1), conv(s1, s2, stride=2))
+        first, last = {4: (2, 2), 2: (1, 2), 1: (1, 1)}[cfg.stem_stride]
+        self.stem = nn.Sequential(ConvNormAct(cfg.in_chans, s0, 3, first), conv(s0, s1), conv(s1, s2, stride=last))
         stages, cin = [], s2
         for i, (mid, cout, blocks) in enumerate(zip(cfg.stage_chs, cfg.concat_chs, cfg.block_per_stage)):
             stages.append(OsaStage(cin, mid, cout, blocks, cfg.layer_per_block, downsample=i > 0,
@@ -277,6 +282,10 @@ cfgs: dict[str, dict] = {
     "vovnet_v2_39": _V2 | _V1 | _WIDE | dict(block_per_stage=(1, 1, 2, 2)),  # ese_vovnet39b
     "vovnet_v2_57": _V2 | _V1 | _WIDE | dict(block_per_stage=(1, 1, 4, 3)),  # ese_vovnet57b
     "vovnet_v2_99": _V2 | _V1 | _WIDE | dict(block_per_stage=(1, 3, 9, 3)),  # ese_vovnet99b
+    # ese_vovnet19b_slim (2.66M parameters) for 32x32 digits: stem stride 2, stages at 16 -> 8 -> 4 -> 2.
+    "vovnet19_slim_digits": _V2 | _SLIM | dict(stem_chs=(64, 64, 128), layer_per_block=3,
+                                               block_per_stage=(1, 1, 1, 1), num_classes=10, img_size=32,
+                                               stem_stride=2),
     # Every V2 feature (identity, eSE, dw, ceil pooling at 8 -> 4 -> 2 -> 1) at digits size.
     "vovnet_tiny": dict(stem_chs=(16, 16, 16), stage_chs=(16, 24, 32, 40), concat_chs=(32, 48, 64, 80),
                         layer_per_block=2, block_per_stage=(1, 1, 2, 1), depthwise=False, residual=True,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgekit.errors import EdgekitError
-from edgekit.model_zoo import count_macs, create_model, get_spec
+from edgekit.model_zoo import count_macs, create_model, get_spec, list_models
 from edgekit.model_zoo.vovnet import VoVNet, VoVNetConfig, cfgs, load_timm_state_dict
 
 # (variant, params in millions at 2 decimals, timm/paper name) — 1000 classes, 224x224.
@@ -66,11 +66,26 @@ def test_tiny_forward_shape():
     assert spec.build()(torch.from_numpy(x)).shape == (1, 10)
 
 
+def test_digits_variant_is_v2_19_slim_at_32x32():
+    assert "vovnet19_slim_digits" in list_models("vovnet*")
+    spec = get_spec("vovnet19_slim_digits")
+    model = spec.build()
+    (x,) = spec.example_inputs(0)
+    assert x.shape == (1, 3, 32, 32)
+    sizes = [f.shape[-1] for f in model.forward_features(torch.from_numpy(x))]
+    assert sizes == [16, 16, 8, 4, 2]  # stem stride 2 instead of 4: a 2x2 last stage, not 1x1
+    assert model(torch.from_numpy(x)).shape == (1, 10)
+    # the same layers as ese_vovnet19b_slim, with a 10-class head
+    assert n_params(model) == n_params(create_model("vovnet_v2_19_slim", num_classes=10)) == 2_658_266
+
+
 def test_bad_config_names_the_value_and_the_fix():
     with pytest.raises(EdgekitError, match="ese='sometimes'.*choose one of"):
         VoVNetConfig(**(cfgs["vovnet_tiny"] | {"ese": "sometimes"}))
     with pytest.raises(EdgekitError, match="same length"):
         VoVNetConfig(**(cfgs["vovnet_tiny"] | {"block_per_stage": (1, 1)}))
+    with pytest.raises(EdgekitError, match="stem_stride=3 unsupported; choose 1, 2 or 4"):
+        VoVNetConfig(**(cfgs["vovnet_tiny"] | {"stem_stride": 3}))
 
 
 # ---- timm checkpoints: the key layout below is written from timm's vovnet.py, not from our module.
