@@ -11,6 +11,11 @@ other constants / structure, read from the file), and latency (fresh process per
 at 1 and 2 threads, fp32 and int8 interleaved in every round; ratios are taken within a round,
 medians over rounds. Merges into docs/int8_results.json (other models' rows are kept).
 ``--recount`` recomputes accuracy from the artifacts under --work; ``--reuse`` skips exports done.
+
+A DenseShift model's default fp32 TFLite and ONNX artifacts already store its 2-3 bit shift weights as
+exact int8 (``pow2_int8``), so for those cells a dense fp32 artifact (``pow2_int8`` off) is exported too
+and the int8 file is also compared with it (``fp32_dense``, ``bytes_ratio_dense``); ``--dense-baseline``
+adds just that to models already in --out.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 
 MODELS = ("resnet_tiny", "vovnet_tiny", "denseshift_tiny")  # --models resnet18_digits,... on a quieter machine
 TARGETS = ("executorch", "tflite", "onnx")
+DENSE_TARGETS = ("tflite", "onnx")  # the targets whose fp32 export stores shift weights as int8 (pow2_int8)
 OUT = "docs/int8_results.json"
 
 
@@ -47,6 +53,46 @@ def file_bytes(model_file: Path) -> dict:
     total, weights = model_file.stat().st_size, weight_bytes(stored)
     constants = sum(s.nbytes for s in stored)
     return {"file": total, "weights": weights, "other_constants": constants - weights, "structure": total - constants}
+
+
+def dense_baseline(model, examples, target: str, out_dir: Path, name: str, dataset, reuse: bool) -> dict:
+    """The fp32 artifact with every weight stored dense fp32 (``pow2_int8`` off): the baseline a shift
+    model's int8 file is compared with when its default fp32 artifact stores the shift weights as int8."""
+    from edgekit.exporters.pipeline import export_model
+
+    from edgekit.artifact import load_artifact
+
+    if reuse and (out_dir / "manifest.json").exists():
+        art = load_artifact(out_dir)
+    else:
+        art = export_model(model, examples, target, out_dir, name=name, dataset=dataset, show_progress=False,
+                           options={"pow2_int8": False}, parity_gate=False, parity_samples=8)
+    return {"bytes": art.model_bytes, "file_bytes": file_bytes(art.model_file), "options": {"pow2_int8": False}}
+
+
+def has_shift_layers(model) -> bool:
+    from edgekit.model_zoo.denseshift import shift_layers
+
+    return bool(shift_layers(model))
+
+
+def add_dense_baselines(args, cells: dict) -> None:
+    """``--dense-baseline``: the dense fp32 artifact of every shift model's TFLite/ONNX cell in --out."""
+    from edgekit.model_zoo import get_spec
+
+    for name, row in cells.items():
+        spec = get_spec(name)
+        model = trained(name, args.epochs, Path(args.work))
+        if not has_shift_layers(model):
+            continue
+        for target in DENSE_TARGETS:
+            cell = row["targets"][target]
+            cell["fp32_dense"] = dense_baseline(model, spec.example_inputs(0), target,
+                                                Path(args.work) / name / f"{target}_fp32_dense", name, spec.dataset,
+                                                args.reuse)
+            cell["bytes_ratio_dense"] = cell["int8"]["bytes"] / cell["fp32_dense"]["bytes"]
+            print(name, target, f"dense fp32 {cell['fp32_dense']['bytes']:,} B, int8/dense "
+                  f"{cell['bytes_ratio_dense']:.3f}", flush=True)
 
 
 def merge(out: Path, results: dict) -> dict:
@@ -114,23 +160,25 @@ def main() -> None:
                     help="only recompute accuracy and top-1 changes from the artifacts under --work into --out")
     ap.add_argument("--reuse", action="store_true",
                     help="load artifacts already under --work instead of exporting them again (after an interruption)")
+    ap.add_argument("--dense-baseline", action="store_true",
+                    help="only add the dense fp32 (pow2_int8 off) TFLite/ONNX baseline of the shift models in --out")
     ap.add_argument("--untrained", action="store_true",
                     help="size and latency only: the zoo's initial weights, no training, no accuracy")
     args = ap.parse_args()
     import torch
-
-    from edgekit.artifact import load_artifact
-    from edgekit.bench import benchmark, machine_info
     from edgekit.exporters.compression import compress
     from edgekit.exporters.pipeline import export_model
     from edgekit.model_zoo import get_spec
     from edgekit.model_zoo.data import digits
     from edgekit.model_zoo.train import evaluate
 
+    from edgekit.artifact import load_artifact
+    from edgekit.bench import benchmark, machine_info
+
     torch.set_num_threads(2)
-    if args.recount:
+    if args.recount or args.dense_baseline:
         old = json.loads(Path(args.out).read_text())
-        recount(args, {m: old["models"][m] for m in args.models.split(",")})
+        (recount if args.recount else add_dense_baselines)(args, {m: old["models"][m] for m in args.models.split(",")})
         Path(args.out).write_text(json.dumps(old, indent=2))
         return
     work = Path(args.work)
@@ -173,6 +221,10 @@ def main() -> None:
                     cell[variant]["ledger"] = {k: s[k] for k in ("bytes_written", "dense_bytes", "decompressed_layers")}
             cell["bytes_ratio"] = cell["int8"]["bytes"] / cell["fp32"]["bytes"]
             cell["weights_ratio"] = cell["int8"]["file_bytes"]["weights"] / cell["fp32"]["file_bytes"]["weights"]
+            if target in DENSE_TARGETS and has_shift_layers(model):
+                cell["fp32_dense"] = dense_baseline(model, examples, target, work / name / f"{target}_fp32_dense", name,
+                                                    spec.dataset, args.reuse)
+                cell["bytes_ratio_dense"] = cell["int8"]["bytes"] / cell["fp32_dense"]["bytes"]
             cell["accuracy_delta_points"] = None
             if not args.untrained:
                 record(cell, agreement(cell["fp32"].pop("logits"), cell["int8"].pop("logits"), y_test))

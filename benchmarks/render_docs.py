@@ -180,7 +180,16 @@ def gradual_sparsity() -> str:
 
 # -- int8 (benchmarks/int8.py -> docs/int8_results.json) ---------------------------------------------------
 
-INT8_MODELS = ("resnet18_digits", "resnet_tiny", "vovnet_tiny", "denseshift_tiny")
+INT8_MODELS = ("resnet18_digits", "vovnet19_slim_digits", "denseshift_resnet18_digits", "resnet_tiny", "vovnet_tiny",
+               "denseshift_tiny")
+
+
+def _dense(c, key: str) -> float:
+    """A cell's int8 file (``key`` "file") or weights ("weights") over a dense fp32 file's: the fp32 artifact's own,
+    except where that stores shift weights as int8 (DenseShift on TFLite/ONNX: ``fp32_dense``, pow2_int8 off)."""
+    f = c.get("fp32_dense", c["fp32"])
+    return c["int8"]["bytes"] / f["bytes"] if key == "file" else c["int8"]["file_bytes"]["weights"] / f["file_bytes"][
+        "weights"]
 
 
 def _int8_cells():
@@ -205,11 +214,12 @@ def int8_table() -> str:
                      "-" if c["accuracy_delta_points"] is None else f"{c['accuracy_delta_points']:+.2f}",
                      "-" if flips is None else f"{flips}", f"{f['bytes']:,}", f"{q['bytes']:,}",
                      f"{c['bytes_ratio']:.3f}", "-" if wr is None else f"{wr:.3f}",
+                     f"{_dense(c, 'file'):.3f}",
                      f"{p['cosine_mean']:.5f} / {p['cosine_min']:.4f}, {p['top1'] * 100:.0f}%",
                      *[f"{lat[t]['speedup_median']:.2f}x" if t in lat else "-" for t in ("1", "2")],
                      f"{lat['1']['fp32_p50_ms']:.2f} / {lat['1']['int8_p50_ms']:.2f}" if "1" in lat else "-"])
     return _table(["model", "target", "fp32 acc", "int8 acc", "Δ points", "top-1 changed (of 360)", "fp32 bytes",
-                   "int8 bytes", "ratio", "ratio, weights only", "int8 parity (cos mean / worst, top-1)",
+                   "int8 bytes", "ratio", "ratio, weights only", "ratio to a dense fp32 file", "int8 parity (cos mean / worst, top-1)",
                    "speedup 1 thr", "speedup 2 thr", "p50 fp32 / int8 ms (1 thr)"], rows)
 
 
