@@ -179,6 +179,9 @@ def main() -> None:
     if args.recount or args.dense_baseline:
         old = json.loads(Path(args.out).read_text())
         (recount if args.recount else add_dense_baselines)(args, {m: old["models"][m] for m in args.models.split(",")})
+        flag = "--recount" if args.recount else "--dense-baseline"
+        old.setdefault("runs", []).append({"command": f"nice .venv/bin/python benchmarks/int8.py {flag} --models "
+                                           f"{args.models}", "models": args.models.split(",")})
         Path(args.out).write_text(json.dumps(old, indent=2))
         return
     work = Path(args.work)

@@ -245,10 +245,10 @@ def int8_bytes() -> str:
         f, q = c["fp32"]["file_bytes"], c["int8"]["file_bytes"]
         rows.append([name, target, f"{f['weights']:,} / {f['other_constants']:,} / {f['structure']:,}",
                      f"{q['weights']:,} / {q['other_constants']:,} / {q['structure']:,}",
-                     f"{q['weights'] / f['weights']:.3f}",
+                     f"{q['weights'] / f['weights']:.3f}", f"{_dense(c, 'weights'):.3f}",
                      f"{(q['other_constants'] + q['structure']) / q['file']:.1%}"])
     return _table(["model", "target", "fp32: weights / other constants / structure", "int8: same",
-                   "weights int8 / fp32", "int8 file outside the weights"], rows)
+                   "weights int8 / fp32", "weights int8 / dense fp32", "int8 file outside the weights"], rows)
 
 
 INT8_REAL = ("resnet18_digits", "vovnet19_slim_digits", "denseshift_resnet18_digits")  # the acceptance models
