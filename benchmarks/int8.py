@@ -1,6 +1,8 @@
 """int8 vs fp32 on trained zoo CNNs: held-out digits accuracy, bytes and latency per target, one run.
 
     nice .venv/bin/python benchmarks/int8.py --epochs 3 --rounds 3 --models resnet18_digits
+    nice .venv/bin/python benchmarks/int8.py --epochs 3 --rounds 3 \
+        --models vovnet19_slim_digits,denseshift_resnet18_digits
 
 Trains (or reuses, under --work/ckpt) resnet_tiny, vovnet_tiny and denseshift_tiny (or --models) on the
 digits train split, exports each to ExecuTorch, TFLite and ONNX in fp32 and with the ``int8`` recipe
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODELS = ("resnet_tiny", "vovnet_tiny", "denseshift_tiny")  # --models resnet18_digits,... on a quieter machine
+MODELS = ("resnet_tiny", "vovnet_tiny", "denseshift_tiny")  # the real-size ones (--models, above) take ~1 h on 2 cores
 TARGETS = ("executorch", "tflite", "onnx")
 DENSE_TARGETS = ("tflite", "onnx")  # the targets whose fp32 export stores shift weights as int8 (pow2_int8)
 OUT = "docs/int8_results.json"
