@@ -117,10 +117,12 @@ class PackedMatrix:
 
     @property
     def nbytes_q8(self) -> int:
-        """Bytes one int8-activation product reads: index words + int8 tables (64 B) + row scales."""
+        """Bytes one int8-activation product reads: index words + int8 tables (64 B) + row scales
+        (+ 2:4: the int32 correction per row)."""
         info = (ctypes.c_int64 * 8)()
         lib().ek_matrix_info(self._h, info)
-        return int(info[5]) * 4 + int(info[6]) * 64 + (int(info[1]) * 4 if info[7] else 0)
+        n, sparse = int(info[1]), int(info[0]) == 2
+        return int(info[5]) * 4 + int(info[6]) * 64 + (n * 4 if info[7] else 0) + (-(-n // 16) * 64 if sparse else 0)
 
     def arrays(self) -> dict:
         """The packed layout as arrays (to store, e.g. in a .pte) + the scalars ``wrap`` needs."""
@@ -247,7 +249,7 @@ def linear(w: PackedMatrix, x: np.ndarray, bias: np.ndarray | None = None, threa
            isa: str = "auto", out: np.ndarray | None = None, activations: str = "fp32") -> np.ndarray:
     """x (K,) or (M, K) float32 -> x W^T (+ bias): (N,) or (M, N).
 
-    ``activations="q8"`` (opt-in, not exact; LUT and SHIFT weights): each row of x and each table are
+    ``activations="q8"`` (opt-in, not exact; LUT, SHIFT and 2:4 weights): each row of x and each table are
     quantized to int8 with one scale, the sums run in int32 (docs/kernels.md, "int8 activations")."""
     if activations not in ACTIVATIONS:
         raise EdgekitError("bad_activations", f"activations={activations!r} is unknown; choose one of "
@@ -267,7 +269,7 @@ def linear(w: PackedMatrix, x: np.ndarray, bias: np.ndarray | None = None, threa
     if rc:
         raise EdgekitError("isa_unavailable" if rc == 3 else "kernel_failed", _error(f"ek_linear failed ({rc})"),
                            fix="pass isa='auto' or one that isa_supported() (q8: q8_isa_supported()) reports; "
-                               "q8 runs LUT and SHIFT weights only")
+                               "q8 runs 2:4-sparse weights on avx512 (VNNI + VBMI) and scalar only")
     return y
 
 

@@ -24,7 +24,6 @@ int ek_q8_column(int bits, int s, int j) {
 }
 
 int ek_set_q8(ek_matrix *w) {
-    if (w->format == EK_SPARSE24_LUT) return 1;
     w->q8_tables = malloc((size_t)w->ntables * 64);
     w->q8_scale = malloc(sizeof(float) * w->ntables);
     if (!w->q8_tables || !w->q8_scale) return 0;
@@ -40,10 +39,14 @@ int ek_set_q8(ek_matrix *w) {
             w->q8_tables[(size_t)t * 64 + c] = (int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
         }
     }
-    return 1;
+    /* 2:4: the corrections need the codes; a packed weight has none yet (ek_pack_sparse24_lut sets them) */
+    return w->format == EK_SPARSE24_LUT && !w->owns ? ek_sparse_q8_corr(w) : 1;
 }
 
-int ek_q8_xbytes(const ek_matrix *w) { return w->words * 4 * ek_q8_groups(w->bits); }
+/* 2:4 sparse: the row in column order (kpad bytes; the kernels gather by position) */
+int ek_q8_xbytes(const ek_matrix *w) {
+    return w->format == EK_SPARSE24_LUT ? w->kpad : w->words * 4 * ek_q8_groups(w->bits);
+}
 int ek_q8_ldx(const ek_matrix *w) { return (ek_q8_xbytes(w) + 4 + 63) / 64 * 64; }
 
 static float abs_max(const float *x, int k) {
@@ -83,7 +86,9 @@ void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float
         int32_t sum = 0;
         for (int i = 0; i < k; i++) sum += lin[i];
         int8_t *q = xq + (size_t)mi * ld;
-        for (int wi = 0; wi < w->words; wi++) permute(lin + (size_t)wi * F, q + (size_t)wi * 4 * G, w->bits);
+        if (w->format == EK_SPARSE24_LUT) memcpy(q, lin, (size_t)kpad);
+        else
+            for (int wi = 0; wi < w->words; wi++) permute(lin + (size_t)wi * F, q + (size_t)wi * 4 * G, w->bits);
         memcpy(q + ek_q8_xbytes(w), &sum, 4);
         memset(q + ek_q8_xbytes(w) + 4, 0, ld - ek_q8_xbytes(w) - 4);
     }
@@ -98,27 +103,21 @@ void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y) {
     }
 }
 
-void ek_lut_q8_rows_ref(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1, int32_t *y, int ldy) {
+static int32_t lut_q8_dot(const ek_matrix *w, const uint32_t *blk, int j, const int8_t *t, const int8_t *q) {
     const int bits = w->bits, G = ek_q8_groups(bits);
     const uint32_t mask = (1u << bits) - 1;
-    for (int b = b0; b < b1; b++) {
-        const uint32_t *blk = ek_block(w, b);
-        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
-            const int row = b * EK_LANES + j;
-            const int8_t *t = w->q8_tables + (size_t)w->row_table[row] * 64;
-            for (int mi = 0; mi < m; mi++) {
-                const int8_t *q = xq + (size_t)mi * ldx;
-                int32_t acc = 0;
-                for (int wi = 0; wi < w->words; wi++) {
-                    const uint32_t word = blk[(size_t)wi * EK_LANES + j];
-                    for (int s = 0; s < G; s++)
-                        for (int i = 0; i < 4; i++) {
-                            int c = ek_q8_column(bits, s, i);
-                            if (c >= 0) acc += t[(word >> (bits * c)) & mask] * q[(wi * G + s) * 4 + i];
-                        }
-                }
-                y[(size_t)mi * ldy + row] = acc;
+    int32_t acc = 0;
+    for (int wi = 0; wi < w->words; wi++) {
+        const uint32_t word = blk[(size_t)wi * EK_LANES + j];
+        for (int s = 0; s < G; s++)
+            for (int i = 0; i < 4; i++) {
+                int c = ek_q8_column(bits, s, i);
+                if (c >= 0) acc += t[(word >> (bits * c)) & mask] * q[(wi * G + s) * 4 + i];
             }
-        }
     }
+    return acc;
+}
+
+void ek_lut_q8_rows_ref(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1, int32_t *y, int ldy) {
+    ek_rows_each_q8(w, xq, m, ldx, b0, b1, y, ldy, lut_q8_dot);
 }

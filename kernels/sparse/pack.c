@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "../src/pack.h"
+#include "../src/q8.h"
 
 ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, int index_bits_in,
                                 const void *tables, int tables_fp16, int group_size,
@@ -47,5 +48,6 @@ ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, 
             }
         }
     }
+    if (!ek_sparse_q8_corr(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     return w;
 }

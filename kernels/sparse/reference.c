@@ -7,18 +7,13 @@
 #include "../src/matrix.h"
 
 static float sparse_dot(const ek_matrix *w, const uint32_t *blk, int j, const float *t, const float *xr) {
-    const int F = w->fields, bits = w->bits, chunk_words = 1 + w->code_words, chunks = w->kpad / 32;
-    const uint32_t mask = (1u << bits) - 1;
     float acc = 0.0f;
-    for (int c = 0; c < chunks; c++) {
-        const uint32_t *cw = blk + (size_t)c * chunk_words * EK_LANES;
-        uint32_t pos = cw[j];
+    for (int c = 0; c < w->kpad / 32; c++)
         for (int s = 0; s < 16; s++) {
-            uint32_t code = (cw[(1 + s / F) * EK_LANES + j] >> (bits * (s % F))) & mask;
-            int col = c * 32 + 4 * (s / 2) + ((pos >> (2 * s)) & 3);
+            int col;
+            const uint32_t code = ek_sparse_kept(w, blk, j, c, s, &col);
             acc = fmaf(t[code], xr[col], acc);
         }
-    }
     return acc;
 }
 

@@ -169,12 +169,16 @@ int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, floa
     return EK_OK;
 }
 
-/* The q8 path of an ISA: AVX-512 needs VNNI and VBMI too; NULL when this build or CPU has none. */
-static ek_rows_q8_fn q8_path(int isa) {
-    if (isa == EK_ISA_SCALAR) return ek_lut_q8_rows_ref;
+/* The q8 path of an ISA for a format: AVX-512 needs VNNI and VBMI too; 2:4-sparse weights have an
+ * AVX-512 and a scalar path only; NULL when this build or CPU has none. */
+static ek_rows_q8_fn q8_path_of(int isa, int format) {
+    const int sparse = format == EK_SPARSE24_LUT;
+    if (isa == EK_ISA_SCALAR) return sparse ? ek_sparse_q8_rows_ref : ek_lut_q8_rows_ref;
 #ifdef EK_HAVE_AVX512
-    if (isa == EK_ISA_AVX512 && ek_isa_supported(isa) && cpu_has_cached(EK_Q8_AVX512)) return ek_lut_q8_rows_avx512;
+    if (isa == EK_ISA_AVX512 && ek_isa_supported(isa) && cpu_has_cached(EK_Q8_AVX512))
+        return sparse ? ek_sparse_q8_rows_avx512 : ek_lut_q8_rows_avx512;
 #endif
+    if (sparse) return NULL;
 #ifdef EK_HAVE_AVX2
     if (isa == EK_ISA_AVX2 && ek_isa_supported(isa)) return ek_lut_q8_rows_avx2;
 #endif
@@ -183,29 +187,32 @@ static ek_rows_q8_fn q8_path(int isa) {
 #endif
     return NULL;
 }
+static ek_rows_q8_fn q8_path(int isa) { return q8_path_of(isa, EK_LUT); }
 
 int ek_q8_isa_supported(int isa) { return q8_path(isa) != NULL; }
 
-int ek_q8_isa_best(void) {
+static int q8_best_of(int format) {
     static const int order[] = {EK_ISA_AVX512, EK_ISA_AVX2, EK_ISA_NEON};
     for (int i = 0; i < 3; i++)
-        if (q8_path(order[i])) return order[i];
+        if (q8_path_of(order[i], format)) return order[i];
     return EK_ISA_SCALAR;
 }
+int ek_q8_isa_best(void) { return q8_best_of(EK_LUT); }
 
 int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
     ek_clear_error();
     if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
-    if (w->format == EK_SPARSE24_LUT || !w->q8_tables) {
-        ek_fail("int8 activations run LUT and SHIFT weights only, not format %d (2:4 sparse)", w->format);
+    if (!w->q8_tables || (w->format == EK_SPARSE24_LUT && !w->q8_corr)) {
+        ek_fail("the weight has no int8 tables (out of memory when it was packed)");
         return EK_EINVAL;
     }
     if (w->k > EK_Q8_MAX_K) { ek_fail("k = %d exceeds %d, where int32 sums of int8 products may overflow", w->k, EK_Q8_MAX_K); return EK_EINVAL; }
-    if (isa == EK_ISA_AUTO) isa = ek_q8_isa_best();
-    ek_rows_q8_fn fn = q8_path(isa);
+    if (isa == EK_ISA_AUTO) isa = q8_best_of(w->format);
+    ek_rows_q8_fn fn = q8_path_of(isa, w->format);
     if (!fn) {
-        ek_fail("ISA %s (%d) has no int8-activation path here (AVX-512 needs VNNI and VBMI); best here: %s",
-                ek_isa_name(isa), isa, ek_isa_name(ek_q8_isa_best()));
+        ek_fail("ISA %s (%d) has no int8-activation path for %s weights here (AVX-512 needs VNNI and VBMI; "
+                "2:4-sparse weights run on avx512 and scalar only); best here: %s", ek_isa_name(isa), isa,
+                w->format == EK_SPARSE24_LUT ? "2:4-sparse" : "LUT and SHIFT", ek_isa_name(q8_best_of(w->format)));
         return EK_EISA;
     }
     const int ld = ek_q8_ldx(w);

@@ -161,7 +161,7 @@ int ek_set_tables(ek_matrix *w, const void *tables, int fp16, const float *row_s
 void ek_matrix_free(ek_matrix *w) {
     if (!w) return;
     if (w->owns) { free(w->data); free(w->tables); free(w->row_scale); }
-    free(w->block_table); free(w->row_table); free(w->q8_tables); free(w->q8_scale);
+    free(w->block_table); free(w->row_table); free(w->q8_tables); free(w->q8_scale); free(w->q8_corr);
     free(w);
 }
 

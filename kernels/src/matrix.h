@@ -48,6 +48,10 @@ struct ek_matrix {
      * (64 entries: vpermb reads 6 index bits, pshufb / tbl the first 16) */
     int8_t *q8_tables;
     float *q8_scale;
+    /* SPARSE24_LUT with int8 activations (sparse/q8.c): per row (nblocks * 16, padding rows 0),
+     * 128 * the sum of the row's kept int8 table values: the kernels multiply xq + 128 (unsigned) by
+     * the table values (signed) and subtract it */
+    int32_t *q8_corr;
 };
 
 static inline int ek_fields(int bits) { return 32 / bits; }
@@ -60,6 +64,14 @@ static inline const float *ek_block_tab(const ek_matrix *w, int b) {
 }
 static inline const float *ek_row_tab(const ek_matrix *w, int r) {
     return w->tables + (size_t)w->row_table[r] * 16;
+}
+
+/* SPARSE24_LUT: kept weight s (0..15) of chunk c of row `lane` of block blk: its b-bit code and its
+ * column (chunk c, group s / 2, the 2-bit position) */
+static inline uint32_t ek_sparse_kept(const ek_matrix *w, const uint32_t *blk, int lane, int c, int s, int *col) {
+    const uint32_t *cw = blk + (size_t)c * (1 + w->code_words) * EK_LANES;
+    *col = c * 32 + 4 * (s / 2) + (int)((cw[lane] >> (2 * s)) & 3);
+    return (cw[(size_t)(1 + s / w->fields) * EK_LANES + lane] >> (w->bits * (s % w->fields))) & ((1u << w->bits) - 1);
 }
 
 /* Raw accumulators of blocks [b0, b1) for x rows [0, m) (x: m x ldx, kpad readable columns).
@@ -76,6 +88,7 @@ typedef void (*ek_rows_q8_fn)(const ek_matrix *w, const int8_t *xq, int m, int l
 void ek_lut_rows_ref(const ek_matrix *, const float *, int, int, int, int, float *, int);
 void ek_sparse_rows_ref(const ek_matrix *, const float *, int, int, int, int, float *, int);
 void ek_lut_q8_rows_ref(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
+void ek_sparse_q8_rows_ref(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 float ek_sum_ref(const float *a, size_t n);
 double ek_peak_ref(long iters);
 
@@ -92,6 +105,7 @@ int ek_q8_column(int bits, int s, int j);
 void ek_lut_q8_rows_avx512(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 void ek_lut_q8_rows_avx2(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 void ek_lut_q8_rows_neon(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
+void ek_sparse_q8_rows_avx512(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 
 EK_DECLARE_ISA(avx2)
 EK_DECLARE_ISA(avx512)

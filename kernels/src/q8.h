@@ -22,6 +22,22 @@ void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float
 /* in place: y[r] (the int32 sum S, stored in y's bytes) = (float)S * (sx * table scale of row r), rows [r0, r1) */
 void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y);
 
+/* 2:4 sparse (sparse/q8.c): the per-row corrections q8_corr from the packed codes; 0 when out of memory */
+int ek_sparse_q8_corr(ek_matrix *w);
+
+/* The q8 references' loop over the rows of blocks [b0, b1) and the rows of xq (int32 sums), where
+ * dot(w, blk, lane, tq, xrow) is the format's exact int32 sum for row `lane` of block blk. */
+typedef int32_t (*ek_row_dot_q8)(const ek_matrix *w, const uint32_t *blk, int lane, const int8_t *tq, const int8_t *xq);
+static inline void ek_rows_each_q8(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1, int32_t *y,
+                                   int ldy, ek_row_dot_q8 dot) {
+    for (int b = b0; b < b1; b++)
+        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
+            const int row = b * EK_LANES + j;
+            const int8_t *tq = w->q8_tables + (size_t)w->row_table[row] * 64;
+            for (int mi = 0; mi < m; mi++) y[(size_t)mi * ldy + row] = dot(w, ek_block(w, b), j, tq, xq + (size_t)mi * ldx);
+        }
+}
+
 /* 4 activation bytes as one int32 (to broadcast to every 32-bit lane) */
 static inline int32_t ek_q8_load4(const int8_t *p) {
     int32_t v;

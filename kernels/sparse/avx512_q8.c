@@ -1,0 +1,84 @@
+/* 2:4 sparse + LUT product with int8 activations (sparse/q8.c), AVX-512 VNNI + VBMI, 4-bit codes
+ * (2- and 3-bit codes run the scalar reference). One zmm = the 16 rows of a block, one 32-bit lane
+ * per row holding 4 kept weights. Per code word of a 32-column chunk (8 kept weights = 4 groups =
+ * 16 columns of each row), two vpdpbusd:
+ *   weights:     vpermb on the 64-byte int8 table (signed, repeats every 16) indexed by the code
+ *                word (byte j's low nibble: kept 2j) and by the code word >> 4 (kept 2j + 1);
+ *   positions:   vpmultishiftqb spreads the 2-bit positions of those kept weights to bytes
+ *                (pos word bits 16 cw + 4j, and + 2), masked and offset by their group (4j + 16 cw)
+ *                with one vpternlogd: the index of the activation byte within the chunk;
+ *   activations: vpermb gathers them from the chunk's 32 bytes of xq + 128 (broadcast to 64);
+ *   products:    vpdpbusd(activations unsigned, weights signed): 64 multiply-adds.
+ * sum (xq + 128) tq = S + 128 sum(kept tq): the per-row q8_corr is subtracted at the end.
+ * GEMV runs 8 blocks at once; GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference. */
+#include <immintrin.h>
+
+#include "../src/driver.h"
+#include "../src/q8.h"
+
+#define AI EK_AI
+
+/* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
+AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, const int MT, const int bits,
+             const int shared, int32_t *y, int ldy) {
+    if (bits != 4) { ek_sparse_q8_rows_ref(w, xq, MT, ldx, b, b + G, y, ldy); return; }
+    const int chunk_words = 1 + w->code_words, chunks = w->kpad / 32, TG = shared ? 1 : G;
+    __m512i acc[8], T[8];
+    const uint32_t *p[8];
+    EK_TILE_STREAMS(p, w, b, G);
+    #pragma GCC unroll 8
+    for (int g = 0; g < TG; g++) T[g] = _mm512_loadu_si512((const void *)(w->q8_tables + (size_t)w->block_table[b + g] * 64));
+    /* per qword (rows r, r + 1): bytes 0-3 from row r's position word, 4-7 from row r + 1's (bit 32 on);
+     * [cw][0]: the first kept weight of groups 4 cw .. 4 cw + 3, [cw][1]: the second */
+    const __m512i ctrl[2][2] = {{_mm512_set1_epi64(0x2C2824200C080400LL), _mm512_set1_epi64(0x2E2A26220E0A0602LL)},
+                                {_mm512_set1_epi64(0x3C3834301C181410LL), _mm512_set1_epi64(0x3E3A36321E1A1612LL)}};
+    const __m512i off[2] = {_mm512_set1_epi32(0x0C080400), _mm512_set1_epi32(0x1C181410)};
+    const __m512i three = _mm512_set1_epi8(3), bias = _mm512_set1_epi8((char)0x80);
+    #pragma GCC unroll 32
+    for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_si512();
+    for (int c = 0; c < chunks; c++) {
+        #pragma GCC unroll 8
+        for (int g = 0; g < G; g++)
+            #pragma GCC unroll 3
+            for (int j = 0; j < 3; j++)
+                _mm_prefetch((const char *)(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES), _MM_HINT_T0);
+        __m512i xa[4];
+        #pragma GCC unroll 4
+        for (int mm = 0; mm < MT; mm++)
+            xa[mm] = _mm512_xor_si512(bias, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xq + (size_t)mm * ldx + (size_t)c * 32))));
+        #pragma GCC unroll 8
+        for (int g = 0; g < G; g++) {
+            const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
+            const __m512i pos = _mm512_loadu_si512((const void *)cp);
+            #pragma GCC unroll 2
+            for (int cw = 0; cw < 2; cw++) {
+                const __m512i code = _mm512_loadu_si512((const void *)(cp + (size_t)(1 + cw) * EK_LANES));
+                const __m512i tab = T[shared ? 0 : g];
+                const __m512i w0 = _mm512_permutexvar_epi8(code, tab), w1 = _mm512_permutexvar_epi8(_mm512_srli_epi32(code, 4), tab);
+                /* (multishift & 3) | off: vpternlogd 0xEA = (A & B) | C */
+                const __m512i i0 = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(ctrl[cw][0], pos), three, off[cw], 0xEA);
+                const __m512i i1 = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(ctrl[cw][1], pos), three, off[cw], 0xEA);
+                #pragma GCC unroll 4
+                for (int mm = 0; mm < MT; mm++) {
+                    acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], _mm512_permutexvar_epi8(i0, xa[mm]), w0);
+                    acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], _mm512_permutexvar_epi8(i1, xa[mm]), w1);
+                }
+            }
+        }
+    }
+    #pragma GCC unroll 8
+    for (int g = 0; g < G; g++) {
+        const __m512i corr = _mm512_loadu_si512((const void *)(w->q8_corr + (size_t)(b + g) * EK_LANES));
+        #pragma GCC unroll 4
+        for (int mm = 0; mm < MT; mm++) acc[g * MT + mm] = _mm512_sub_epi32(acc[g * MT + mm], corr);
+    }
+    EK_TILE_STORE(acc, G, MT, 1, _mm512_storeu_si512, w, b, y, ldy);
+}
+
+AI void gemv_tile(const ek_matrix *w, const int8_t *xq, int b, const int G, const int bits, const int shared,
+                  int32_t *y) {
+    tile(w, xq, 0, b, G, 1, bits, shared, y, 0);
+}
+
+/* GEMV: 8 blocks a tile; GEMM: 2 blocks x 4 rows of x */
+EK_ROWS_DRIVER_T(ek_sparse_q8_rows_avx512, int8_t, int32_t, gemv_tile, tile, ek_sparse_q8_rows_ref, 8, 2, 4)
