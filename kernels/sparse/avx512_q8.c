@@ -66,19 +66,12 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
             }
         }
     }
-    #pragma GCC unroll 8
-    for (int g = 0; g < G; g++) {
-        const __m512i corr = _mm512_loadu_si512((const void *)(w->q8_corr + (size_t)(b + g) * EK_LANES));
-        #pragma GCC unroll 4
-        for (int mm = 0; mm < MT; mm++) acc[g * MT + mm] = _mm512_sub_epi32(acc[g * MT + mm], corr);
-    }
-    EK_TILE_STORE(acc, G, MT, 1, _mm512_storeu_si512, w, b, y, ldy);
+    /* the per-row 128 sum(kept tq) of block b + g */
+#define ROW_CORR(g, mm) _mm512_loadu_si512((const void *)(w->q8_corr + (size_t)(b + (g)) * EK_LANES))
+    EK_Q8_STORE_512(acc, G, MT, ROW_CORR, w, b, y, ldy);
 }
 
-AI void gemv_tile(const ek_matrix *w, const int8_t *xq, int b, const int G, const int bits, const int shared,
-                  int32_t *y) {
-    tile(w, xq, 0, b, G, 1, bits, shared, y, 0);
-}
+EK_GEMV_OF_TILE(gemv_tile, tile, int8_t, int32_t)
 
 /* GEMV: 8 blocks a tile; GEMM: 2 blocks x 4 rows of x */
 EK_ROWS_DRIVER_T(ek_sparse_q8_rows_avx512, int8_t, int32_t, gemv_tile, tile, ek_sparse_q8_rows_ref, 8, 2, 4)

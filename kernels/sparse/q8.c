@@ -15,12 +15,7 @@
 
 static int32_t sparse_q8_dot(const ek_matrix *w, const uint32_t *blk, int j, const int8_t *t, const int8_t *q) {
     int32_t acc = 0;
-    for (int c = 0; c < w->kpad / 32; c++)
-        for (int s = 0; s < 16; s++) {
-            int col;
-            const uint32_t code = ek_sparse_kept(w, blk, j, c, s, &col);
-            acc += t[code] * q[col];
-        }
+    EK_SPARSE_EACH_KEPT(w, blk, j, acc += t[code] * q[col]);
     return acc;
 }
 
@@ -36,8 +31,7 @@ int ek_sparse_q8_corr(ek_matrix *w) {
     if (!ones) return 0;
     for (int i = 0; i < w->kpad; i++) ones[i] = 1;
     for (int r = 0; r < w->n; r++) {
-        const int8_t *tq = w->q8_tables + (size_t)w->row_table[r] * 64;
-        w->q8_corr[r] = 128 * sparse_q8_dot(w, ek_block(w, r / EK_LANES), r % EK_LANES, tq, ones);
+        w->q8_corr[r] = 128 * sparse_q8_dot(w, ek_block(w, r / EK_LANES), r % EK_LANES, ek_row_tab_q8(w, r), ones);
     }
     free(ones);
     return 1;

@@ -8,12 +8,7 @@
 
 static float sparse_dot(const ek_matrix *w, const uint32_t *blk, int j, const float *t, const float *xr) {
     float acc = 0.0f;
-    for (int c = 0; c < w->kpad / 32; c++)
-        for (int s = 0; s < 16; s++) {
-            int col;
-            const uint32_t code = ek_sparse_kept(w, blk, j, c, s, &col);
-            acc = fmaf(t[code], xr[col], acc);
-        }
+    EK_SPARSE_EACH_KEPT(w, blk, j, acc = fmaf(t[code], xr[col], acc));
     return acc;
 }
 

@@ -36,6 +36,12 @@ EK_AI int ek_uniform_run(const ek_matrix *w, int b, int b1, int most) {
 #define EK_TILE_STREAMS(p, w, b, G)                                                                  \
     _Pragma("GCC unroll 32") for (int g_ = 0; g_ < (G); g_++) (p)[g_] = ek_block((w), (b) + g_)
 
+/* a GEMV_TILE that is the GEMM_TILE `tile` on one row of x */
+#define EK_GEMV_OF_TILE(name, tile, XT, YT)                                                          \
+    EK_AI void name(const ek_matrix *w, const XT *x, int b, const int G, const int bits, const int shared, YT *y) { \
+        tile(w, x, 0, b, G, 1, bits, shared, y, 0);                                                  \
+    }
+
 #define EK_ROWS_DRIVER(name, GEMV_TILE, GEMM_TILE, REF, GV, GM, MT)                                  \
     EK_ROWS_DRIVER_T(name, float, float, GEMV_TILE, GEMM_TILE, REF, GV, GM, MT)
 

@@ -134,14 +134,25 @@ static inline void ek_store_lanes(const float *acc, int row0, int n, float *y) {
 /* The reference's loop over the rows of blocks [b0, b1) and the rows of x: y = dot(row, x row), where
  * dot(w, blk, lane, table, xr) is the format's sum for row `lane` of block blk, in the format's order. */
 typedef float (*ek_row_dot)(const ek_matrix *w, const uint32_t *blk, int lane, const float *t, const float *xr);
+#define EK_ROWS_EACH(w, x, m, ldx, b0, b1, y, ldy, dot, TAB)                                          \
+    for (int b_ = (b0); b_ < (b1); b_++)                                                            \
+        for (int j_ = 0; j_ < EK_LANES && b_ * EK_LANES + j_ < (w)->n; j_++)                         \
+            for (int mi_ = 0; mi_ < (m); mi_++)                                                     \
+                (y)[(size_t)mi_ * (ldy) + b_ * EK_LANES + j_] =                                     \
+                    dot(w, ek_block(w, b_), j_, TAB(w, b_ * EK_LANES + j_), (x) + (size_t)mi_ * (ldx))
 static inline void ek_rows_each(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1, float *y,
                                 int ldy, ek_row_dot dot) {
-    for (int b = b0; b < b1; b++)
-        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
-            const int row = b * EK_LANES + j;
-            for (int mi = 0; mi < m; mi++)
-                y[(size_t)mi * ldy + row] = dot(w, ek_block(w, b), j, ek_row_tab(w, row), x + (size_t)mi * ldx);
-        }
+    EK_ROWS_EACH(w, x, m, ldx, b0, b1, y, ldy, dot, ek_row_tab);
 }
+
+/* SPARSE24_LUT: for each kept weight of row `lane` of block blk in order (chunks, then kept 0..15),
+ * BODY with `code` and `col` set (ek_sparse_kept) */
+#define EK_SPARSE_EACH_KEPT(w, blk, lane, BODY)                                                       \
+    for (int c_ = 0; c_ < (w)->kpad / 32; c_++)                                                      \
+        for (int s_ = 0; s_ < 16; s_++) {                                                           \
+            int col;                                                                                \
+            const uint32_t code = ek_sparse_kept(w, blk, lane, c_, s_, &col);                       \
+            BODY;                                                                                   \
+        }
 
 #endif

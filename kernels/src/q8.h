@@ -28,15 +28,21 @@ int ek_sparse_q8_corr(ek_matrix *w);
 /* The q8 references' loop over the rows of blocks [b0, b1) and the rows of xq (int32 sums), where
  * dot(w, blk, lane, tq, xrow) is the format's exact int32 sum for row `lane` of block blk. */
 typedef int32_t (*ek_row_dot_q8)(const ek_matrix *w, const uint32_t *blk, int lane, const int8_t *tq, const int8_t *xq);
+static inline const int8_t *ek_row_tab_q8(const ek_matrix *w, int r) { return w->q8_tables + (size_t)w->row_table[r] * 64; }
 static inline void ek_rows_each_q8(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1, int32_t *y,
                                    int ldy, ek_row_dot_q8 dot) {
-    for (int b = b0; b < b1; b++)
-        for (int j = 0; j < EK_LANES && b * EK_LANES + j < w->n; j++) {
-            const int row = b * EK_LANES + j;
-            const int8_t *tq = w->q8_tables + (size_t)w->row_table[row] * 64;
-            for (int mi = 0; mi < m; mi++) y[(size_t)mi * ldy + row] = dot(w, ek_block(w, b), j, tq, xq + (size_t)mi * ldx);
-        }
+    EK_ROWS_EACH(w, xq, m, ldx, b0, b1, y, ldy, dot, ek_row_tab_q8);
 }
+
+/* The AVX-512 q8 tiles' epilogue: the int32 sums acc[g * MT + mm] - CORR(g, mm) (the unsigned operand's
+ * + 128 taken back; CORR gives a zmm) stored for G blocks x MT rows of x. */
+#define EK_Q8_STORE_512(acc, G, MT, CORR, w, b, y, ldy)                                               \
+    do {                                                                                            \
+        _Pragma("GCC unroll 8") for (int g_ = 0; g_ < (G); g_++)                                    \
+        _Pragma("GCC unroll 4") for (int mm_ = 0; mm_ < (MT); mm_++)                                \
+            (acc)[g_ * (MT) + mm_] = _mm512_sub_epi32((acc)[g_ * (MT) + mm_], CORR(g_, mm_));       \
+        EK_TILE_STORE(acc, G, MT, 1, _mm512_storeu_si512, w, b, y, ldy);                            \
+    } while (0)
 
 /* 4 activation bytes as one int32 (to broadcast to every 32-bit lane) */
 static inline int32_t ek_q8_load4(const int8_t *p) {
