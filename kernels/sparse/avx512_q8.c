@@ -4,9 +4,10 @@
  * 16 columns of each row), two vpdpbusd:
  *   weights:     vpermb on the 64-byte int8 table (signed, repeats every 16) indexed by the code
  *                word (byte j's low nibble: kept 2j) and by the code word >> 4 (kept 2j + 1);
- *   positions:   vpmultishiftqb spreads the 2-bit positions of those kept weights to bytes
- *                (pos word bits 16 cw + 4j, and + 2), masked and offset by their group (4j + 16 cw)
- *                with one vpternlogd: the index of the activation byte within the chunk;
+ *   positions:   vpmultishiftqb spreads the position word's nibbles of those 4 groups to bytes
+ *                (bits 16 cw + 4j: the first kept's position, a 16-bit shift by 2: the second's),
+ *                masked and offset by their group (4j + 16 cw) with one vpternlogd each: the
+ *                index of the activation byte within the chunk;
  *   activations: vpermb gathers them from the chunk's 32 bytes of xq + 128 (broadcast to 64);
  *   products:    vpdpbusd(activations unsigned, weights signed): 64 multiply-adds.
  * sum (xq + 128) tq = S + 128 sum(kept tq): the per-row q8_corr is subtracted at the end.
@@ -28,10 +29,9 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
     EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 8
     for (int g = 0; g < TG; g++) T[g] = _mm512_loadu_si512((const void *)(w->q8_tables + (size_t)w->block_table[b + g] * 64));
-    /* per qword (rows r, r + 1): bytes 0-3 from row r's position word, 4-7 from row r + 1's (bit 32 on);
-     * [cw][0]: the first kept weight of groups 4 cw .. 4 cw + 3, [cw][1]: the second */
-    const __m512i ctrl[2][2] = {{_mm512_set1_epi64(0x2C2824200C080400LL), _mm512_set1_epi64(0x2E2A26220E0A0602LL)},
-                                {_mm512_set1_epi64(0x3C3834301C181410LL), _mm512_set1_epi64(0x3E3A36321E1A1612LL)}};
+    /* per qword (rows r, r + 1): bytes 0-3 from row r's position word, 4-7 from row r + 1's (bit 32 on):
+     * byte j from bit 16 cw + 4j, the positions of group 4 cw + j */
+    const __m512i ctrl[2] = {_mm512_set1_epi64(0x2C2824200C080400LL), _mm512_set1_epi64(0x3C3834301C181410LL)};
     const __m512i off[2] = {_mm512_set1_epi32(0x0C080400), _mm512_set1_epi32(0x1C181410)};
     const __m512i three = _mm512_set1_epi8(3), bias = _mm512_set1_epi8((char)0x80);
     #pragma GCC unroll 32
@@ -55,9 +55,12 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
                 const __m512i code = _mm512_loadu_si512((const void *)(cp + (size_t)(1 + cw) * EK_LANES));
                 const __m512i tab = T[shared ? 0 : g];
                 const __m512i w0 = _mm512_permutexvar_epi8(code, tab), w1 = _mm512_permutexvar_epi8(_mm512_srli_epi32(code, 4), tab);
-                /* (multishift & 3) | off: vpternlogd 0xEA = (A & B) | C */
-                const __m512i i0 = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(ctrl[cw][0], pos), three, off[cw], 0xEA);
-                const __m512i i1 = _mm512_ternarylogic_epi32(_mm512_multishift_epi64_epi8(ctrl[cw][1], pos), three, off[cw], 0xEA);
+                /* byte j: the group's nibble of the position word (first kept at bits 0-1, second at 2-3);
+                 * the second's by a 16-bit shift (port 0, not 5 like vpmultishiftqb; the bits it
+                 * brings in from the next byte are masked); (A & 3) | off: vpternlogd 0xEA */
+                const __m512i nib = _mm512_multishift_epi64_epi8(ctrl[cw], pos);
+                const __m512i i0 = _mm512_ternarylogic_epi32(nib, three, off[cw], 0xEA);
+                const __m512i i1 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(nib, 2), three, off[cw], 0xEA);
                 #pragma GCC unroll 4
                 for (int mm = 0; mm < MT; mm++) {
                     acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], _mm512_permutexvar_epi8(i0, xa[mm]), w0);
@@ -74,4 +77,4 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
 EK_GEMV_OF_TILE(gemv_tile, tile, int8_t, int32_t)
 
 /* GEMV: 8 blocks a tile; GEMM: 2 blocks x 4 rows of x */
-EK_ROWS_DRIVER_T(ek_sparse_q8_rows_avx512, int8_t, int32_t, gemv_tile, tile, ek_sparse_q8_rows_ref, 8, 2, 4)
+EK_ROWS_DRIVER_T(ek_sparse_q8_rows_avx512, int8_t, int32_t, gemv_tile, tile, ek_sparse_q8_rows_ref, 4, 2, 4)
