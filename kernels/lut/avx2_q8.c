@@ -10,13 +10,17 @@
 
 void ek_lut_q8_rows_avx2_vnni(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 
-void ek_lut_q8_rows_avx2(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1, int32_t *y, int ldy) {
+int ek_q8_avx_vnni(void) {
     static int vnni = -1;
     if (vnni < 0) {
         unsigned a = 0, b = 0, c = 0, d = 0;
         const char *off = getenv("EDGEKIT_KERNELS_NO_AVXVNNI");
         vnni = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) && !(off && *off && *off != '0');
     }
-    if (vnni) ek_lut_q8_rows_avx2_vnni(w, xq, m, ldx, b0, b1, y, ldy);
+    return vnni;
+}
+
+void ek_lut_q8_rows_avx2(const ek_matrix *w, const int8_t *xq, int m, int ldx, int b0, int b1, int32_t *y, int ldy) {
+    if (ek_q8_avx_vnni()) ek_lut_q8_rows_avx2_vnni(w, xq, m, ldx, b0, b1, y, ldy);
     else ek_lut_q8_rows_avx2_plain(w, xq, m, ldx, b0, b1, y, ldy);
 }

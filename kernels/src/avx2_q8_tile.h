@@ -8,6 +8,7 @@
  * Defines EK_Q8_NAME (an ek_rows_q8_fn). */
 #include <immintrin.h>
 
+#include "avx2_q8_dot.h"
 #include "driver.h"
 #include "q8.h"
 
@@ -39,9 +40,6 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
                                 _mm256_set1_epi8(EK_Q8_VNNI ? (char)0x80 : 0));
     #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_si256();
-#if !EK_Q8_VNNI
-    const __m256i ones = _mm256_set1_epi16(1);
-#endif
     for (int wi = 0; wi < words; wi++) {
         __m256i v[8];
         #pragma GCC unroll 4
@@ -59,12 +57,7 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
                 __m256i wq = _mm256_shuffle_epi8(T[h / 2], index_bytes(v[h], s, bits));
                 #pragma GCC unroll 4
                 for (int mm = 0; mm < MT; mm++) {
-#if EK_Q8_VNNI
-                    acc[h * MT + mm] = _mm256_dpbusd_avx_epi32(acc[h * MT + mm], wq, xb[mm]);  /* wq: tq + 128 */
-#else
-                    __m256i pr = _mm256_maddubs_epi16(_mm256_abs_epi8(xb[mm]), _mm256_sign_epi8(wq, xb[mm]));
-                    acc[h * MT + mm] = _mm256_add_epi32(acc[h * MT + mm], _mm256_madd_epi16(pr, ones));
-#endif
+                    acc[h * MT + mm] = EK_Q8_DOT(acc[h * MT + mm], wq, xb[mm]);  /* VNNI: wq = tq + 128 */
                 }
             }
         }

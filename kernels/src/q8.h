@@ -22,6 +22,10 @@ void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float
 /* in place: y[r] (the int32 sum S, stored in y's bytes) = (float)S * (sx * table scale of row r), rows [r0, r1) */
 void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y);
 
+/* 1 where the AVX2 q8 paths use AVX-VNNI: the CPU has it (cpuid 7.1 EAX bit 4) and
+ * EDGEKIT_KERNELS_NO_AVXVNNI (read once) is unset (lut/avx2_q8.c) */
+int ek_q8_avx_vnni(void);
+
 /* 2:4 sparse (sparse/q8.c): the per-row corrections q8_corr from the packed codes; 0 when out of memory */
 int ek_sparse_q8_corr(ek_matrix *w);
 

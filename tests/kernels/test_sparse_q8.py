@@ -1,5 +1,5 @@
 """2:4-sparse + table weights with int8 activations ("q8", sparse24_lut q8): the AVX-512 path gives the
-scalar reference's bits (integer sums), the reference equals the NumPy model of the documented q8
+scalar reference's bits (integer sums; the AVX2 path with and without AVX-VNNI too), the reference equals the NumPy model of the documented q8
 arithmetic bit for bit (the same model as the LUT q8 kernels: a dropped weight has table value 0), and
 the result stays within the stated quantization error bound of the exact fp32 product."""
 
@@ -32,11 +32,12 @@ def _sparse_weight(nk, rng, bits: int, n: int, k: int, gs: int, fp16: bool):
     return w, tables.astype(F32), np.arange(n) // (gs or n), idx, scale
 
 
-def test_sparse_q8_avx512_equals_reference(nk):
-    """4-bit codes (the SIMD tile) and 2-/3-bit codes (the reference inside the AVX-512 path) x 6
+@pytest.mark.parametrize("isa", ("avx2", "avx512"))
+def test_sparse_q8_fast_path_equals_reference(nk, isa):
+    """4-bit codes (the SIMD tile) and 2-/3-bit codes (the reference inside the SIMD path) x 6
     shapes x M in {1, 3, 9} x 1 and 3 threads: the reference's bits."""
-    _skip_unless_q8(nk, "avx512")
-    rng = np.random.default_rng(41)
+    _skip_unless_q8(nk, isa)
+    rng = np.random.default_rng(41 + len(isa))
     cases = 0
     for bits in (4, 3, 2):
         for n, k, gs in SHAPES:
@@ -46,30 +47,31 @@ def test_sparse_q8_avx512_equals_reference(nk):
                 x = rng.standard_normal((m, k)).astype(F32)
                 ref = nk.linear(w, x, bias, isa="scalar", activations="q8")
                 for threads in (1, 3):
-                    y = nk.linear(w, x, bias, threads=threads, isa="avx512", activations="q8")
+                    y = nk.linear(w, x, bias, threads=threads, isa=isa, activations="q8")
                     assert np.array_equal(y, ref), (bits, n, k, gs, m, threads, np.abs(y - ref).max())
                 cases += 1
     assert cases == 3 * len(SHAPES) * 3
 
 
-def test_sparse_q8_gemm_m64_gemv_tiles_and_borrowed_arrays(nk):
+@pytest.mark.parametrize("isa", ("avx2", "avx512"))
+def test_sparse_q8_gemm_m64_gemv_tiles_and_borrowed_arrays(nk, isa):
     """M = 64 GEMM (2-block x 4-row tiles and tails), multi-tile GEMV (8 blocks a tile; one table, a
     table per block, blocks mixing two), and a borrowed (wrapped) weight ending at a guard page whose
     int8 corrections are computed from the borrowed codes: same bits as the reference."""
-    _skip_unless_q8(nk, "avx512")
+    _skip_unless_q8(nk, isa)
     rng = np.random.default_rng(43)
     for gs in (0, 16, 24):
         w, *_ = _sparse_weight(nk, rng, 4, 520, 4100, gs, fp16=True)
         for m in (64, 1):
             x = rng.standard_normal((m, 4100)).astype(F32)
             ref = nk.linear(w, x, isa="scalar", activations="q8")
-            assert np.array_equal(nk.linear(w, x, threads=2, isa="avx512", activations="q8"), ref), (gs, m)
+            assert np.array_equal(nk.linear(w, x, threads=2, isa=isa, activations="q8"), ref), (gs, m)
         a = w.arrays()
         data, keep = _guarded_copy(a["data"])
         wrapped = nk.wrap(a["format"], a["n"], a["k"], a["bits"], a["group_size"], data, a["tables"], a["row_scale"])
-        for isa in ("avx512", "scalar"):
-            assert np.array_equal(nk.linear(wrapped, x, isa=isa, activations="q8"),
-                                  nk.linear(w, x, isa="scalar", activations="q8")), (gs, isa)
+        for path in (isa, "scalar"):
+            assert np.array_equal(nk.linear(wrapped, x, isa=path, activations="q8"),
+                                  nk.linear(w, x, isa="scalar", activations="q8")), (gs, path)
         del wrapped
 
 
@@ -133,12 +135,42 @@ def test_sparse_q8_error_within_bound_of_fp32_product(nk):
 
 
 def test_sparse_q8_refusals(nk):
-    """An ISA without a 2:4 q8 path is refused naming the ones that have one; auto picks one."""
+    """An ISA without a 2:4 q8 path (NEON, for now; any ISA this CPU lacks) is refused naming the
+    ones that have one; auto picks one."""
     rng = np.random.default_rng(61)
     w, *_ = _sparse_weight(nk, rng, 4, 20, 40, 0, fp16=False)
     x = rng.standard_normal(40).astype(F32)
-    for isa in ("avx2", "neon"):
-        with pytest.raises(EdgekitError) as e:
-            nk.linear(w, x, isa=isa, activations="q8")
-        assert e.value.code == "isa_unavailable" and isa in str(e.value) and "2:4" in str(e.value)
+    with pytest.raises(EdgekitError) as e:
+        nk.linear(w, x, isa="neon", activations="q8")
+    assert e.value.code == "isa_unavailable" and "neon" in str(e.value) and "2:4" in str(e.value)
     assert np.array_equal(nk.linear(w, x, activations="q8"), nk.linear(w, x, isa="scalar", activations="q8"))
+
+
+def test_sparse_q8_avx2_without_avx_vnni_equals_reference(nk):
+    """The AVX2 2:4 q8 path without AVX-VNNI (pmaddubsw products; EDGEKIT_KERNELS_NO_AVXVNNI=1 keeps it
+    on CPUs that have AVX-VNNI, where the in-process tests run the vpdpbusd version)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _skip_unless_q8(nk, "avx2")
+    code = (
+        "import numpy as np\n"
+        "from edgekit.kernels import _native as nk\n"
+        "from tests.kernels.test_sparse_q8 import _sparse_weight, SHAPES\n"
+        "rng, cases = np.random.default_rng(3), 0\n"
+        "for bits in (4, 3):\n"
+        "    for n, k, gs in SHAPES + [(520, 4100, 24)]:\n"
+        "        w, *_ = _sparse_weight(nk, rng, bits, n, k, gs, fp16=False)\n"
+        "        for m in (1, 5):\n"
+        "            x = rng.standard_normal((m, k)).astype(np.float32)\n"
+        "            ref = nk.linear(w, x, isa='scalar', activations='q8')\n"
+        "            assert np.array_equal(nk.linear(w, x, threads=2, isa='avx2', activations='q8'), ref), (bits, n, k, m)\n"
+        "            cases += 1\n"
+        "print('ok', cases)\n")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, EDGEKIT_KERNELS_NO_AVXVNNI="1", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", str(2 * (len(SHAPES) + 1) * 2)]
