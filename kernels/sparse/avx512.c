@@ -41,11 +41,7 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, float
     /* the last chunk's offset loads would read past the data's end (borrowed arrays: no padding) */
     for (int c = 0; c < chunks - 1; c++) {
         const float *xc = x + (size_t)c * 32;
-        #pragma GCC unroll 8
-        for (int g = 0; g < G; g++)
-            #pragma GCC unroll 3
-            for (int j = 0; j < 3; j++)
-                _mm_prefetch((const char *)(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES), _MM_HINT_T0);
+        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
         #pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
             /* kept 4q .. 4q+3: groups 2q, 2q+1 */

@@ -37,11 +37,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
     #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_si512();
     for (int c = 0; c < chunks; c++) {
-        #pragma GCC unroll 8
-        for (int g = 0; g < G; g++)
-            #pragma GCC unroll 3
-            for (int j = 0; j < 3; j++)
-                _mm_prefetch((const char *)(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES), _MM_HINT_T0);
+        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
         __m512i xa[4];
         #pragma GCC unroll 4
         for (int mm = 0; mm < MT; mm++)

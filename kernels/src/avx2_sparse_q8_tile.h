@@ -44,11 +44,7 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
     #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_si256();
     for (int c = 0; c < chunks; c++) {
-        #pragma GCC unroll 4
-        for (int g = 0; g < G; g++)
-            #pragma GCC unroll 3
-            for (int j = 0; j < 3; j++)
-                _mm_prefetch((const char *)(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES), _MM_HINT_T0);
+        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
         #pragma GCC unroll 2
         for (int cw = 0; cw < 2; cw++) {
             __m256i xa[4];

@@ -74,6 +74,12 @@ static inline uint32_t ek_sparse_kept(const ek_matrix *w, const uint32_t *blk, i
     return (cw[(size_t)(1 + s / w->fields) * EK_LANES + lane] >> (w->bits * (s % w->fields))) & ((1u << w->bits) - 1);
 }
 
+/* SPARSE24_LUT tiles: prefetch chunk c's words EK_PF word rows ahead in each of the G block streams p */
+#define EK_SPARSE_PREFETCH(p, G, c, chunk_words)                                                      \
+    _Pragma("GCC unroll 8") for (int g_ = 0; g_ < (G); g_++)                                        \
+    _Pragma("GCC unroll 3") for (int j_ = 0; j_ < (chunk_words); j_++)                              \
+        __builtin_prefetch((p)[g_] + ((size_t)(c) * (chunk_words) + EK_PF + j_) * EK_LANES, 0, 3)
+
 /* Raw accumulators of blocks [b0, b1) for x rows [0, m) (x: m x ldx, kpad readable columns).
  * acc is written to y[mi * ldy + row] for the rows < n; epilogue (scale, bias) is applied later. */
 typedef void (*ek_rows_fn)(const ek_matrix *w, const float *x, int m, int ldx, int b0, int b1,

@@ -28,9 +28,7 @@ EK_AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G,
     _Pragma("GCC unroll 32") for (int a = 0; a < H * MT; a++) acc[a] = EK_ZERO();
     for (int c = 0; c < chunks; c++) {
         EK_VI pos[8], code[8];
-        _Pragma("GCC unroll 32") for (int g = 0; g < G; g++)
-            for (int j = 0; j < chunk_words; j++)
-                __builtin_prefetch(p[g] + ((size_t)c * chunk_words + EK_PF + j) * EK_LANES);
+        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
         _Pragma("GCC unroll 32") for (int h = 0; h < H; h++) {
             const uint32_t *cp = p[h / EK_VPB] + (size_t)c * chunk_words * EK_LANES + VL * (h % EK_VPB);
             pos[h] = EK_LOADI(cp);

@@ -55,15 +55,13 @@ def _q8_model(tables, group_of, idx, scale, x, bias):
     return y, st, sx
 
 
-@pytest.mark.parametrize("isa", FAST)
-@pytest.mark.parametrize("fmt", ["lut", "shift"])
-def test_q8_fast_path_equals_reference(nk, isa, fmt):
-    _skip_unless_q8(nk, isa)
-    rng = np.random.default_rng(17 + len(isa) + len(fmt))
+def check_fast_equals_reference(nk, make, rng, isa: str, shapes) -> int:
+    """isa's q8 path equals the scalar one on the weights make(bits, n, k, gs, fp16) (2, 3, 4 bits) x
+    shapes x M in {1, 3, 9} x 1 and 3 threads, with a bias; returns the number of cases."""
     cases = 0
     for bits in (2, 3, 4):
-        for n, k, gs in SHAPES:
-            w, *_ = _weight(nk, rng, fmt, bits, n, k, gs, fp16=bool(cases % 2))
+        for n, k, gs in shapes:
+            w, *_ = make(bits, n, k, gs, bool(cases % 2))
             bias = rng.standard_normal(n).astype(F32)
             for m in (1, 3, 9):
                 x = rng.standard_normal((m, k)).astype(F32)
@@ -72,16 +70,23 @@ def test_q8_fast_path_equals_reference(nk, isa, fmt):
                     y = nk.linear(w, x, bias, threads=threads, isa=isa, activations="q8")
                     assert np.array_equal(y, ref), (bits, n, k, gs, m, threads, np.abs(y - ref).max())
                 cases += 1
-    assert cases == 3 * len(SHAPES) * 3
+    return cases
 
 
+@pytest.mark.parametrize("isa", FAST)
 @pytest.mark.parametrize("fmt", ["lut", "shift"])
-def test_q8_reference_equals_numpy_model(nk, fmt):
-    """Bit for bit: the quantization (x per row, tables per table), the int32 sum and the one rescale."""
-    rng = np.random.default_rng(5)
+def test_q8_fast_path_equals_reference(nk, isa, fmt):
+    _skip_unless_q8(nk, isa)
+    rng = np.random.default_rng(17 + len(isa) + len(fmt))
+    assert check_fast_equals_reference(nk, lambda *a: _weight(nk, rng, fmt, *a), rng, isa, SHAPES) == 3 * len(SHAPES) * 3
+
+
+def check_reference_equals_model(nk, make, rng, shapes) -> None:
+    """The scalar q8 path of the weights make(bits, n, k, gs, fp16) -> (w, tables, group_of, idx,
+    scale) equals _q8_model bit for bit (and the best path on GEMV)."""
     for bits in (2, 3, 4):
-        for n, k, gs in SHAPES[1:]:
-            w, tables, group_of, idx, scale = _weight(nk, rng, fmt, bits, n, k, gs, fp16=bits == 3)
+        for n, k, gs in shapes:
+            w, tables, group_of, idx, scale = make(bits, n, k, gs, bits == 3)
             bias = rng.standard_normal(n).astype(F32)
             x = (rng.standard_normal((5, k)) * rng.uniform(0.01, 100, (5, 1))).astype(F32)
             x[2] = 0  # an all-zero row: scale 0, y = bias
@@ -92,13 +97,12 @@ def test_q8_reference_equals_numpy_model(nk, fmt):
             assert np.array_equal(nk.linear(w, x[0], bias, activations="q8"), want[0])  # GEMV, best path
 
 
-def test_q8_error_within_bound_of_fp32_product(nk):
-    """|y_q8 - y| <= row_scale * (st / 2 * sum|x| + 127 st * sx / 2 * K) per output: table rounding
-    plus activation rounding. On Gaussian data the relative error (L2) is ~1% at 2-4 bits."""
-    rng = np.random.default_rng(9)
+def check_error_bound(nk, make, rng, rel_max: float) -> None:
+    """|y_q8 - y| <= row_scale * (st / 2 * sum|x| + 127 st * sx / 2 * K) per output against the exact
+    product; relative L2 error quantized (> 1e-4) and below rel_max; the exact kernels stay the default."""
     for bits in (2, 3, 4):
         n, k = 300, 1000
-        w, tables, group_of, idx, scale = _weight(nk, rng, "lut", bits, n, k, 16, fp16=True)
+        w, tables, group_of, idx, scale = make(bits, n, k, 16, True)
         x = rng.standard_normal((4, k)).astype(F32)
         dense = tables[group_of[:, None], idx].astype(np.float64) * scale[:, None]
         exact = x.astype(np.float64) @ dense.T
@@ -109,9 +113,21 @@ def test_q8_error_within_bound_of_fp32_product(nk):
         err = np.abs(y - exact)
         assert (err <= bound * 1.001 + 1e-5).all(), float((err / bound).max())
         rel = np.linalg.norm(y - exact) / np.linalg.norm(exact)
-        assert 1e-4 < rel < 0.02, rel  # quantized (not exact), and small
-        # the exact fp32-activation kernels stay the default
+        assert 1e-4 < rel < rel_max, (bits, rel)  # quantized (not exact), and small
         assert np.abs(nk.linear(w, x) - exact).max() < 1e-4 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("fmt", ["lut", "shift"])
+def test_q8_reference_equals_numpy_model(nk, fmt):
+    """Bit for bit: the quantization (x per row, tables per table), the int32 sum and the one rescale."""
+    rng = np.random.default_rng(5)
+    check_reference_equals_model(nk, lambda *a: _weight(nk, rng, fmt, *a), rng, SHAPES[1:])
+
+
+def test_q8_error_within_bound_of_fp32_product(nk):
+    """Table rounding plus activation rounding; on Gaussian data the relative error (L2) is ~1% at 2-4 bits."""
+    rng = np.random.default_rng(9)
+    check_error_bound(nk, lambda *a: _weight(nk, rng, "lut", *a), rng, 0.02)
 
 
 @pytest.mark.parametrize("isa", FAST)
@@ -150,30 +166,45 @@ def test_q8_refusals(nk):
     assert e.value.code == "isa_unavailable" and other in str(e.value)
 
 
-def test_q8_avx2_without_avx_vnni_equals_reference(nk):
-    """The AVX2 q8 path without AVX-VNNI (pmaddubsw products; EDGEKIT_KERNELS_NO_AVXVNNI=1 keeps it on
-    CPUs that have AVX-VNNI, where the in-process tests above run the vpdpbusd version)."""
+def avx2_cases_equal_reference(make, bits_list, shapes) -> int:
+    """isa='avx2' equals the scalar q8 path on the weights make(rng, bits, n, k, gs), M in {1, 5},
+    2 threads; returns the number of cases (run in a child process by run_without_avx_vnni)."""
+    from edgekit.kernels import _native as nk
+
+    rng, cases = np.random.default_rng(3), 0
+    for bits in bits_list:
+        for n, k, gs in shapes:
+            w = make(rng, bits, n, k, gs)
+            for m in (1, 5):
+                x = rng.standard_normal((m, k)).astype(F32)
+                ref = nk.linear(w, x, isa="scalar", activations="q8")
+                assert np.array_equal(nk.linear(w, x, threads=2, isa="avx2", activations="q8"), ref), (bits, n, k, m)
+                cases += 1
+    return cases
+
+
+def run_without_avx_vnni(code: str) -> list[str]:
+    """The words `code` prints, run in a child process with EDGEKIT_KERNELS_NO_AVXVNNI=1."""
     import os
     import subprocess
     import sys
 
-    _skip_unless_q8(nk, "avx2")
-    code = (
-        "import numpy as np\n"
-        "from edgekit.kernels import _native as nk\n"
-        "from tests.kernels.test_q8 import _weight, SHAPES\n"
-        "rng, cases = np.random.default_rng(3), 0\n"
-        "for bits in (2, 3, 4):\n"
-        "    for n, k, gs in SHAPES:\n"
-        "        w, *_ = _weight(nk, rng, 'lut', bits, n, k, gs, fp16=False)\n"
-        "        for m in (1, 5):\n"
-        "            x = rng.standard_normal((m, k)).astype(np.float32)\n"
-        "            ref = nk.linear(w, x, isa='scalar', activations='q8')\n"
-        "            assert np.array_equal(nk.linear(w, x, threads=2, isa='avx2', activations='q8'), ref), (bits, n, k, m)\n"
-        "            cases += 1\n"
-        "print('ok', cases)\n")
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, EDGEKIT_KERNELS_NO_AVXVNNI="1", PYTHONPATH=str(root))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["ok", str(3 * len(SHAPES) * 2)]
+    return done.stdout.split()
+
+
+def lut_avx2_cases() -> int:
+    from edgekit.kernels import _native as nk
+
+    return avx2_cases_equal_reference(lambda rng, *a: _weight(nk, rng, "lut", *a, fp16=False)[0], (2, 3, 4), SHAPES)
+
+
+def test_q8_avx2_without_avx_vnni_equals_reference(nk):
+    """The AVX2 q8 path without AVX-VNNI (pmaddubsw products; EDGEKIT_KERNELS_NO_AVXVNNI=1 keeps it on
+    CPUs that have AVX-VNNI, where the in-process tests above run the vpdpbusd version)."""
+    _skip_unless_q8(nk, "avx2")
+    out = run_without_avx_vnni("from tests.kernels.test_q8 import lut_avx2_cases; print('ok', lut_avx2_cases())")
+    assert out == ["ok", str(3 * len(SHAPES) * 2)]
