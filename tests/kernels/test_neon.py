@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K = ROOT / "kernels"
 SOURCES = ["src/dispatch.c", "src/matrix.c", "src/pool.c", "lut/pack.c", "lut/reference.c", "lut/neon.c",
            "lut/q8.c", "lut/neon_q8.c", "lut/neon_q8_dot.c",
-           "shift/pack.c", "sparse/pack.c", "sparse/reference.c", "sparse/neon.c", "probe/reference.c",
+           "shift/pack.c", "sparse/pack.c", "sparse/reference.c", "sparse/q8.c", "sparse/neon.c", "probe/reference.c",
            "probe/neon.c"]
 CC, QEMU = "aarch64-linux-gnu-gcc", "qemu-aarch64"
 
