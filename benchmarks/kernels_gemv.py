@@ -347,11 +347,13 @@ def q8_paths(out: Path) -> dict:
     from edgekit.kernels import _native as nk
 
     rng, timer, cases = np.random.default_rng(0), Timer(0.08), {}
-    for kernel in ("lut4", "lut3", "lut2"):
+    for kernel in ("lut4", "lut3", "lut2", "sparse24_lut4"):
         for n, k, m in ((4096, 4096, 1), (4096, 4096, 32), (256, 8192, 1)):
             w = make_weight(nk, kernel, n, k, rng)
             x = rng.standard_normal((m, k)).astype(np.float32)
-            for isa in [i for i in ("avx2", "avx512", "neon") if nk.q8_isa_supported(i)]:
+            # (2:4 weights have no NEON q8 path yet)
+            for isa in [i for i in ("avx2", "avx512", "neon") if nk.q8_isa_supported(i)
+                        and not (kernel.startswith("sparse") and i == "neon")]:
                 for act in ("fp32", "q8"):
                     y = np.empty((m, n), np.float32)
                     cases[(kernel, n, k, m, isa, act)] = (lambda w=w, x=x, y=y, isa=isa, act=act:

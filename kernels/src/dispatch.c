@@ -169,8 +169,8 @@ int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, floa
     return EK_OK;
 }
 
-/* The q8 path of an ISA for a format: AVX-512 needs VNNI and VBMI too; 2:4-sparse weights have
- * AVX-512, AVX2 and scalar paths (not NEON yet); NULL when this build or CPU has none. */
+/* The q8 path of an ISA for a format (LUT and SHIFT share one; 2:4 has its own): AVX-512 needs VNNI
+ * and VBMI too; NULL when this build or CPU has none. */
 static ek_rows_q8_fn q8_path_of(int isa, int format) {
     const int sparse = format == EK_SPARSE24_LUT;
     if (isa == EK_ISA_SCALAR) return sparse ? ek_sparse_q8_rows_ref : ek_lut_q8_rows_ref;
@@ -181,9 +181,8 @@ static ek_rows_q8_fn q8_path_of(int isa, int format) {
 #ifdef EK_HAVE_AVX2
     if (isa == EK_ISA_AVX2 && ek_isa_supported(isa)) return sparse ? ek_sparse_q8_rows_avx2 : ek_lut_q8_rows_avx2;
 #endif
-    if (sparse) return NULL;
 #ifdef EK_HAVE_NEON
-    if (isa == EK_ISA_NEON && ek_isa_supported(isa)) return ek_lut_q8_rows_neon;
+    if (isa == EK_ISA_NEON && ek_isa_supported(isa)) return sparse ? ek_sparse_q8_rows_neon : ek_lut_q8_rows_neon;
 #endif
     return NULL;
 }
@@ -211,7 +210,7 @@ int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, f
     ek_rows_q8_fn fn = q8_path_of(isa, w->format);
     if (!fn) {
         ek_fail("ISA %s (%d) has no int8-activation path for %s weights here (AVX-512 needs VNNI and VBMI; "
-                "2:4-sparse weights run on avx512, avx2 and scalar); best here: %s", ek_isa_name(isa), isa,
+                "2:4-sparse too); best here: %s", ek_isa_name(isa), isa,
                 w->format == EK_SPARSE24_LUT ? "2:4-sparse" : "LUT and SHIFT", ek_isa_name(q8_best_of(w->format)));
         return EK_EISA;
     }

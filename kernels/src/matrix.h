@@ -113,6 +113,7 @@ void ek_lut_q8_rows_avx2(const ek_matrix *, const int8_t *, int, int, int, int, 
 void ek_lut_q8_rows_neon(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 void ek_sparse_q8_rows_avx512(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 void ek_sparse_q8_rows_avx2(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
+void ek_sparse_q8_rows_neon(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 
 EK_DECLARE_ISA(avx2)
 EK_DECLARE_ISA(avx512)

@@ -1,12 +1,14 @@
 /* The int8-activation LUT tile for NEON (lut/neon_q8.c, lut/neon_q8_dot.c): a block's 16 rows are four
  * q registers of 4 columns x 4 rows (one byte per weight). Index bytes as in lut/avx2_q8.c, masked to
  * the field (tbl gives 0 past 16 entries); weights by tbl on the signed 16-entry table; products by
- * EK_Q8_DOT(acc, w, x): sdot where the dot-product extension exists, else smull + pairwise adds.
+ * EK_Q8_DOT(acc, w, x) (src/neon_q8_dot.h): sdot where the dot-product extension exists, else smull
+ * + pairwise adds.
  * Exact int32 sums: equal to the reference. GEMV runs 2 blocks at once; GEMM 1 block x 4 rows of x.
  * Defines EK_Q8_NAME (an ek_rows_q8_fn). */
 #include <arm_neon.h>
 
 #include "driver.h"
+#include "neon_q8_dot.h"
 #include "q8.h"
 
 EK_AI int8x16_t q8_bcast4(const int8_t *p) { return vreinterpretq_s8_s32(vdupq_n_s32(ek_q8_load4(p))); }
@@ -55,9 +57,6 @@ EK_AI void q8_tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const i
     EK_TILE_STORE(acc, G, MT, 4, vst1q_s32, w, b, y, ldy);
 }
 
-EK_AI void q8_gemv_tile(const ek_matrix *w, const int8_t *xq, int b, const int G, const int bits, const int shared,
-                        int32_t *y) {
-    q8_tile(w, xq, 0, b, G, 1, bits, shared, y, 0);
-}
+EK_GEMV_OF_TILE(q8_gemv_tile, q8_tile, int8_t, int32_t)
 
 EK_ROWS_DRIVER_T(EK_Q8_NAME, int8_t, int32_t, q8_gemv_tile, q8_tile, ek_lut_q8_rows_ref, 2, 1, 4)

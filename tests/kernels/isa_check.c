@@ -83,10 +83,11 @@ int main(int argc, char **argv) {
                     return 1;
                 /* int8 activations: integer sums, so the same bits as the scalar q8 reference */
                 if (q8 && (check_with(ek_linear_q8, a, n, k, ms[mi], isa, "lut_q8") ||
-                           check_with(ek_linear_q8, b, n, k, ms[mi], isa, "shift_q8")))
+                           check_with(ek_linear_q8, b, n, k, ms[mi], isa, "shift_q8") ||
+                           check_with(ek_linear_q8, c, n, k, ms[mi], isa, "sparse24_lut_q8")))
                     return 1;
                 ek_matrix_free(a); ek_matrix_free(b); ek_matrix_free(c);
-                cases += q8 ? 5 : 3;
+                cases += q8 ? 6 : 3;
             }
             free(idx); free(keep); free(tables); free(scale);
         }

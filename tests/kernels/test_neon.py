@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 K = ROOT / "kernels"
 SOURCES = ["src/dispatch.c", "src/matrix.c", "src/pool.c", "lut/pack.c", "lut/reference.c", "lut/neon.c",
-           "lut/q8.c", "lut/neon_q8.c", "lut/neon_q8_dot.c",
+           "lut/q8.c", "lut/neon_q8.c", "lut/neon_q8_dot.c", "sparse/neon_q8.c", "sparse/neon_q8_dot.c",
            "shift/pack.c", "sparse/pack.c", "sparse/reference.c", "sparse/q8.c", "sparse/neon.c", "probe/reference.c",
            "probe/neon.c"]
 CC, QEMU = "aarch64-linux-gnu-gcc", "qemu-aarch64"
@@ -35,5 +35,5 @@ def test_neon_equals_reference_under_qemu(tmp_path):
         run = subprocess.run([QEMU, "-cpu", cpu, str(exe), "neon"], capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stdout + run.stderr
         assert run.stdout.startswith("ok ") and flags in run.stdout, run.stdout
-        # formats x bits x shapes x batch sizes: 3 fp32 formats + lut and shift with int8 activations
-        assert int(run.stdout.split()[1]) == (3 + 2) * 3 * 7 * 4
+        # formats x bits x shapes x batch sizes: 3 fp32 formats + lut, shift and 2:4 with int8 activations
+        assert int(run.stdout.split()[1]) == (3 + 3) * 3 * 7 * 4
