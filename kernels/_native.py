@@ -268,8 +268,7 @@ def linear(w: PackedMatrix, x: np.ndarray, bias: np.ndarray | None = None, threa
     rc = fn(w._h, _ptr(xa, ctypes.c_float), m, _ptr(b, ctypes.c_float), _ptr(y, ctypes.c_float), int(threads), _isa(isa))
     if rc:
         raise EdgekitError("isa_unavailable" if rc == 3 else "kernel_failed", _error(f"ek_linear failed ({rc})"),
-                           fix="pass isa='auto' or one that isa_supported() (q8: q8_isa_supported()) reports; "
-                               "q8 runs 2:4-sparse weights on avx512 (VNNI + VBMI) and scalar only")
+                           fix="pass isa='auto' or one that isa_supported() (q8: q8_isa_supported()) reports")
     return y
 
 

@@ -209,8 +209,8 @@ int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, f
     if (isa == EK_ISA_AUTO) isa = q8_best_of(w->format);
     ek_rows_q8_fn fn = q8_path_of(isa, w->format);
     if (!fn) {
-        ek_fail("ISA %s (%d) has no int8-activation path for %s weights here (AVX-512 needs VNNI and VBMI; "
-                "2:4-sparse too); best here: %s", ek_isa_name(isa), isa,
+        ek_fail("ISA %s (%d) has no int8-activation path for %s weights here (AVX-512 needs VNNI and VBMI); "
+                "best here: %s", ek_isa_name(isa), isa,
                 w->format == EK_SPARSE24_LUT ? "2:4-sparse" : "LUT and SHIFT", ek_isa_name(q8_best_of(w->format)));
         return EK_EISA;
     }

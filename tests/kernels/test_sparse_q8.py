@@ -102,8 +102,7 @@ def test_sparse_q8_error_within_bound_of_fp32_product(nk):
 
 
 def test_sparse_q8_refusals(nk):
-    """An ISA without a 2:4 q8 path (NEON, for now; any ISA this CPU lacks) is refused naming the
-    ones that have one; auto picks one."""
+    """An ISA this CPU lacks is refused naming the best one here; auto picks one."""
     rng = np.random.default_rng(61)
     w, *_ = _sparse_weight(nk, rng, 4, 20, 40, 0, fp16=False)
     x = rng.standard_normal(40).astype(F32)
