@@ -11,8 +11,15 @@ import pytest
 from edgekit.errors import EdgekitError
 from edgekit.kernels.bitpack import pack_bits
 from tests.kernels.test_native import _guarded_copy, _keep24
-from tests.kernels.test_q8 import (_q8_model, _skip_unless_q8, avx2_cases_equal_reference, check_error_bound,
-                                   check_fast_equals_reference, check_reference_equals_model, run_without_avx_vnni)
+from tests.kernels.test_q8 import (
+    _q8_model,
+    _skip_unless_q8,
+    avx2_cases_equal_reference,
+    check_error_bound,
+    check_fast_equals_reference,
+    check_reference_equals_model,
+    run_without_avx_vnni,
+)
 
 F32 = np.float32
 # (N, K, group_size): rows not a multiple of 16, K not a multiple of 32 (a partial last chunk and a
@@ -57,7 +64,7 @@ def test_sparse_q8_gemm_m64_gemv_tiles_and_borrowed_arrays(nk, isa):
             ref = nk.linear(w, x, isa="scalar", activations="q8")
             assert np.array_equal(nk.linear(w, x, threads=2, isa=isa, activations="q8"), ref), (gs, m)
         a = w.arrays()
-        data, keep = _guarded_copy(a["data"])
+        data, _mapping = _guarded_copy(a["data"])
         wrapped = nk.wrap(a["format"], a["n"], a["k"], a["bits"], a["group_size"], data, a["tables"], a["row_scale"])
         for path in (isa, "scalar"):
             assert np.array_equal(nk.linear(wrapped, x, isa=path, activations="q8"),
@@ -89,8 +96,9 @@ def test_sparse_q8_numpy_model_of_the_simd_formula(nk):
     s_simd = xu @ tq.T - 128 * tq.sum(axis=1)[None, :]
     s = xq.astype(np.int64) @ tq.T
     assert np.array_equal(s_simd, s)
-    assert np.array_equal(nk.linear(w, x, activations="q8"),
-                          (s.astype(F32) * (sx[:, None] * st[group_of][None, :]).astype(F32) * scale).astype(F32))
+    want = (s.astype(F32) * (sx[:, None] * st[group_of][None, :]).astype(F32) * scale).astype(F32)
+    assert np.array_equal(want, y)
+    assert np.array_equal(nk.linear(w, x, activations="q8"), want)
     assert 66000 // 2 * 255 * 127 < 2 ** 31  # the kernels' K limit (EK_Q8_MAX_K), half of it kept
 
 
