@@ -86,11 +86,11 @@ EK_API int ek_decode(const ek_matrix *w, float *out);
 EK_API int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, float *y,
                      int threads, int isa);
 
-/* The same product with int8 activations (opt-in, NOT exact; LUT and SHIFT weights): each row of x is
+/* The same product with int8 activations (opt-in, NOT exact; LUT, SHIFT and 2:4 weights): each row of x is
  * quantized to int8 with one scale (max|x| / 127), each table to int8 with one scale (max|T| / 127,
  * at pack time); the sum runs in int32 and is scaled once per output:
- * y = (float)(sum_k tq[idx] * xq[k]) * (sx * st) * row_scale + bias. Every ISA path gives the same bits.
- * AVX-512 needs VNNI + VBMI (else EK_ISA_AUTO picks AVX2); k <= 66000. */
+ * y = (float)(sum_k tq[idx] * xq[k]) * (sx * st) * row_scale + bias (2:4: the sum over the kept weights).
+ * Every ISA path gives the same bits. AVX-512 needs VNNI + VBMI (else EK_ISA_AUTO picks AVX2); k <= 66000. */
 EK_API int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y,
                         int threads, int isa);
 EK_API int ek_q8_isa_supported(int isa);
