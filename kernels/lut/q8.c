@@ -39,8 +39,7 @@ int ek_set_q8(ek_matrix *w) {
             w->q8_tables[(size_t)t * 64 + c] = (int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
         }
     }
-    /* 2:4: the corrections need the codes; a packed weight has none yet (ek_pack_sparse24_lut sets them) */
-    return w->format == EK_SPARSE24_LUT && !w->owns ? ek_sparse_q8_corr(w) : 1;
+    return 1;  /* 2:4: the corrections need the codes (ek_sparse_q8_corr) */
 }
 
 /* 2:4 sparse: the row in column order (kpad bytes; the kernels gather by position) */

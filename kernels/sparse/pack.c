@@ -48,6 +48,6 @@ ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, 
             }
         }
     }
-    if (!ek_sparse_q8_corr(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
+    if (!ek_sparse_q8_corr(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }  /* now, not at the first q8 call */
     return w;
 }

@@ -6,8 +6,9 @@
  * epilogue is lut/q8.c's. Integer sums: every ISA path gives these bits.
  *
  * The SIMD paths multiply xq + 128 (unsigned bytes, what vpdpbusd takes) by tq (signed): their sum is
- * S + 128 * sum of the row's kept tq, a per-row constant of the weight (q8_corr, set at pack or wrap
- * time from the packed codes; padding weights have table value 0 and add nothing). */
+ * S + 128 * sum of the row's kept tq, a per-row constant of the weight (q8_corr, from the packed codes:
+ * at pack time, or at the first int8-activation product of a wrapped weight, so that the fp32 path,
+ * which wraps per call in the ExecuTorch ops, never pays for it; padding weights add nothing). */
 #include <stdlib.h>
 
 #include "../src/matrix.h"
@@ -23,16 +24,21 @@ void ek_sparse_q8_rows_ref(const ek_matrix *w, const int8_t *xq, int m, int ldx,
     ek_rows_each_q8(w, xq, m, ldx, b0, b1, y, ldy, sparse_q8_dot);
 }
 
-int ek_sparse_q8_corr(ek_matrix *w) {
-    if (!w->q8_corr) w->q8_corr = calloc((size_t)w->nblocks * EK_LANES, sizeof(int32_t));
-    if (!w->q8_corr || !w->q8_tables) return 0;
-    /* x of all ones: the same dot product gives the sum of the kept tq */
+const int32_t *ek_sparse_q8_corr(const ek_matrix *w) {
+    int32_t *have = __atomic_load_n(&((ek_matrix *)w)->q8_corr, __ATOMIC_ACQUIRE);
+    if (have || !w->q8_tables) return have;
+    int32_t *corr = calloc((size_t)w->nblocks * EK_LANES, sizeof(int32_t));
     int8_t *ones = malloc((size_t)w->kpad);
-    if (!ones) return 0;
+    if (!corr || !ones) { free(corr); free(ones); return NULL; }
+    /* x of all ones: the same dot product gives the sum of the row's kept tq */
     for (int i = 0; i < w->kpad; i++) ones[i] = 1;
-    for (int r = 0; r < w->n; r++) {
-        w->q8_corr[r] = 128 * sparse_q8_dot(w, ek_block(w, r / EK_LANES), r % EK_LANES, ek_row_tab_q8(w, r), ones);
-    }
+    for (int r = 0; r < w->n; r++)
+        corr[r] = 128 * sparse_q8_dot(w, ek_block(w, r / EK_LANES), r % EK_LANES, ek_row_tab_q8(w, r), ones);
     free(ones);
-    return 1;
+    /* concurrent first calls on one weight: one result is kept, the others freed */
+    if (!__atomic_compare_exchange_n(&((ek_matrix *)w)->q8_corr, &have, corr, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        free(corr);
+        return have;
+    }
+    return corr;
 }

@@ -201,9 +201,9 @@ int ek_q8_isa_best(void) { return q8_best_of(EK_LUT); }
 int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
     ek_clear_error();
     if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
-    if (!w->q8_tables || (w->format == EK_SPARSE24_LUT && !w->q8_corr)) {
-        ek_fail("the weight has no int8 tables (out of memory when it was packed)");
-        return EK_EINVAL;
+    if (!w->q8_tables || (w->format == EK_SPARSE24_LUT && !ek_sparse_q8_corr(w))) {
+        ek_fail("out of memory for the weight's int8 tables");
+        return EK_ENOMEM;
     }
     if (w->k > EK_Q8_MAX_K) { ek_fail("k = %d exceeds %d, where int32 sums of int8 products may overflow", w->k, EK_Q8_MAX_K); return EK_EINVAL; }
     if (isa == EK_ISA_AUTO) isa = q8_best_of(w->format);

@@ -50,7 +50,7 @@ struct ek_matrix {
     float *q8_scale;
     /* SPARSE24_LUT with int8 activations (sparse/q8.c): per row (nblocks * 16, padding rows 0),
      * 128 * the sum of the row's kept int8 table values: the kernels multiply xq + 128 (unsigned) by
-     * the table values (signed) and subtract it */
+     * the table values (signed) and subtract it; set at pack time or by the first q8 product */
     int32_t *q8_corr;
 };
 
