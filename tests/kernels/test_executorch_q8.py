@@ -89,8 +89,16 @@ def test_q8_pte_calls_q8_ops_and_equals_the_ctypes_kernels(nk, tmp_path):
     assert b"edgekit::lut_linear.out" not in pte                                   # no exact op left
 
     xs = np.random.default_rng(1).standard_normal((1, 64)).astype(np.float32)
-    y, = runtime.load(tmp_path / "pte").run([xs])
+    session = runtime.load(tmp_path / "pte", threads=2)
+    y, = session.run([xs])
     np.testing.assert_array_equal(y, _q8_reference(model, xs))                     # the C q8 kernels' bits
+    from edgekit.kernels.executorch_ops import set_decode_threads
+
+    try:  # batch-1 GEMVs split over the kernels' 2-thread pool instead of the calling thread: same bits
+        set_decode_threads(0)
+        np.testing.assert_array_equal(session.run([xs])[0], y)
+    finally:
+        set_decode_threads(1)
     ref = model(torch.from_numpy(xs)).detach().numpy()                             # the exact clustered model
     rel = np.linalg.norm(y - ref) / np.linalg.norm(ref)
     assert 1e-5 < rel < 0.05, rel
