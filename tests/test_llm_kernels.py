@@ -220,7 +220,7 @@ def edkm3_q8(edkm3):
 
 
 @needs_export
-def test_q8_kernels_pte_runs_int8_activations(edkm3_q8):
+def test_q8_kernels_pte_runs_int8_activations(edkm3_q8, tmp_path, capsys):
     """edgekit-q8: the ledger says native / lut_linear_q8 / 3 bits / int8 activations per row, parity passes the
     int8 gate, the runtime computes what the same q8 kernels compute in torch (ctypes), and perplexity moves a
     little from the exact clustered model's (quantized activations), not a lot."""
@@ -258,3 +258,12 @@ def test_q8_kernels_pte_runs_int8_activations(edkm3_q8):
     assert np.abs(got - want).max() < 1e-3 * q8_err + 1e-5 < q8_err, (np.abs(got - want).max(), q8_err)
     p = perplexities(model, session, val, seq_len=32, max_windows=8)
     assert 1e-7 < p["rel_diff"] < 1e-2, p                                  # int8 activations: close, not exact
+    from edgekit.cli import main
+
+    assert main(["generate", str(art), "--prompt", "The for statement", "--max-new-tokens", "6",
+                 "--temperature", "0", "--threads", "2"]) == 0
+    assert "6 new tokens" in capsys.readouterr().err
+    assert main(["bench", str(art), "--runs", "8", "--warmup", "1", "--min-seconds", "0", "--threads", "2",
+                 "--prompt-tokens", "8", "--new-tokens", "8", "--json", str(tmp_path / "r.json")]) == 0
+    (r,) = json.loads((tmp_path / "r.json").read_text())
+    assert r["kind"] == "llm" and r["llm"]["decode_tokens_per_s"] > 0
