@@ -271,7 +271,8 @@ def plot(res: dict, path: Path) -> None:
                 for t in res["threads"]:
                     ax.scatter([x], [f[basis][t]], marker=markers[fmt], color=colors[t], s=30, zorder=3)
                 ax.annotate(f"{m.removeprefix('llama_')} {fmt.replace('xnnpack_', 'xnn ')}", (x, f[basis]["1"]),
-                            textcoords="offset points", xytext=(4, -10), fontsize=7)
+                            textcoords="offset points", xytext=(4, 4) if fmt.endswith(Q8) else (4, -10),
+                            fontsize=7)  # q8 rows sit at the exact rows' x: labels above them
         ax.set_xscale("log"), ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("MB read per decoded token (weights + KV cache)")
