@@ -1,14 +1,16 @@
-"""Decode tokens/s of Llama .pte artifacts: fp32, XNNPACK int4 and edgekit lut4 / lut3 / lut2, against bandwidth.
+"""Decode tokens/s of Llama .pte artifacts: fp32, XNNPACK int4, edgekit lut4/3/2 (+ _q8), against bandwidth.
 
     python benchmarks/kernels_decode.py                  # llama_30m + llama_100m: exports (cached in
                                                          # out/kernels_decode), then ~3 min of timing
     python benchmarks/kernels_decode.py --models llama_30m --rounds 3 --tokens 32   # a quick check
+    python benchmarks/kernels_decode.py --perplexity out/llm/llama_pydoc_edkm3 [--kernels edgekit-q8]
 
 For each model (random weights from the zoo's seed; speed does not depend on their values):
   * fp32 .pte (XNNPACK), XNNPACK int4 .pte (``export-llm --weights int4``: 8da4w, groups of 32, every
     Linear incl. lm_head), and edgekit lut4 / lut3 / lut2 .pte: every Linear (incl. lm_head) clustered
     by 1-D k-means to 2**b fp16 entries (one table a tensor) and exported with
-    ``--executorch-kernels edgekit`` (parity against the clustered torch model on llama_30m).
+    ``--executorch-kernels edgekit`` (parity against the clustered torch model on llama_30m); lut4_q8 /
+    lut3_q8 / lut2_q8: the same tables with ``--executorch-kernels edgekit-q8`` (int8 activations).
   * bytes of weights read per token: packed linear weights as the ledger reads them from the file
     (int4: ints + scales) + RMSNorm weights + one embedding row; the attention also reads the whole
     KV cache (the model masks, it does not slice): reported apart, and included in the roofline.
@@ -16,7 +18,8 @@ Timing: one child process per thread count (1, 2; XNNPACK's pool is sized before
 holding every artifact; per round a STREAM-style read of a 256 MB buffer (ek_stream_sum: the
 kernels library's probe, same threads) and, for every artifact in a rotating order, a 16-token
 prefill then ``--tokens`` teacher-forced decode steps, each timed. tok/s = 1 / median step time
-over all rounds. Writes docs/kernels_decode.json, docs/kernels_decode.svg (roofline) and a table.
+over all rounds. At 2 threads every edgekit .pte is timed twice per round, once with decode GEMVs on the
+calling thread (the ops' default, the rows) and once on the kernels' pool ("decode_pool" in the JSON). Writes docs/kernels_decode.json, docs/kernels_decode.svg (roofline) and a table.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMATS = ("fp32", "xnnpack_int4", "lut4", "lut3", "lut2")
+FORMATS = ("fp32", "xnnpack_int4", "lut4", "lut3", "lut2", "lut4_q8", "lut3_q8", "lut2_q8")
+Q8 = "_q8"  # exported with --executorch-kernels edgekit-q8 (int8 activations)
 PROMPT = 16
 STREAM_MB = 256
 
@@ -67,7 +71,7 @@ def export_all(name: str, work: Path, formats) -> dict[str, Path]:
     if not tok.is_file():
         work.mkdir(parents=True, exist_ok=True)
         train_tokenizer(1024).save(str(tok))  # generation is not measured; the artifact needs one
-    arts, model = {}, None
+    arts, model, clustered = {}, None, {}
     for fmt in formats:
         out = work / name / fmt
         if (out / "manifest.json").is_file():
@@ -84,9 +88,11 @@ def export_all(name: str, work: Path, formats) -> dict[str, Path]:
             export_llm(model, tok, "executorch", out, name=name, parity_tokens=ids)
         elif fmt == "xnnpack_int4":  # random weights: int4 + int8 activations vs torch is not a parity check
             export_llm(model, tok, "executorch", out, name=name, weights="int4", group_size=32)
-        else:
-            export_llm(cluster_kmeans(model, int(fmt[-1])), tok, "executorch", out, name=name,
-                       parity_tokens=ids, kernels="edgekit")
+        else:  # lut<b> and lut<b>_q8 share the clustered copy (the same tables and indices)
+            bits = int(fmt[3])
+            clustered[bits] = clustered.get(bits) or cluster_kmeans(model, bits)
+            export_llm(clustered[bits], tok, "executorch", out, name=name, parity_tokens=ids,
+                       kernels="edgekit-q8" if fmt.endswith(Q8) else "edgekit")
         print(f"  exported {name} {fmt} in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
         arts[fmt] = out
     return arts
@@ -112,12 +118,15 @@ def bytes_per_token(manifest: dict, fmt: str) -> dict:
 def child(plan_file: str, threads: int) -> None:
     """Time every artifact of the plan at ``threads``, interleaved; print one JSON line."""
     from edgekit.kernels import _native as nk
+    from edgekit.kernels.executorch_ops import set_decode_threads
 
     from edgekit.bench import machine_info
     from edgekit.generate import LLMSession
 
     plan = json.loads(Path(plan_file).read_text())
     sessions = {key: LLMSession(path, threads=threads) for key, path in plan["artifacts"].items()}
+    if threads > 1:  # the edgekit .pte again, decode GEMVs on the kernels' pool (same session, switched per visit)
+        sessions |= {f"{key}@pool": s for key, s in sessions.items() if key.split("/")[1].startswith("lut")}
     nk.set_default_threads(threads)
     buf = np.ones((STREAM_MB << 20) // 4, np.float32)
     rng = np.random.default_rng(0)
@@ -132,6 +141,7 @@ def child(plan_file: str, threads: int) -> None:
             bw_cpu.append(buf.nbytes / ((time.process_time() - c0) / threads) / 1e9)
         for key in keys[r % len(keys):] + keys[:r % len(keys)]:  # rotate: no format always runs first
             s = sessions[key]
+            set_decode_threads(0 if key.endswith("@pool") else 1)
             ids = rng.integers(0, s.manifest["model"]["config"]["vocab_size"], PROMPT + plan["tokens"] + 1)
             _, state = s._prefill_prompt(ids[:PROMPT])
             s._decode_state(int(ids[PROMPT]), PROMPT, state)  # warm
@@ -140,6 +150,7 @@ def child(plan_file: str, threads: int) -> None:
                 s._decode_state(int(tok), PROMPT + 1 + i, state)
                 steps[key].append(time.perf_counter() - t0)
                 cpu[key].append((time.process_time() - c0) / threads)  # the step on idle cores
+    set_decode_threads(1)
     out = {"threads": threads, "bandwidth_gbs": float(np.median(bw)), "bandwidth_samples": len(bw),
            "bandwidth_gbs_cpu": float(np.median(bw_cpu)),
            "load_before": list(load_before), "load_after": list(os.getloadavg()),
@@ -158,7 +169,7 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
     plan = work / "plan.json"
     plan.write_text(json.dumps({"rounds": rounds, "tokens": tokens,
                                 "artifacts": {f"{m}/{f}": str(p) for m in models for f, p in arts[m].items()}}))
-    res = {"models": {}, "threads": {}}
+    res = {"models": {}, "threads": {}, "decode_pool": {}}
     for threads in (1, 2):
         print(f"  timing at {threads} thread(s) ...", file=sys.stderr, flush=True)
         proc = subprocess.run([sys.executable, __file__, "--child", str(plan), "--threads", str(threads)],
@@ -171,6 +182,11 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
         res["machine"] = r["machine"]
         for key, st in r["steps"].items():
             m, fmt = key.split("/")
+            if fmt.endswith("@pool"):  # decode GEMVs on the kernels' pool instead of the calling thread
+                res["decode_pool"].setdefault(m, {}).setdefault(fmt.removesuffix("@pool"), {})[str(threads)] = {
+                    "tok_s": round(1e3 / st["median_ms"], 2), "tok_s_cpu": round(1e3 / st["cpu_median_ms"], 2),
+                    "steps": st}
+                continue
             man = json.loads((arts[m][fmt] / "manifest.json").read_text())
             entry = res["models"].setdefault(m, {"parameters": man["model"]["parameters"],
                                                  "config": man["model"]["config"], "formats": {}})
@@ -184,16 +200,24 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
             f["steps"][str(threads)] = st
     pairs = {"lut3_vs_int4": ("lut3", "xnnpack_int4"), "lut3_vs_fp32": ("lut3", "fp32"),
              "lut4_vs_int4": ("lut4", "xnnpack_int4"), "lut2_vs_int4": ("lut2", "xnnpack_int4"),
-             "lut2_vs_lut4": ("lut2", "lut4"), "int4_vs_fp32": ("xnnpack_int4", "fp32")}
+             "lut2_vs_lut4": ("lut2", "lut4"), "int4_vs_fp32": ("xnnpack_int4", "fp32"),
+             "lut3_q8_vs_int4": ("lut3_q8", "xnnpack_int4"), "lut3_q8_vs_fp32": ("lut3_q8", "fp32"),
+             "lut4_q8_vs_int4": ("lut4_q8", "xnnpack_int4"), "lut2_q8_vs_int4": ("lut2_q8", "xnnpack_int4"),
+             "lut3_q8_vs_lut3": ("lut3_q8", "lut3")}
     for m, entry in res["models"].items():
         fm = entry["formats"]
         for basis in ("tok_s", "tok_s_cpu"):  # wall time, and CPU time / threads (the step on idle cores)
             entry["ratios" + basis[5:]] = {t: {name: round(fm[a][basis][t] / fm[b][basis][t], 3)
                                                for name, (a, b) in pairs.items() if a in fm and b in fm}
                                            for t in res["threads"]}
+        for fmt, pool in res["decode_pool"].get(m, {}).items():  # pool / calling thread, same process and rounds
+            for t, p in pool.items():
+                p["vs_calling_thread"] = round(p["tok_s"] / fm[fmt]["tok_s"][t], 3)
+                p["vs_calling_thread_cpu"] = round(p["tok_s_cpu"] / fm[fmt]["tok_s_cpu"][t], 3)
     big = [m for m, e in res["models"].items() if e["parameters"] >= 100e6]
-    res["acceptance"] = {m: {basis: {t: {"lut3_vs_int4>=1.3": r["lut3_vs_int4"] >= 1.3,
-                                         "lut3_vs_fp32>=4": r["lut3_vs_fp32"] >= 4}
+    res["acceptance"] = {m: {basis: {t: {f"{a}>={x:g}": r[a] >= x for a, x in (
+                                         ("lut3_vs_int4", 1.3), ("lut3_vs_fp32", 4), ("lut3_q8_vs_int4", 1.3),
+                                         ("lut3_q8_vs_fp32", 4)) if a in r}
                                      for t, r in res["models"][m][basis].items()} for basis in ("ratios", "ratios_cpu")}
                          for m in big}
     res["method"] = {"rounds": rounds, "decode_steps_per_round": tokens, "prompt_tokens": PROMPT,
@@ -229,7 +253,8 @@ def plot(res: dict, path: Path) -> None:
     import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
-    markers = {"fp32": "s", "xnnpack_int4": "D", "lut4": "o", "lut3": "^", "lut2": "v"}
+    markers = {"fp32": "s", "xnnpack_int4": "D", "lut4": "o", "lut3": "^", "lut2": "v", "lut4_q8": "P",
+               "lut3_q8": "*", "lut2_q8": "X"}
     colors = {"1": "tab:blue", "2": "tab:orange"}
     xs = [f["bytes_per_token"]["weights"] + f["bytes_per_token"]["kv_cache"]
           for e in res["models"].values() for f in e["formats"].values()]
@@ -246,7 +271,8 @@ def plot(res: dict, path: Path) -> None:
                 for t in res["threads"]:
                     ax.scatter([x], [f[basis][t]], marker=markers[fmt], color=colors[t], s=30, zorder=3)
                 ax.annotate(f"{m.removeprefix('llama_')} {fmt.replace('xnnpack_', 'xnn ')}", (x, f[basis]["1"]),
-                            textcoords="offset points", xytext=(4, -10), fontsize=7)
+                            textcoords="offset points", xytext=(4, 4) if fmt.endswith(Q8) else (4, -10),
+                            fontsize=7)  # q8 rows sit at the exact rows' x: labels above them
         ax.set_xscale("log"), ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("MB read per decoded token (weights + KV cache)")
@@ -259,8 +285,9 @@ def plot(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def perplexity_check(ckpt: Path, work: Path) -> dict:
-    """A clustered (eDKM) checkpoint exported with edgekit kernels: held-out perplexity, torch vs .pte."""
+def perplexity_check(ckpt: Path, work: Path, kernels: str = "edgekit") -> dict:
+    """A clustered (eDKM) checkpoint exported with edgekit kernels: held-out perplexity, torch vs .pte.
+    ``kernels="edgekit-q8"``: the int8-activation ops; the torch model stays the exact clustered one."""
     from edgekit.exporters.llm import export_llm
     from edgekit.exporters.llm_compress import load_clustered
     from edgekit.exporters.llm_kernels import perplexities
@@ -271,17 +298,20 @@ def perplexity_check(ckpt: Path, work: Path) -> dict:
 
     model = load_clustered(ckpt)
     val = encode_split(load_tokenizer(ckpt / "tokenizer.json"), "val")
-    art = export_llm(model, ckpt / "tokenizer.json", "executorch", work / f"{ckpt.name}_edgekit", name=ckpt.name,
-                     parity_tokens=val, kernels="edgekit")
+    art = export_llm(model, ckpt / "tokenizer.json", "executorch", work / f"{ckpt.name}_{kernels}",
+                     name=ckpt.name, parity_tokens=val, kernels=kernels)
     s = art.manifest["compression"]["summary"]
     p = perplexities(model, LLMSession(art.path, threads=1), val, seq_len=128, max_windows=64)
     return {"checkpoint": ckpt.name, "bits": sorted({r["encoded"]["index_bits"] for r in
                                                      art.manifest["compression"]["ledger"]}),
             "formats": sorted({r["encoded"]["format"] for r in art.manifest["compression"]["ledger"]}),
+            "kernels": kernels, "activations": sorted({r["encoded"].get("activations", "fp32") for r in
+                                                       art.manifest["compression"]["ledger"]}),
             "linear_bytes_written": s["bytes_written"], "linear_dense_bytes": s["dense_bytes"],
             "pte_bytes": (art.path / "model.pte").stat().st_size, "parity": art.manifest["parity"]["metrics"],
             "perplexity": p, "torch_perplexity_llm_train": perplexity(model, val, 128),
-            "command": f"python benchmarks/kernels_decode.py --perplexity {ckpt}"}
+            "command": f"python benchmarks/kernels_decode.py --perplexity {ckpt}"
+                       + ("" if kernels == "edgekit" else f" --kernels {kernels}")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", default=str(ROOT / "docs" / "kernels_decode.svg"))
     ap.add_argument("--no-export", action="store_true", help="time only the artifacts already in --work")
     ap.add_argument("--perplexity", metavar="CLUSTERED_CKPT", help="instead: perplexity of this eDKM checkpoint, "
-                    "torch vs its edgekit .pte (writes docs/kernels_decode_ppl.json)")
+                    "torch vs its edgekit .pte (writes docs/kernels_decode_ppl.json; _q8.json with --kernels "
+                    "edgekit-q8)")
+    ap.add_argument("--kernels", default="edgekit", choices=("edgekit", "edgekit-q8"),
+                    help="--perplexity: the .pte's ops (edgekit-q8: int8 activations)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -302,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.threads)
         return 0
     if args.perplexity:
-        res = perplexity_check(Path(args.perplexity), Path(args.work))
-        (Path(args.out).parent / "kernels_decode_ppl.json").write_text(json.dumps(res, indent=1) + "\n")
+        res = perplexity_check(Path(args.perplexity), Path(args.work), args.kernels)
+        name = "kernels_decode_ppl" + ("_q8" if args.kernels == "edgekit-q8" else "") + ".json"
+        (Path(args.out).parent / name).write_text(json.dumps(res, indent=1) + "\n")
         print(json.dumps(res["perplexity"]))
         return 0
     res = run(args.models.split(","), args.rounds, args.tokens, Path(args.work), export=not args.no_export)

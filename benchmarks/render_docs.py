@@ -386,7 +386,8 @@ FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
 # -- native kernels: LLM decode (benchmarks/kernels_decode.py -> docs/kernels_decode.json) ---------------------
 
 _DECODE_LABELS = {"fp32": "fp32 (XNNPACK)", "xnnpack_int4": "XNNPACK int4 (8da4w, g32)", "lut4": "edgekit lut4",
-                  "lut3": "edgekit lut3", "lut2": "edgekit lut2"}
+                  "lut3": "edgekit lut3", "lut2": "edgekit lut2", "lut4_q8": "edgekit lut4_q8 (int8 act.)",
+                  "lut3_q8": "edgekit lut3_q8 (int8 act.)", "lut2_q8": "edgekit lut2_q8 (int8 act.)"}
 
 
 def kernels_decode() -> str:
@@ -411,7 +412,10 @@ def kernels_decode_acceptance() -> str:
     for m, acc in d["acceptance"].items():
         for basis, label in (("ratios", "wall"), ("ratios_cpu", "CPU")):
             r = d["models"][m][basis]
-            for name, target in (("lut3_vs_int4", 1.3), ("lut3_vs_fp32", 4.0)):
+            for name, target in (("lut3_vs_int4", 1.3), ("lut3_vs_fp32", 4.0), ("lut3_q8_vs_int4", 1.3),
+                                 ("lut3_q8_vs_fp32", 4.0)):
+                if name not in r["1"]:
+                    continue
                 got = [r[t][name] for t in ("1", "2")]
                 rows.append([m, f"{name.replace('_vs_', ' vs ').replace('int4', 'XNNPACK int4')} ({label})",
                              " / ".join(f"{g:.2f}x" for g in got), f">= {target}x",
@@ -432,7 +436,32 @@ def kernels_decode_ppl() -> str:
             "only the order of the fp32 additions differs.")
 
 
-FIGURES.update({f.__name__: f for f in (kernels_decode, kernels_decode_acceptance, kernels_decode_ppl)})
+def kernels_decode_ppl_q8() -> str:
+    d = _load("kernels_decode_ppl_q8.json")
+    p = d["perplexity"]
+    return (f"`{d['command']}`: {d['checkpoint']} ({', '.join(d['formats'])}, {'/'.join(str(b) for b in d['bits'])}"
+            f"-bit indices, activations {', '.join(d['activations'])}; the same {d['linear_bytes_written']:,} B of "
+            f"packed linear weights). Same windows ({p['windows']} x {p['seq_len']} tokens): perplexity "
+            f"**{p['artifact']:.4f}** (.pte, q8 kernels) vs **{p['torch']:.4f}** (clustered torch model, fp32 "
+            f"activations), {100 * (p['artifact'] - p['torch']) / p['torch']:+.3f}%; largest logit difference "
+            f"{p['max_abs_logit_diff']:.2f}; export parity (int8 gate) cosine_min {d['parity']['cosine_min']:.5f}.")
+
+
+def kernels_decode_pool() -> str:
+    d = _load("kernels_decode.json")
+    rows = []
+    for m, fmts in d.get("decode_pool", {}).items():
+        for fmt, by_t in fmts.items():
+            p, f = by_t["2"], d["models"][m]["formats"][fmt]
+            rows.append([m, _DECODE_LABELS[fmt], f"{f['tok_s']['2']:.1f} / {f['tok_s_cpu']['2']:.1f}",
+                         f"{p['tok_s']:.1f} / {p['tok_s_cpu']:.1f}",
+                         f"{p['vs_calling_thread']:.2f}x / {p['vs_calling_thread_cpu']:.2f}x"])
+    return _table(["model", ".pte", "calling thread: tok/s (wall / CPU)", "kernels' pool: tok/s (wall / CPU)",
+                   "pool / calling thread"], rows)
+
+
+FIGURES.update({f.__name__: f for f in (kernels_decode, kernels_decode_acceptance, kernels_decode_ppl,
+                                        kernels_decode_ppl_q8, kernels_decode_pool)})
 
 
 def render(text: str, source: str = "") -> tuple[str, list[str]]:

@@ -51,7 +51,8 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
     parity is then taken against the quantized PyTorch model at int8 tolerance. ``options``: the target's
     options (fields of its options dataclass that LLM exports take, exporters/llm_options.py).
     ``kernels="edgekit"``: clustered / shift linears run on edgekit ops at their bit width (llm_kernels.py);
-    parity is taken against the clustered PyTorch model at fp32 tolerance. A clustered model that the target
+    parity is taken against the clustered PyTorch model at fp32 tolerance (``"edgekit-q8"``: int8 activations,
+    at int8 tolerance). A clustered model that the target
     stores dense fails with ``compression_lost`` unless ``allow_decompressed`` (as ``export_model``)."""
     if target not in LLM_TARGETS:
         raise UnknownChoice("LLM target", target, LLM_TARGETS)
@@ -70,8 +71,8 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
         model, ledger = quantized_copy(source, weights, group_size)
     model.skip = frozenset(skip_layers)
     traced = model
-    if kernels == "edgekit":  # the traced copy calls edgekit ops; `model` stays the parity reference
-        traced, native = swap_llm(model)
+    if kernels != "none":  # the traced copy calls edgekit ops; `model` stays the parity reference
+        traced, native = swap_llm(model, kernels)
     step = LlamaStep(traced).eval()
     examples = {"prefill": method_inputs(model, prefill_len), "decode": method_inputs(model, 1)}
     in_place = conv.KV_CACHE == "in_place"
@@ -83,7 +84,8 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
         shutil.copy(tokenizer_file, stage / "tokenizer.json")
         signature = method_signatures(step, examples, files, in_place)
         manifest = llm_manifest_header(model, name, target, prefill_len) | {
-            "precision": getattr(opts, "compute_precision", None) or ("int8" if weights != "fp32" else "fp32"),
+            "precision": getattr(opts, "compute_precision", None) or ("int8" if weights != "fp32" or kernels
+                                                                      == "edgekit-q8" else "fp32"),
             "weights": weights,
             "model_file": files["decode"], "methods": signature, "tokenizer": "tokenizer.json",
             "skip_layers": sorted(model.skip), "kv_cache": conv.KV_CACHE,
@@ -206,7 +208,7 @@ def llm_compression_section(model, encodings: dict | None = None, *, target: str
             edgekit = enc["ops"][0].startswith("edgekit::")  # fp32 dense on ExecuTorch, fp16 on Core ML
             rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": NATIVE,
                          "encoded": {"kind": NATIVE, "format": "+".join(enc["ops"]), "index_bits": enc["index_bits"]}
-                         | ({"bytes_from": enc["bytes_from"]} if "bytes_from" in enc else {}),
+                         | {k: enc[k] for k in ("bytes_from", "activations") if k in enc},
                          "expected_bytes": b["indices"] + b["table"],
                          "dense_bytes": b["fp32"] if edgekit else b["fp32"] // 2,
                          "bytes_written": enc["bytes"]})

@@ -56,7 +56,7 @@ def export_checkpoint(checkpoint: str | Path, targets: list[str] | tuple[str, ..
     if clustered:  # eDKM indices + tables: the ledger says per target how the artifact stores them
         model = load_clustered(ckpt)
         s = llm_compression_section(model, allow_decompressed=True)["summary"]  # the sizes, before any target
-        stored = ("packed, on edgekit's kernels" if kernels == "edgekit" else "dense fp32 where the target has no "
+        stored = ("packed, on edgekit's kernels" if kernels != "none" else "dense fp32 where the target has no "
                   "table op" + (" (--allow-decompressed)" if allow_decompressed else " (that needs --allow-decompressed;"
                                 " --executorch-kernels edgekit and coreml keep the tables)"))
         note = (f"clustered linear weights: {s['expected_bytes']:,} B (indices + tables) vs {s['dense_bytes']:,} B "

@@ -5,7 +5,8 @@ Llama (an eDKM checkpoint's, or a ``--recipe``'s) is swapped for an ``EdgekitLin
 (``exporters/executorch/native_kernels.py``) holding the packed indices + tables, so prefill, decode
 and reset call ``edgekit::lut_linear`` / ``shift_linear`` and the .pte stores the packed arrays once
 (the three methods share the constants). The ledger's bytes are the packed arrays found in the .pte,
-by value (``file_bytes``).
+by value (``file_bytes``). ``--executorch-kernels edgekit-q8``: the same arrays on ``lut_linear_q8`` /
+``shift_linear_q8`` (int8 activations, one scale per row; the ledger rows say so, parity at int8 tolerance).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-
-KERNELS = ("none", "edgekit")
+from edgekit.exporters.executorch.native_kernels import KERNELS  # none, edgekit, edgekit-q8
 
 
 def check_kernels(kernels: str, target: str, weights: str) -> None:
@@ -43,16 +43,17 @@ def check_kernels(kernels: str, target: str, weights: str) -> None:
                            details={"path": str(ops_library_path())})
 
 
-def swap_llm(model):
-    """(copy of ``model`` running its compressed Linears on edgekit ops, per-layer encodings)."""
+def swap_llm(model, kernels: str = "edgekit"):
+    """(copy of ``model`` running its compressed Linears on edgekit ops, per-layer encodings);
+    ``kernels="edgekit-q8"``: the int8-activation ops (``lut_linear_q8`` / ``shift_linear_q8``)."""
     from edgekit.exporters.compression.record import compressed_layers
     from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
 
     if not compressed_layers(model):
-        raise EdgekitError("nothing_compressed", "--executorch-kernels edgekit: the model has no clustered or shift "
+        raise EdgekitError("nothing_compressed", f"--executorch-kernels {kernels}: the model has no clustered or shift "
                            "layers to keep compressed", fix="export an eDKM checkpoint (edgekit compress-llm) or "
                            "pass --recipe palettize3 (or another palettize/shift recipe)")
-    swapped, encodings = swap_compressed_linears(model)
+    swapped, encodings = swap_compressed_linears(model, kernels)
     swapped.skip = model.skip
     return swapped, encodings
 

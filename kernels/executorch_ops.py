@@ -1,11 +1,13 @@
 """ExecuTorch custom ops that run compressed Linear layers on the native kernels (needs torch).
 
 AOT side of ``kernels/executorch/edgekit_ops.cpp``: ``torch.library`` definitions of
-``edgekit::lut_linear``, ``edgekit::shift_linear`` and ``edgekit::sparse_lut_linear`` (functional +
-``.out`` variants, a Meta implementation for export, a CPU implementation through the same C
-kernels via ctypes), and ``EdgekitLinear``: the module that replaces a compressed ``nn.Linear``,
-holding the packed arrays (``PackedMatrix.arrays()``) as buffers so they are stored in the .pte
-at their bit width.
+``edgekit::lut_linear``, ``edgekit::shift_linear`` and ``edgekit::sparse_lut_linear`` (exact, fp32
+activations) and ``edgekit::lut_linear_q8``, ``edgekit::shift_linear_q8`` (opt-in int8 activations, one
+scale per row: ``ek_linear_q8``), each with functional + ``.out`` variants, a Meta implementation for
+export and a CPU implementation through the same C kernels via ctypes (so the torch program computes the
+.pte's bits: parity and perplexity compare like with like), and ``EdgekitLinear``: the module that
+replaces a compressed ``nn.Linear``, holding the packed arrays (``PackedMatrix.arrays()``) as buffers so
+they are stored in the .pte at their bit width.
 
     y = torch.ops.edgekit.lut_linear(x, data, tables, scale, bias, bits, group_size, n, k)
 """
@@ -20,7 +22,9 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 
-OPS = {"lut_linear": 0, "shift_linear": 1, "sparse_lut_linear": 2}
+OPS = {"lut_linear": 0, "shift_linear": 1, "sparse_lut_linear": 2}  # exact: op -> ek_format
+Q8_SUFFIX = "_q8"  # the int8-activation op of a format: lut_linear_q8, shift_linear_q8 (no 2:4)
+Q8_OPS = {f"{name}{Q8_SUFFIX}": fmt for name, fmt in OPS.items() if name != "sparse_lut_linear"}
 OPS_LIB_NAME = "libedgekit_executorch_ops.so"
 _SCHEMA = ("(Tensor x, Tensor data, Tensor tables, Tensor scale, Tensor bias, int bits, int group_size, "
            "int n, int k")
@@ -43,7 +47,7 @@ def load_runtime_kernels() -> ctypes.CDLL:
     return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
-def _run(fmt: int, x, data, tables, scale, bias, bits: int, group_size: int, n: int, k: int):
+def _run(fmt: int, activations: str, x, data, tables, scale, bias, bits: int, group_size: int, n: int, k: int):
     import torch
 
     from edgekit.kernels import _native as nk
@@ -51,7 +55,7 @@ def _run(fmt: int, x, data, tables, scale, bias, bits: int, group_size: int, n: 
     w = nk.wrap(fmt, n, k, bits, group_size, data.detach().numpy(), tables.detach().numpy(),
                 scale.detach().numpy() if scale.numel() else None)
     x2 = x.detach().reshape(-1, k).contiguous().numpy()
-    y = nk.linear(w, x2, bias.detach().numpy() if bias.numel() else None, threads=0)
+    y = nk.linear(w, x2, bias.detach().numpy() if bias.numel() else None, threads=0, activations=activations)
     return torch.from_numpy(y).reshape(*x.shape[:-1], n)
 
 
@@ -61,15 +65,15 @@ def define_ops():
     import torch
 
     lib = torch.library.Library("edgekit", "DEF")
-    for name, fmt in OPS.items():
+    for name, (fmt, act) in ({n: (f, "fp32") for n, f in OPS.items()} | {n: (f, "q8") for n, f in Q8_OPS.items()}).items():
         lib.define(f"{name}{_SCHEMA}) -> Tensor")
         lib.define(f"{name}.out{_SCHEMA}, *, Tensor(a!) out) -> Tensor(a!)")
 
-        def cpu(x, data, tables, scale, bias, bits, group_size, n, k, _fmt=fmt):
-            return _run(_fmt, x, data, tables, scale, bias, bits, group_size, n, k)
+        def cpu(x, data, tables, scale, bias, bits, group_size, n, k, _fmt=fmt, _act=act):
+            return _run(_fmt, _act, x, data, tables, scale, bias, bits, group_size, n, k)
 
-        def cpu_out(x, data, tables, scale, bias, bits, group_size, n, k, *, out, _fmt=fmt):
-            y = _run(_fmt, x, data, tables, scale, bias, bits, group_size, n, k)
+        def cpu_out(x, data, tables, scale, bias, bits, group_size, n, k, *, out, _fmt=fmt, _act=act):
+            y = _run(_fmt, _act, x, data, tables, scale, bias, bits, group_size, n, k)
             out.resize_(y.shape).copy_(y)
             return out
 
@@ -125,3 +129,9 @@ def _module_class():
 def edgekit_linear(op: str, packed: dict, bias, conv1x1: bool = False):
     define_ops()
     return _module_class()(op, packed, bias, conv1x1)
+
+
+def set_decode_threads(threads: int) -> None:
+    """Where the runtime ops run decode GEMVs (batch 1): 1 = the calling thread (the default), 0 = the
+    kernels' pool with the session's threads (``_native.set_default_threads``), as prefill does."""
+    load_runtime_kernels().edgekit_ops_set_decode_threads(ctypes.c_int(int(threads)))

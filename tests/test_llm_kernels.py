@@ -205,3 +205,65 @@ def test_server_benchmark_job_runs_the_edgekit_pte(edkm3, tmp_path):
     assert job["status"] == "succeeded", job
     r = job["result"]
     assert r["kind"] == "llm" and r["latency"]["runs"] == 16 and r["llm"]["decode_tokens_per_s"] > 0
+
+
+@pytest.fixture(scope="module")
+def edkm3_q8(edkm3):
+    """The same clustered checkpoint exported by the CLI with ``--executorch-kernels edgekit-q8``."""
+    from edgekit.cli import main
+
+    model, art, val = edkm3
+    d = art.parents[2]
+    assert main(["export-llm", str(d / "tiny_edkm3"), "--executorch-kernels", "edgekit-q8", "--prefill-len", "8",
+                 "--out", str(d / "art_q8")]) == 0
+    return model, d / "art_q8" / "tiny_edkm3" / "executorch", val
+
+
+@needs_export
+def test_q8_kernels_pte_runs_int8_activations(edkm3_q8, tmp_path, capsys):
+    """edgekit-q8: the ledger says native / lut_linear_q8 / 3 bits / int8 activations per row, parity passes the
+    int8 gate, the runtime computes what the same q8 kernels compute in torch (ctypes), and perplexity moves a
+    little from the exact clustered model's (quantized activations), not a lot."""
+    import numpy as np
+    import torch
+
+    from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
+    from edgekit.exporters.llm_kernels import perplexities
+    from edgekit.generate import LLMSession
+
+    model, art, val = edkm3_q8
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["options"]["executorch_kernels"] == "edgekit-q8" and manifest["precision"] == "int8"
+    assert manifest["parity"]["ok"] and manifest["parity"]["precision"] == "int8", manifest["parity"]
+    assert manifest["parity"]["metrics"]["cosine_min"] > 0.999, manifest["parity"]
+    for row in manifest["compression"]["ledger"]:
+        assert row["encoded"] == {"kind": "native", "format": "edgekit::lut_linear_q8", "index_bits": 3,
+                                  "bytes_from": "file", "activations": "int8 per row"}, row
+        n, k = row["shape"]
+        assert row["bytes_written"] == -(-n // 16) * 16 * -(-k // 10) * 4 + 16 * 4, row   # the exact ops' arrays
+    pte = (art / "model.pte").read_bytes()
+    assert b"edgekit::lut_linear_q8" in pte and b"edgekit::lut_linear.out" not in pte
+
+    session = LLMSession(art)
+    swapped, _ = swap_compressed_linears(model, "edgekit-q8")               # torch + the ctypes q8 kernels
+    ids = np.asarray(val[:9], np.int64)
+    k, v = session.empty_cache()
+    got, k, v = session.prefill_chunk(ids[:8], 0, k, v)
+    with torch.no_grad():
+        want = swapped.logits_full(torch.from_numpy(ids[None, :8]))[0].numpy()
+        exact = model.logits_full(torch.from_numpy(ids[None, :8]))[0].numpy()
+    # same int8 math; the graph around the ops (norms, attention) rounds like torch to ~1e-7, which can move an
+    # activation across an int8 rounding boundary now and then: far below the quantization error itself
+    q8_err = np.abs(exact - want).max()
+    assert np.abs(got - want).max() < 1e-3 * q8_err + 1e-5 < q8_err, (np.abs(got - want).max(), q8_err)
+    p = perplexities(model, session, val, seq_len=32, max_windows=8)
+    assert 1e-7 < p["rel_diff"] < 1e-2, p                                  # int8 activations: close, not exact
+    from edgekit.cli import main
+
+    assert main(["generate", str(art), "--prompt", "The for statement", "--max-new-tokens", "6",
+                 "--temperature", "0", "--threads", "2"]) == 0
+    assert "6 new tokens" in capsys.readouterr().err
+    assert main(["bench", str(art), "--runs", "8", "--warmup", "1", "--min-seconds", "0", "--threads", "2",
+                 "--prompt-tokens", "8", "--new-tokens", "8", "--json", str(tmp_path / "r.json")]) == 0
+    (r,) = json.loads((tmp_path / "r.json").read_text())
+    assert r["kind"] == "llm" and r["llm"]["decode_tokens_per_s"] > 0

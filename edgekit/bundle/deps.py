@@ -132,4 +132,4 @@ def deployment_target(artifact: Artifact) -> str:
 
 
 def uses_edgekit_kernels(artifact: Artifact) -> bool:
-    return artifact.manifest.get("options", {}).get("kernels") == "edgekit"
+    return artifact.manifest.get("options", {}).get("kernels") in ("edgekit", "edgekit-q8")

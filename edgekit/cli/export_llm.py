@@ -24,9 +24,10 @@ def add_parser(sub) -> None:
                     "activations on XNNPACK; executorch only")
     el.add_argument("--group-size", type=int, default=32,
                     help="int4: weights per scale (default 32; 0 = one scale per output channel)")
-    el.add_argument("--executorch-kernels", default="none", choices=("none", "edgekit"),
+    el.add_argument("--executorch-kernels", default="none", choices=("none", "edgekit", "edgekit-q8"),
                     help="edgekit: clustered / shift linear layers (eDKM checkpoints, --recipe) stay at their bit "
-                    "width in the .pte and run on edgekit's native kernels (needs `make native`)")
+                    "width in the .pte and run on edgekit's native kernels (needs `make native`); edgekit-q8: the "
+                    "same with int8 activations (one scale per row): faster decode, not exact (opt-in)")
     el.add_argument("--recipe", default=None,
                     help="post-training compression of every linear layer before export: palettize2/3/4 (k-means "
                     "tables), palettize4_grouped, shift3/4, sparse24, or a recipe .json/.yaml")

@@ -110,7 +110,7 @@ def build_ledger(model, exporter, result, stored: dict | None = None) -> list[di
         elif enc is not None and enc.get("ops") != ["const"]:
             kind = enc.get("encoded", NATIVE)
             row_enc = {"kind": kind, "format": "+".join(enc["ops"]), "index_bits": enc.get("index_bits")}
-            row_enc |= {k: enc[k] for k in ("tables", "table_size") if k in enc}
+            row_enc |= {k: enc[k] for k in ("tables", "table_size", "activations") if k in enc}
             if "error" in enc:
                 row_enc["max_abs_error"] = enc["error"]
             written = int(enc["bytes"])

@@ -18,9 +18,12 @@ class ExecuTorchOptions:
     # to int8 per channel with XNNPACK dynamic int8 activations (lossy, error in the ledger); see requantize.py
     requantize: str = option("none", "compressed layers in ExecuTorch: none (dense fp32, exact) or dynamic_int8 "
                              "(lossy)")
-    # "edgekit": compressed Linear layers run on edgekit's native kernels at their bit width (native_kernels.py)
-    kernels: str = option("none", "compressed Linear layers in ExecuTorch: none (dense) or edgekit (native "
-                          "LUT/shift/2:4 kernels at their bit width; needs `make native`)")
+    # "edgekit": compressed Linear layers run on edgekit's native kernels at their bit width (native_kernels.py);
+    # "edgekit-q8": the same with int8 activations (opt-in, not exact: parity at the int8 tolerance)
+    kernels: str = option("none", "compressed Linear layers in ExecuTorch: none (dense), edgekit (native "
+                          "LUT/shift/2:4 kernels at their bit width, exact; needs `make native`) or edgekit-q8 "
+                          "(the same LUT/shift kernels with int8 activations, one scale per row: faster, not "
+                          "exact; no 2:4)")
 
     def __post_init__(self):
         from edgekit.exporters.executorch.native_kernels import KERNELS
@@ -34,7 +37,7 @@ class ExecuTorchOptions:
 
             raise EdgekitError("bad_option", f"ExecuTorch kernels='{self.kernels}' and requantize='{self.requantize}' "
                                "both claim the compressed layers; pick one",
-                               fix="pass requantize='none' with kernels='edgekit', or kernels='none'")
+                               fix=f"pass requantize='none' with kernels='{self.kernels}', or kernels='none'")
         if self.requantize != "none" and self.delegate != "xnnpack":
             from edgekit.errors import EdgekitError
 
@@ -59,14 +62,15 @@ class ExecuTorchExporter(Exporter, target="executorch"):  # name, suffix, capabi
 
             exported_program, weights = quantize_int8(model, exported_program, example_inputs, int8)
             precision = "int8_static" if int8.config.activations == "static" else "int8"
-        elif options.kernels == "edgekit" and compressed_layers(model):
+        elif options.kernels != "none" and compressed_layers(model):
             import torch
 
-            from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
+            from edgekit.exporters.executorch.native_kernels import Q8_KERNELS, swap_compressed_linears
 
-            swapped, weights = swap_compressed_linears(model)
+            swapped, weights = swap_compressed_linears(model, options.kernels)
             if weights:  # re-export: the compressed layers are now edgekit ops holding packed weights
                 exported_program = torch.export.export(swapped.eval(), tuple(example_inputs))
+                precision = "int8" if options.kernels == Q8_KERNELS else precision  # int8 activations: its gate
         elif options.requantize == "dynamic_int8" and compressed_layers(model):
             from edgekit.exporters.executorch.requantize import requantize
 

@@ -4,6 +4,8 @@ Each ``nn.Linear`` (and 1x1 ``nn.Conv2d``) whose weight carries a compression re
 (``kernels/executorch_ops.py``) holding the packed kernel layout; the program calls
 ``edgekit::lut_linear`` / ``shift_linear`` / ``sparse_lut_linear``, run by the native kernels
 (``libedgekit_executorch_ops.so``, loaded by ``edgekit.runtime`` before the program).
+``--executorch-kernels edgekit-q8`` calls ``lut_linear_q8`` / ``shift_linear_q8`` instead (int8 activations,
+one scale per row; opt-in, not exact) and refuses 2:4 layers.
 
 Kinds: ``lut`` (tables per tensor or per group of rows, 2-4 bits), ``lut+sparse`` (2:4 when every
 group of 4 keeps at most 2, else a plain table holding 0), ``shift`` (2-4 bits, layer scale). A layer
@@ -18,7 +20,11 @@ import copy
 
 import numpy as np
 
-KERNELS = ("none", "edgekit")
+# "edgekit-q8": the same packed weights, run with int8 activations (one scale per row; opt-in, not exact:
+# ``edgekit::lut_linear_q8`` / ``shift_linear_q8``, parity at the int8 tolerance); 2:4 layers are refused
+KERNELS = ("none", "edgekit", "edgekit-q8")
+Q8_KERNELS = "edgekit-q8"
+Q8_ACTIVATIONS = "int8 per row"  # the ledger's words for the q8 ops' activations
 _ROWS = 256  # rows per chunk when matching weights to table entries (bounds the temporary)
 
 
@@ -85,13 +91,16 @@ def _is_conv1x1(module) -> bool:
             and module.padding == (0, 0) and module.dilation == (1, 1) and module.groups == 1)
 
 
-def swap_compressed_linears(model) -> tuple[object, dict]:
-    """A copy of ``model`` with compressed Linears replaced by edgekit ops; ledger facts per layer."""
+def swap_compressed_linears(model, kernels: str = "edgekit") -> tuple[object, dict]:
+    """A copy of ``model`` with compressed Linears replaced by edgekit ops; ledger facts per layer.
+
+    ``kernels="edgekit-q8"``: the int8-activation ops; a layer that packs as 2:4 (no q8 kernel) is refused."""
     from torch import nn
 
+    from edgekit.errors import EdgekitError
     from edgekit.exporters.base import NATIVE
     from edgekit.exporters.compression.record import compressed_layers
-    from edgekit.kernels.executorch_ops import edgekit_linear
+    from edgekit.kernels.executorch_ops import Q8_SUFFIX, edgekit_linear
 
     out = copy.deepcopy(model)
     layers = compressed_layers(out)
@@ -103,9 +112,18 @@ def swap_compressed_linears(model) -> tuple[object, dict]:
         if found is None:
             continue
         op, packed = found
+        q8 = kernels == Q8_KERNELS
+        if q8 and op == "sparse_lut_linear":
+            raise EdgekitError("kernels_unsupported_for_layer", f"layer {name!r} is 2:4 sparse + {rec.bits}-bit "
+                               f"table (edgekit::sparse_lut_linear); --executorch-kernels {kernels} has no int8-"
+                               "activation kernel for 2:4 weights (only LUT and SHIFT)",
+                               fix="export with --executorch-kernels edgekit (exact fp32 activations run 2:4 "
+                                   "weights), or compress this layer without 2:4 sparsity",
+                               details={"layer": name, "op": f"edgekit::{op}", "kernels": kernels})
+        op = op + Q8_SUFFIX if q8 else op
         new = edgekit_linear(op, packed.arrays(), module.bias, conv1x1=_is_conv1x1(module))
         parent_name, _, attr = name.rpartition(".")
         setattr(out.get_submodule(parent_name) if parent_name else out, attr, new)
         weights[name] = {"ops": [f"edgekit::{op}"], "bytes": new.stored_bytes(), "index_bits": rec.bits,
-                         "encoded": NATIVE}
+                         "encoded": NATIVE} | ({"activations": Q8_ACTIVATIONS} if q8 else {})
     return out, weights

@@ -1,15 +1,19 @@
 // ExecuTorch runtime kernels for edgekit's compressed linear ops (libedgekit_executorch_ops.so).
 //
-//   edgekit::lut_linear.out, edgekit::shift_linear.out, edgekit::sparse_lut_linear.out
+//   edgekit::lut_linear.out, edgekit::shift_linear.out, edgekit::sparse_lut_linear.out     (exact, ek_linear)
+//   edgekit::lut_linear_q8.out, edgekit::shift_linear_q8.out       (int8 activations, opt-in, ek_linear_q8)
 //   (Tensor x, Tensor data, Tensor tables, Tensor scale, Tensor bias, int bits, int group_size,
 //    int n, int k, *, Tensor(a!) out)
 //
 // `data`/`tables`/`scale` are the packed arrays of ek_matrix_copy (stored in the .pte at export);
-// the kernel wraps them without copying and calls ek_linear. An empty `scale` / `bias` means none.
+// the kernel wraps them without copying and calls ek_linear (ek_linear_q8 for the _q8 ops: the same
+// arrays, the int8 tables are derived from them by ek_matrix_wrap). An empty `scale` / `bias` means none.
 // The AOT definitions (torch.library) are in kernels/executorch_ops.py. Load this library once
 // (ctypes.CDLL) before loading a program that uses the ops; its registry is libexecutorch.so's.
 #include <executorch/extension/kernel_util/make_boxed_from_unboxed_functor.h>
 #include <executorch/runtime/kernel/kernel_includes.h>
+
+#include <atomic>
 
 #include "edgekit_kernels.h"
 
@@ -21,7 +25,11 @@ using executorch::aten::Tensor;
 using executorch::runtime::Error;
 using executorch::runtime::KernelRuntimeContext;
 
-Tensor& run(int format, KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
+// Decode GEMVs (m == 1): 1 = on the calling thread (default), 0 = split over the kernels' pool like prefill.
+// edgekit_ops_set_decode_threads() switches it (benchmarks/kernels_decode.py --decode-pool measures both).
+std::atomic<int> decode_threads{1};
+
+Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
             const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n, int64_t k,
             Tensor& out) {
     ET_KERNEL_CHECK_MSG(ctx, x.scalar_type() == ScalarType::Float && x.dim() >= 1 && x.size(x.dim() - 1) == k,
@@ -41,10 +49,13 @@ Tensor& run(int format, KernelRuntimeContext& ctx, const Tensor& x, const Tensor
     ET_KERNEL_CHECK_MSG(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
     const int m = static_cast<int>(x.numel() / k);
     // Decode (m == 1) runs on the calling thread: a GEMV per op is short, and waking the kernels' own
-    // pool while XNNPACK's workers still spin on the same cores costs more than the second core gives
-    // (docs/kernels.md, "Decode"). Prefill (m > 1) uses the pool (threads = 0: the session's count).
-    const int threads = m == 1 ? 1 : 0;
-    int rc = ek_linear(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(), threads, EK_ISA_AUTO);
+    // pool while XNNPACK's workers still spin on the same cores costs more than the second core gives:
+    // measured at 2 threads on llama_100m, the pool ran decode at 0.28-0.50x the calling thread's tok/s for
+    // the exact and the q8 ops alike (docs/kernels.md, "Decode threads"). Prefill (m > 1) uses the pool
+    // (threads = 0: the session's count).
+    const int threads = m == 1 ? decode_threads.load(std::memory_order_relaxed) : 0;
+    int rc = (q8 ? ek_linear_q8 : ek_linear)(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(),
+                                             threads, EK_ISA_AUTO);
     ek_matrix_free(w);
     ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_kernels_last_error());
     return out;
@@ -53,21 +64,40 @@ Tensor& run(int format, KernelRuntimeContext& ctx, const Tensor& x, const Tensor
 Tensor& lut_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
                        const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
                        int64_t k, Tensor& out) {
-    return run(EK_LUT, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+    return run(EK_LUT, false, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
 }
 Tensor& shift_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
                          const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
                          int64_t k, Tensor& out) {
-    return run(EK_SHIFT, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+    return run(EK_SHIFT, false, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
 }
 Tensor& sparse_lut_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
                               const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
                               int64_t k, Tensor& out) {
-    return run(EK_SPARSE24_LUT, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+    return run(EK_SPARSE24_LUT, false, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+}
+
+// int8 activations (opt-in, not exact: docs/kernels.md, "int8 activations"); LUT and SHIFT weights only
+Tensor& lut_linear_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
+                          const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
+                          int64_t k, Tensor& out) {
+    return run(EK_LUT, true, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
+}
+Tensor& shift_linear_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
+                            const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
+                            int64_t k, Tensor& out) {
+    return run(EK_SHIFT, true, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
 }
 
 }  // namespace
 
+// Threads of decode GEMVs: 1 = the calling thread (default), 0 = the kernels' pool (ek_set_default_threads).
+extern "C" __attribute__((visibility("default"))) void edgekit_ops_set_decode_threads(int threads) {
+    decode_threads.store(threads == 1 ? 1 : 0, std::memory_order_relaxed);
+}
+
 EXECUTORCH_LIBRARY(edgekit, "lut_linear.out", lut_linear_out);
 EXECUTORCH_LIBRARY(edgekit, "shift_linear.out", shift_linear_out);
 EXECUTORCH_LIBRARY(edgekit, "sparse_lut_linear.out", sparse_lut_linear_out);
+EXECUTORCH_LIBRARY(edgekit, "lut_linear_q8.out", lut_linear_q8_out);
+EXECUTORCH_LIBRARY(edgekit, "shift_linear_q8.out", shift_linear_q8_out);
