@@ -321,21 +321,33 @@ def kernels_probes() -> str:
             f"load average {m['loadavg_before'][0]} before the run, {m['loadavg_after'][0]} after)")
 
 
-def kernels_gemv() -> str:
-    d = _load("kernels.json")
-    rows = [r for r in d["rows"] if "process" not in r]
+def _gemv_table(d: dict, kernels: list[str] | None = None, bandwidth: bool = False) -> str:
+    """CPU ms / effective GB/s per kernel and shape, 1 then 2 threads (rows of one kernels_gemv.py run)."""
+    rows = [r for r in d["rows"] if "process" not in r and (kernels is None or r["kernel"] in kernels)]
     shapes = list(dict.fromkeys(tuple(r["shape"]) for r in rows))
-    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
+    kernels = [k for k in (kernels or dict.fromkeys(r["kernel"] for r in rows)) if any(r["kernel"] == k for r in rows)]
     out = []
     for t in (1, 2):
+        if bandwidth:
+            out.append([f"{t} thread{'s' if t > 1 else ''}: read bandwidth"] + [f"{d['bandwidth_gbs_cpu'][str(t)]} GB/s"]
+                       * len(shapes))
         for i, kn in enumerate(kernels):
             cells = []
             for s in shapes:
                 r = next((r for r in rows if r["kernel"] == kn and tuple(r["shape"]) == s and r["threads"] == t), None)
                 cells.append("-" if r is None else f"{r['cpu_ms']:.3f} / {r['gbs_cpu']:.1f}")
             label = kn.replace("torch_fp32", "torch fp32")
-            out.append([f"{t} thread{'s' if t > 1 else ''}: {label}" if i == 0 else label] + cells)
+            out.append([f"{t} thread{'s' if t > 1 else ''}: {label}" if i == 0 and not bandwidth else label] + cells)
     return _table(["kernel"] + [f"{n}x{k}" for n, k in shapes], out)
+
+
+def kernels_gemv() -> str:
+    return _gemv_table(_load("kernels.json"))
+
+
+def kernels_q8_gemv() -> str:
+    return _gemv_table(_load("kernels_quick.json"), ["lut4", "sparse24_lut4", "lut4_q8", "lut3_q8", "lut2_q8",
+                                                     "sparse24_lut4_q8"], bandwidth=True)
 
 
 def kernels_pte() -> str:
@@ -362,12 +374,12 @@ def kernels_gemm() -> str:
             f"torch fp32 {g[('torch_fp32', 1)]['gflops_cpu']} / {g[('torch_fp32', 2)]['gflops_cpu']}")
 
 
-def kernels_acceptance() -> str:
-    acc = _load("kernels.json")["acceptance"]["cpu"]
+def _acceptance(acc: dict, keep=lambda key: True) -> str:
     groups: dict[str, list] = {}
     for name, v in acc.items():
         key = name.rsplit("_t", 1)[0]
-        groups.setdefault(key, []).append(v)
+        if keep(key):
+            groups.setdefault(key, []).append(v)
     out = []
     for key, vs in groups.items():
         vals = " / ".join(str(v["value"]) for v in vs)
@@ -376,11 +388,28 @@ def kernels_acceptance() -> str:
     return _table(["line (1 / 2 threads)", "measured", "target", ""], out)
 
 
+def kernels_acceptance() -> str:
+    return _acceptance(_load("kernels.json")["acceptance"]["cpu"])
+
+
+def kernels_q8_acceptance() -> str:
+    return _acceptance(_load("kernels_quick.json")["acceptance"]["cpu"], lambda key: "q8" in key)
+
+
+def kernels_q8_int4() -> str:
+    d = _load("kernels_q8_int4.json")
+    out = [[name.rsplit("_t", 1)[0].replace("_vs_xnnpack_int4_", " vs XNNPACK int4 .pte, "),
+            f"{d['ratios'][name]['cpu']}x / {d['ratios'][name.replace('_t1', '_t2')]['cpu']}x"]
+           for name in d["ratios"] if name.endswith("_t1")]
+    return _table(["speed ratio (CPU basis, 1 / 2 threads)", "measured"], out) + f"\n\n(`{d['command']}`)"
+
+
 FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
     pte_speedup, pte_speedup_30m, llm_speed, llm_bench_server, llm_perplexity, zoo_accuracy_vovnet, phc_forms, denseshift_accuracy,
     denseshift_bytes, hourglass, compression_recipes, edkm_memory, edkm_llm, first_curve, gradual_sparsity,
     int8_table, int8_bytes, int8_simd, int8_acceptance, native_runtime,
-    kernels_probes, kernels_gemv, kernels_pte, kernels_gemm, kernels_acceptance)}
+    kernels_probes, kernels_gemv, kernels_pte, kernels_gemm, kernels_acceptance, kernels_q8_gemv,
+    kernels_q8_acceptance, kernels_q8_int4)}
 
 
 # -- native kernels: LLM decode (benchmarks/kernels_decode.py -> docs/kernels_decode.json) ---------------------
