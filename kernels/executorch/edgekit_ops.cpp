@@ -61,33 +61,20 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
     return out;
 }
 
-Tensor& lut_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
-                       const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
-                       int64_t k, Tensor& out) {
-    return run(EK_LUT, false, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
-}
-Tensor& shift_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
-                         const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
-                         int64_t k, Tensor& out) {
-    return run(EK_SHIFT, false, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
-}
-Tensor& sparse_lut_linear_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
-                              const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
-                              int64_t k, Tensor& out) {
-    return run(EK_SPARSE24_LUT, false, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
-}
+// One out-variant kernel per op: (Tensor x, data, tables, scale, bias, int bits, group_size, n, k, *, out).
+#define EK_LINEAR_OP(name, format, q8)                                                                         \
+    Tensor& name(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,          \
+                 const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n, int64_t k, \
+                 Tensor& out) {                                                                                 \
+        return run(format, q8, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);                 \
+    }
 
+EK_LINEAR_OP(lut_linear_out, EK_LUT, false)
+EK_LINEAR_OP(shift_linear_out, EK_SHIFT, false)
+EK_LINEAR_OP(sparse_lut_linear_out, EK_SPARSE24_LUT, false)
 // int8 activations (opt-in, not exact: docs/kernels.md, "int8 activations"); LUT and SHIFT weights only
-Tensor& lut_linear_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
-                          const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
-                          int64_t k, Tensor& out) {
-    return run(EK_LUT, true, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
-}
-Tensor& shift_linear_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
-                            const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n,
-                            int64_t k, Tensor& out) {
-    return run(EK_SHIFT, true, ctx, x, data, tables, scale, bias, bits, group_size, n, k, out);
-}
+EK_LINEAR_OP(lut_linear_q8_out, EK_LUT, true)
+EK_LINEAR_OP(shift_linear_q8_out, EK_SHIFT, true)
 
 }  // namespace
 
