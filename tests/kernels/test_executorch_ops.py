@@ -73,15 +73,16 @@ def test_edgekit_kernels_pte_runs_compressed(nk, tmp_path):
     assert np.array_equal(y, swapped(torch.from_numpy(xs)).detach().numpy())
 
 
-def test_kernels_option_is_checked():
+@pytest.mark.parametrize("kernels", ["edgekit", "edgekit-q8"])
+def test_kernels_option_is_checked(kernels):
     from edgekit.errors import EdgekitError
     from edgekit.exporters.executorch import ExecuTorchOptions
 
-    assert ExecuTorchOptions(kernels="edgekit").kernels == "edgekit"
-    with pytest.raises(EdgekitError, match="edgekit"):
+    assert ExecuTorchOptions(kernels=kernels).kernels == kernels
+    with pytest.raises(EdgekitError, match="edgekit-q8"):  # the error lists the valid choices
         ExecuTorchOptions(kernels="tmac")
     with pytest.raises(EdgekitError, match="pick one"):
-        ExecuTorchOptions(kernels="edgekit", requantize="dynamic_int8")
+        ExecuTorchOptions(kernels=kernels, requantize="dynamic_int8")
 
 
 @needs_export

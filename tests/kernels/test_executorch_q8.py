@@ -146,14 +146,3 @@ def test_q8_kernels_refuse_2_4_layers(nk, tmp_path):
     assert e.value.code == "kernels_unsupported_for_layer" and e.value.details["layer"] == "2"
     assert "--executorch-kernels edgekit" in e.value.fix
     assert not (tmp_path / "pte").exists()                                          # nothing half-written
-
-
-def test_q8_kernels_option_is_checked():
-    from edgekit.errors import EdgekitError
-    from edgekit.exporters.executorch import ExecuTorchOptions
-
-    assert ExecuTorchOptions(kernels="edgekit-q8").kernels == "edgekit-q8"
-    with pytest.raises(EdgekitError, match="edgekit-q8"):
-        ExecuTorchOptions(kernels="q8")
-    with pytest.raises(EdgekitError, match="pick one"):
-        ExecuTorchOptions(kernels="edgekit-q8", requantize="dynamic_int8")
