@@ -92,23 +92,36 @@ class Attention(nn.Module):
 
     def project(self, x, cos, sin):
         """x (B, T, dim) -> rotated q (B, H, T, hd), rotated k and v (B, kv, T, hd)."""
-        cfg, (b, t, _) = self.cfg, x.shape
-        hd = cfg.head_dim
-        q = self.q_proj(x).view(b, t, cfg.n_heads, hd).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
+        cfg = self.cfg
+        q = _heads(self.q_proj(x), cfg.n_heads)
+        k = _heads(self.k_proj(x), cfg.n_kv_heads)
+        v = _heads(self.v_proj(x), cfg.n_kv_heads)
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
 
     def attend(self, q, k_cache, v_cache, mask):
         """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj."""
         cfg, (b, _, t, hd) = self.cfg, q.shape
-        rep = cfg.n_heads // cfg.n_kv_heads
+        kv, s = cfg.n_kv_heads, k_cache.shape[2]
+        rep = cfg.n_heads // kv
         # The rep query heads of a group read the same kv head: fold them into the rows
-        # instead of repeating the cache (a full cache copy per layer and step).
-        q = q.reshape(b, cfg.n_kv_heads, rep * t, hd)
-        att = (q @ k_cache.transpose(-1, -2)) / math.sqrt(hd) + mask.repeat(rep, 1)
-        out = (torch.softmax(att, dim=-1) @ v_cache).reshape(b, cfg.n_heads, t, hd)
-        return self.o_proj(out.transpose(1, 2).reshape(b, t, cfg.n_heads * hd))
+        # instead of repeating the cache (a full cache copy per layer and step). 3-D bmm on
+        # (B*kv, rows, hd) views: a 4-D @ exports as expand_copy + bmm (a copy of q and of the cache).
+        q = q.reshape(b * kv, rep * t, hd)
+        att = torch.bmm(q, k_cache.reshape(b * kv, s, hd).transpose(1, 2)) / math.sqrt(hd) + mask.repeat(rep, 1)
+        out = torch.bmm(torch.softmax(att, dim=-1), v_cache.reshape(b * kv, s, hd))     # (B*kv, rep*T, hd)
+        return self.o_proj(_merge_heads(out.reshape(b, cfg.n_heads, t, hd)))
+
+
+def _heads(y, n: int):
+    """(B, T, n*hd) -> (B, n, T, hd). At T = 1 the transpose moves no data: a view, no transpose op."""
+    b, t, d = y.shape
+    return y.view(b, n, 1, d // n) if t == 1 else y.view(b, t, n, d // n).transpose(1, 2)
+
+
+def _merge_heads(y):
+    """(B, n, T, hd) -> (B, T, n*hd), the inverse of ``_heads``."""
+    b, n, t, hd = y.shape
+    return y.reshape(b, 1, n * hd) if t == 1 else y.transpose(1, 2).reshape(b, t, n * hd)
 
 
 class FeedForward(nn.Module):
