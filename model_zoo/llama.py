@@ -93,10 +93,17 @@ class Attention(nn.Module):
     def project(self, x, cos, sin):
         """x (B, T, dim) -> rotated q (B, H, T, hd), rotated k and v (B, kv, T, hd)."""
         cfg = self.cfg
-        q = _heads(self.q_proj(x), cfg.n_heads)
-        k = _heads(self.k_proj(x), cfg.n_kv_heads)
-        v = _heads(self.v_proj(x), cfg.n_kv_heads)
+        q, k, v = self.qkv(x)
+        q, k, v = _heads(q, cfg.n_heads), _heads(k, cfg.n_kv_heads), _heads(v, cfg.n_kv_heads)
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
+
+    def qkv(self, x):
+        """The q, k, v projections of x; one op when an exporter fused them (``qkv_proj``: rows of q, k, v)."""
+        fused = getattr(self, "qkv_proj", None)  # exporters/llm_fuse.py (edgekit kernels)
+        if fused is None:
+            return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        hd, kv = self.cfg.head_dim, self.cfg.n_kv_heads
+        return fused(x).split((self.cfg.n_heads * hd, kv * hd, kv * hd), dim=-1)
 
     def attend(self, q, k_cache, v_cache, mask):
         """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj."""
@@ -132,7 +139,9 @@ class FeedForward(nn.Module):
         self.down_proj = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        fused = getattr(self, "gate_up_proj", None)  # exporters/llm_fuse.py: one op, rows of gate then up
+        gate, up = (self.gate_proj(x), self.up_proj(x)) if fused is None else fused(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Block(nn.Module):
