@@ -208,7 +208,7 @@ def llm_compression_section(model, encodings: dict | None = None, *, target: str
             edgekit = enc["ops"][0].startswith("edgekit::")  # fp32 dense on ExecuTorch, fp16 on Core ML
             rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": NATIVE,
                          "encoded": {"kind": NATIVE, "format": "+".join(enc["ops"]), "index_bits": enc["index_bits"]}
-                         | {k: enc[k] for k in ("bytes_from", "activations") if k in enc},
+                         | {k: enc[k] for k in ("bytes_from", "activations", "fused_into") if k in enc},
                          "expected_bytes": b["indices"] + b["table"],
                          "dense_bytes": b["fp32"] if edgekit else b["fp32"] // 2,
                          "bytes_written": enc["bytes"]})

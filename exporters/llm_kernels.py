@@ -53,8 +53,11 @@ def swap_llm(model, kernels: str = "edgekit"):
         raise EdgekitError("nothing_compressed", f"--executorch-kernels {kernels}: the model has no clustered or shift "
                            "layers to keep compressed", fix="export an eDKM checkpoint (edgekit compress-llm) or "
                            "pass --recipe palettize3 (or another palettize/shift recipe)")
+    from edgekit.exporters.llm_fuse import fuse_llm
+
     swapped, encodings = swap_compressed_linears(model, kernels)
     swapped.skip = model.skip
+    fuse_llm(model, swapped, encodings)  # q/k/v and gate/up as one op each where exact
     return swapped, encodings
 
 
@@ -69,7 +72,9 @@ def file_bytes(pte: str | Path, swapped, encodings: dict) -> dict:
     out = {}
     with open(pte, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         for name, enc in encodings.items():
-            module = swapped.get_submodule(name)
+            module = swapped.get_submodule(enc.get("fused_into", name))
+            # a fused layer (llm_fuse.py) owns its rows' share: rows of index words, groups of tables
+            share = (enc["rows"][1] - enc["rows"][0], module.out_features) if "fused_into" in enc else (1, 1)
             total = 0
             for buf in (module.data, module.tables, module.scale):
                 if not buf.numel():
@@ -78,7 +83,7 @@ def file_bytes(pte: str | Path, swapped, encodings: dict) -> dict:
                 if _find(mm, a) < 0:
                     raise EdgekitError("packed_weights_missing", f"layer {name}: its packed {buf.dtype} array "
                                        f"{tuple(buf.shape)} is not in {Path(pte).name}", fix="report this as a bug")
-                total += len(a)
+                total += len(a) * share[0] // share[1]
             out[name] = enc | {"bytes": total, "bytes_from": "file"}
     return out
 

@@ -92,23 +92,43 @@ class Attention(nn.Module):
 
     def project(self, x, cos, sin):
         """x (B, T, dim) -> rotated q (B, H, T, hd), rotated k and v (B, kv, T, hd)."""
-        cfg, (b, t, _) = self.cfg, x.shape
-        hd = cfg.head_dim
-        q = self.q_proj(x).view(b, t, cfg.n_heads, hd).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, cfg.n_kv_heads, hd).transpose(1, 2)
+        cfg = self.cfg
+        q, k, v = self.qkv(x)
+        q, k, v = _heads(q, cfg.n_heads), _heads(k, cfg.n_kv_heads), _heads(v, cfg.n_kv_heads)
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
+
+    def qkv(self, x):
+        """The q, k, v projections of x; one op when an exporter fused them (``qkv_proj``: rows of q, k, v)."""
+        fused = getattr(self, "qkv_proj", None)  # exporters/llm_fuse.py (edgekit kernels)
+        if fused is None:
+            return self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        hd, kv = self.cfg.head_dim, self.cfg.n_kv_heads
+        return fused(x).split((self.cfg.n_heads * hd, kv * hd, kv * hd), dim=-1)
 
     def attend(self, q, k_cache, v_cache, mask):
         """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj."""
         cfg, (b, _, t, hd) = self.cfg, q.shape
-        rep = cfg.n_heads // cfg.n_kv_heads
+        kv, s = cfg.n_kv_heads, k_cache.shape[2]
+        rep = cfg.n_heads // kv
         # The rep query heads of a group read the same kv head: fold them into the rows
-        # instead of repeating the cache (a full cache copy per layer and step).
-        q = q.reshape(b, cfg.n_kv_heads, rep * t, hd)
-        att = (q @ k_cache.transpose(-1, -2)) / math.sqrt(hd) + mask.repeat(rep, 1)
-        out = (torch.softmax(att, dim=-1) @ v_cache).reshape(b, cfg.n_heads, t, hd)
-        return self.o_proj(out.transpose(1, 2).reshape(b, t, cfg.n_heads * hd))
+        # instead of repeating the cache (a full cache copy per layer and step). 3-D bmm on
+        # (B*kv, rows, hd) views: a 4-D @ exports as expand_copy + bmm (a copy of q and of the cache).
+        q = q.reshape(b * kv, rep * t, hd)
+        att = torch.bmm(q, k_cache.reshape(b * kv, s, hd).transpose(1, 2)) / math.sqrt(hd) + mask.repeat(rep, 1)
+        out = torch.bmm(torch.softmax(att, dim=-1), v_cache.reshape(b * kv, s, hd))     # (B*kv, rep*T, hd)
+        return self.o_proj(_merge_heads(out.reshape(b, cfg.n_heads, t, hd)))
+
+
+def _heads(y, n: int):
+    """(B, T, n*hd) -> (B, n, T, hd). At T = 1 the transpose moves no data: a view, no transpose op."""
+    b, t, d = y.shape
+    return y.view(b, n, 1, d // n) if t == 1 else y.view(b, t, n, d // n).transpose(1, 2)
+
+
+def _merge_heads(y):
+    """(B, n, T, hd) -> (B, T, n*hd), the inverse of ``_heads``."""
+    b, n, t, hd = y.shape
+    return y.reshape(b, 1, n * hd) if t == 1 else y.transpose(1, 2).reshape(b, t, n * hd)
 
 
 class FeedForward(nn.Module):
@@ -119,7 +139,9 @@ class FeedForward(nn.Module):
         self.down_proj = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        fused = getattr(self, "gate_up_proj", None)  # exporters/llm_fuse.py: one op, rows of gate then up
+        gate, up = (self.gate_proj(x), self.up_proj(x)) if fused is None else fused(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Block(nn.Module):

@@ -16,6 +16,27 @@ def _ops_built():
         pytest.fail(f"{ops_library_path().name} not built although executorch is installed: run `make native`")
 
 
+def _tables(row, ledger) -> int:
+    """Tables a ledger row owns: one, or for a layer fused with its siblings (q/k/v, gate/up: llm_fuse.py)
+    one per group of rows, the group the gcd of the fused layers' rows."""
+    import math
+
+    fused = row["encoded"].get("fused_into")
+    if fused is None:
+        return 1
+    return row["shape"][0] // math.gcd(*(r["shape"][0] for r in ledger if r["encoded"].get("fused_into") == fused))
+
+
+def _fused(row) -> dict:
+    """The ledger's encoded facts of a layer: q/k/v and gate/up are fused into one op per block."""
+    layer = row["layer"]
+    for sub, parts, name in (("self_attn", ("q_proj", "k_proj", "v_proj"), "qkv_proj"),
+                             ("mlp", ("gate_proj", "up_proj"), "gate_up_proj")):
+        if layer.rsplit(".", 1)[-1] in parts:
+            return {"fused_into": f"{layer.rsplit('.', 1)[0]}.{name}"}
+    return {}
+
+
 @pytest.fixture(scope="module")
 def nk():
     """The native kernels, built on demand (cmake, seconds) as tests/kernels does."""
@@ -66,10 +87,10 @@ def test_clustered_checkpoint_keeps_3_bits_in_the_pte(edkm3):
     assert len(ledger) == 2 * 7                                            # q/k/v/o + gate/up/down; lm_head fp32
     for row in ledger:
         assert row["encoded"] == {"kind": "native", "format": "edgekit::lut_linear", "index_bits": 3,
-                                  "bytes_from": "file"}, row
+                                  "bytes_from": "file"} | _fused(row), row
         n, k = row["shape"]
-        # the kernel layout: 10 3-bit indices a 32-bit word, rows in blocks of 16, one table of 16 fp32
-        assert row["bytes_written"] == -(-n // 16) * 16 * -(-k // 10) * 4 + 16 * 4, row
+        # the kernel layout: 10 3-bit indices a 32-bit word, rows in blocks of 16, tables of 16 fp32
+        assert row["bytes_written"] == -(-n // 16) * 16 * -(-k // 10) * 4 + _tables(row, ledger) * 16 * 4, row
         assert row["bytes_written"] < n * k * 4 * 0.12  # 3.5 bits a weight at k = 64, 3.2 at large k
         assert row["dense_bytes"] == n * k * 4
     pte = (art / "model.pte").read_bytes()
@@ -77,7 +98,9 @@ def test_clustered_checkpoint_keeps_3_bits_in_the_pte(edkm3):
     # the packed indices are in the file once, as int32 words, although prefill and decode both use them
     stored = {s.name: s for s in read_stored(art / "model.pte")}
     packed = sum(s.nbytes for s in stored.values() if s.dtype == "int32" and s.name.startswith("decode."))
-    assert packed == sum(r["bytes_written"] for r in ledger) - 14 * 16 * 4  # the rest: 14 fp32 tables
+    tables = sum(_tables(r, ledger) for r in ledger)  # the rest: fp32 tables (fused layers: one a row group)
+    assert packed == sum(r["bytes_written"] for r in ledger) - tables * 16 * 4
+    assert pte.count(b"edgekit::lut_linear") >= 1 and tables > 14
     # 66% of the weights at 3.2 bits; embeddings, lm_head and the three methods' programs stay as they were
     assert len(pte) < sum(p.numel() * 4 for p in model.parameters()) * 0.7
 
@@ -238,9 +261,10 @@ def test_q8_kernels_pte_runs_int8_activations(edkm3_q8, tmp_path, capsys):
     assert manifest["parity"]["metrics"]["cosine_min"] > 0.999, manifest["parity"]
     for row in manifest["compression"]["ledger"]:
         assert row["encoded"] == {"kind": "native", "format": "edgekit::lut_linear_q8", "index_bits": 3,
-                                  "bytes_from": "file", "activations": "int8 per row"}, row
+                                  "bytes_from": "file", "activations": "int8 per row"} | _fused(row), row
         n, k = row["shape"]
-        assert row["bytes_written"] == -(-n // 16) * 16 * -(-k // 10) * 4 + 16 * 4, row   # the exact ops' arrays
+        ledger = manifest["compression"]["ledger"]   # the exact ops' arrays
+        assert row["bytes_written"] == -(-n // 16) * 16 * -(-k // 10) * 4 + _tables(row, ledger) * 16 * 4, row
     pte = (art / "model.pte").read_bytes()
     assert b"edgekit::lut_linear_q8" in pte and b"edgekit::lut_linear.out" not in pte
 
@@ -267,3 +291,25 @@ def test_q8_kernels_pte_runs_int8_activations(edkm3_q8, tmp_path, capsys):
                  "--prompt-tokens", "8", "--new-tokens", "8", "--json", str(tmp_path / "r.json")]) == 0
     (r,) = json.loads((tmp_path / "r.json").read_text())
     assert r["kind"] == "llm" and r["llm"]["decode_tokens_per_s"] > 0
+
+
+@pytest.mark.parametrize("kernels", ["edgekit", "edgekit-q8"])
+def test_fused_qkv_and_gate_up_compute_what_the_separate_ops_compute(nk, kernels):
+    """q/k/v and gate/up as one op each (per-group tables): the same logits, bit for bit, as one op a layer."""
+    import torch
+
+    from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
+    from edgekit.exporters.llm_kernels import apply_recipe, swap_llm
+    from edgekit.model_zoo import get_spec
+
+    _ops_built()
+    model = get_spec("llama_tiny").build()
+    clustered, _ = apply_recipe(model, "palettize3", exclude="lm_head")
+    plain, _ = swap_compressed_linears(clustered, kernels)
+    fused, enc = swap_llm(clustered, kernels)
+    assert sum("fused_into" in e for e in enc.values()) == 4 * 5                # 4 blocks x (q, k, v, gate, up)
+    assert not hasattr(fused.layers[0].self_attn, "q_proj") and hasattr(fused.layers[0].mlp, "gate_up_proj")
+    assert fused.layers[0].self_attn.qkv_proj.out_features == 128 + 2 * 64
+    tokens = torch.randint(0, 1024, (1, 12), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(fused.logits_full(tokens), plain.logits_full(tokens))
