@@ -105,11 +105,18 @@ class Attention(nn.Module):
         hd, kv = self.cfg.head_dim, self.cfg.n_kv_heads
         return fused(x).split((self.cfg.n_heads * hd, kv * hd, kv * hd), dim=-1)
 
-    def attend(self, q, k_cache, v_cache, mask):
-        """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj."""
+    def attend(self, q, k_cache, v_cache, mask, start_pos=None):
+        """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj.
+
+        With ``kernel_attention`` set (an exporter's choice: ``exporters/llm_kernels.py``) and the in-place
+        caches (kv, S, hd) with ``start_pos``, one ``edgekit::attention`` op that reads only the positions in
+        use; the same softmax(q k^T / sqrt(hd)) v as below, to fp32 rounding."""
         cfg, (b, _, t, hd) = self.cfg, q.shape
         kv, s = cfg.n_kv_heads, k_cache.shape[-2]
         rep = cfg.n_heads // kv
+        if getattr(self, "kernel_attention", False) and start_pos is not None and k_cache.dim() == 3:
+            out = torch.ops.edgekit.attention(q.reshape(kv, rep * t, hd), k_cache, v_cache, start_pos, t)
+            return self.o_proj(_merge_heads(out.reshape(b, cfg.n_heads, t, hd)))
         # The rep query heads of a group read the same kv head: fold them into the rows
         # instead of repeating the cache (a full cache copy per layer and step). 3-D bmm on
         # (B*kv, rows, hd) views: a 4-D @ exports as expand_copy + bmm (a copy of q and of the cache).
@@ -273,7 +280,7 @@ class LlamaInPlaceStep(nn.Module):
             k_cache, v_cache = getattr(self, f"k_cache_{i}"), getattr(self, f"v_cache_{i}")
             k_cache.index_copy_(1, pos, k[0])
             v_cache.index_copy_(1, pos, v[0])
-            x = x + attn.attend(q, k_cache, v_cache, mask)
+            x = x + attn.attend(q, k_cache, v_cache, mask, start_pos)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         return m.lm_head(m.norm(x))
 
