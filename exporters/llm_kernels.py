@@ -84,6 +84,10 @@ def resolve_attention(attention: str, kernels: str, target: str) -> str:
 
 def set_kernel_attention(model, on: bool) -> None:
     """Let the in-place (ExecuTorch) step of ``model`` run its attention on ``edgekit::attention``."""
+    if on:
+        from edgekit.kernels.executorch_ops import define_ops
+
+        define_ops()  # torch.ops.edgekit.* (also without edgekit linears, e.g. --weights int4)
     for layer in model.layers:
         layer.self_attn.kernel_attention = on
 

@@ -335,17 +335,31 @@ def test_attention_option_on_a_plain_llm_equals_the_graph_attention(nk, tmp_path
     from edgekit.exporters.llm import export_llm
     from edgekit.generate import LLMSession
 
+    import subprocess
+    import sys
+
+    from edgekit.model_zoo.llama import save_hf_checkpoint
+
     _ops_built()
     model, tok_file, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=2)
     ids = np.random.default_rng(3).integers(0, 300, 8 + 12)
-    arts = {a: export_llm(model, tok_file, "executorch", tmp_path / a, prefill_len=8, parity_tokens=ids, attention=a)
-            for a in ("graph", "edgekit")}
+    arts = {"graph": export_llm(model, tok_file, "executorch", tmp_path / "graph", prefill_len=8, parity_tokens=ids,
+                                attention="graph").path}
+    # the CLI, in a fresh process (the op must be defined there without any edgekit linear)
+    save_hf_checkpoint(model, tmp_path / "ck")
+    (tmp_path / "ck" / "tokenizer.json").write_bytes(tok_file.read_bytes())
+    run = subprocess.run([sys.executable, "-m", "edgekit.cli", "export-llm", str(tmp_path / "ck"), "--prefill-len",
+                          "8", "--executorch-attention", "edgekit", "--out", str(tmp_path / "edgekit")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    arts["edgekit"] = tmp_path / "edgekit" / "ck" / "executorch"
     logits = {}
-    for a, art in arts.items():
-        assert art.manifest["parity"]["ok"] and art.manifest["parity"]["metrics"]["max_abs_err"] < 1e-4
-        assert art.manifest["options"]["executorch_attention"] == a
-        assert (b"edgekit::attention" in (art.path / "model.pte").read_bytes()) == (a == "edgekit")
-        s = LLMSession(art.path)
+    for a, path in arts.items():
+        manifest = json.loads((path / "manifest.json").read_text())
+        assert manifest["parity"]["ok"] and manifest["parity"]["metrics"]["max_abs_err"] < 1e-4
+        assert manifest["options"]["executorch_attention"] == a
+        assert (b"edgekit::attention" in (path / "model.pte").read_bytes()) == (a == "edgekit")
+        s = LLMSession(path)
         out, state = s._prefill_prompt(ids[:8])
         steps = [out]
         for i, t in enumerate(ids[8:]):
