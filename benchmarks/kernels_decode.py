@@ -19,7 +19,8 @@ holding every artifact; per round a STREAM-style read of a 256 MB buffer (ek_str
 kernels library's probe, same threads) and, for every artifact in a rotating order, a 16-token
 prefill then ``--tokens`` teacher-forced decode steps, each timed. tok/s = 1 / median step time
 over all rounds. At 2 threads every edgekit .pte is timed twice per round, once with decode GEMVs on the
-calling thread (the ops' default, the rows) and once on the kernels' pool ("decode_pool" in the JSON). Writes docs/kernels_decode.json, docs/kernels_decode.svg (roofline) and a table.
+calling thread (the ops' default, the rows) and once on ExecuTorch's threadpool, the one XNNPACK's workers
+serve ("decode_pool" in the JSON). Writes docs/kernels_decode.json, docs/kernels_decode.svg (roofline) and a table.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def child(plan_file: str, threads: int) -> None:
 
     plan = json.loads(Path(plan_file).read_text())
     sessions = {key: LLMSession(path, threads=threads) for key, path in plan["artifacts"].items()}
-    if threads > 1:  # the edgekit .pte again, decode GEMVs on the kernels' pool (same session, switched per visit)
+    if threads > 1:  # the edgekit .pte again, decode GEMVs on ExecuTorch's threadpool (same session, switched per visit)
         sessions |= {f"{key}@pool": s for key, s in sessions.items() if key.split("/")[1].startswith("lut")}
     nk.set_default_threads(threads)
     buf = np.ones((STREAM_MB << 20) // 4, np.float32)
@@ -145,7 +146,7 @@ def child(plan_file: str, threads: int) -> None:
             bw_cpu.append(buf.nbytes / ((time.process_time() - c0) / threads) / 1e9)
         for key in keys[r % len(keys):] + keys[:r % len(keys)]:  # rotate: no format always runs first
             s = sessions[key]
-            set_decode_threads(0 if key.endswith("@pool") else 1)
+            set_decode_threads("executorch" if key.endswith("@pool") else "calling")
             ids = rng.integers(0, s.manifest["model"]["config"]["vocab_size"], PROMPT + plan["tokens"] + 1)
             _, state = s._prefill_prompt(ids[:PROMPT])
             s._decode_state(int(ids[PROMPT]), PROMPT, state)  # warm
@@ -154,7 +155,7 @@ def child(plan_file: str, threads: int) -> None:
                 s._decode_state(int(tok), PROMPT + 1 + i, state)
                 steps[key].append(time.perf_counter() - t0)
                 cpu[key].append((time.process_time() - c0) / threads)  # the step on idle cores
-    set_decode_threads(1)
+    set_decode_threads("calling")
     out = {"threads": threads, "bandwidth_gbs": float(np.median(bw)), "bandwidth_samples": len(bw),
            "bandwidth_gbs_cpu": float(np.median(bw_cpu)),
            "load_before": list(load_before), "load_after": list(os.getloadavg()),
@@ -186,7 +187,7 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
         res["machine"] = r["machine"]
         for key, st in r["steps"].items():
             m, fmt = key.split("/")
-            if fmt.endswith("@pool"):  # decode GEMVs on the kernels' pool instead of the calling thread
+            if fmt.endswith("@pool"):  # decode GEMVs on ExecuTorch's threadpool instead of the calling thread
                 res["decode_pool"].setdefault(m, {}).setdefault(fmt.removesuffix("@pool"), {})[str(threads)] = {
                     "tok_s": round(1e3 / st["median_ms"], 2), "tok_s_cpu": round(1e3 / st["cpu_median_ms"], 2),
                     "steps": st}

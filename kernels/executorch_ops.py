@@ -160,7 +160,15 @@ def edgekit_linear(op: str, packed: dict, bias, conv1x1: bool = False):
     return _module_class()(op, packed, bias, conv1x1)
 
 
-def set_decode_threads(threads: int) -> None:
-    """Where the runtime ops run decode GEMVs (batch 1): 1 = the calling thread (the default), 0 = the
-    kernels' pool with the session's threads (``_native.set_default_threads``), as prefill does."""
-    load_runtime_kernels().edgekit_ops_set_decode_threads(ctypes.c_int(int(threads)))
+DECODE_POOLS = {"edgekit": 0, "calling": 1, "executorch": 2}
+
+
+def set_decode_threads(where: str | int) -> None:
+    """Where the runtime ops run decode GEMVs (batch 1): ``"calling"`` (1) the calling thread (the default),
+    ``"edgekit"`` (0) the kernels' pool with the session's threads (``_native.set_default_threads``), as prefill
+    does, or ``"executorch"`` (2) row blocks on ExecuTorch's threadpool, whose workers are XNNPACK's."""
+    mode = DECODE_POOLS.get(where, where)
+    if mode not in DECODE_POOLS.values():
+        raise EdgekitError("bad_option", f"decode GEMVs on {where!r}: unknown; choose one of {', '.join(DECODE_POOLS)}",
+                           fix="pass 'calling', 'edgekit' or 'executorch'")
+    load_runtime_kernels().edgekit_ops_set_decode_threads(ctypes.c_int(mode))

@@ -15,8 +15,19 @@
 #include <executorch/runtime/kernel/kernel_includes.h>
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 
 #include "edgekit_kernels.h"
+
+// ExecuTorch's threadpool (libexecutorch_threadpool.so, the pool XNNPACK runs on) and pthreadpool's C API;
+// the wheel ships no header for them (native_runtime/src/backend_executorch.cpp declares them the same way).
+typedef struct pthreadpool* pthreadpool_t;
+extern "C" void pthreadpool_parallelize_1d(pthreadpool_t, void (*)(void*, size_t), void*, size_t, uint32_t);
+extern "C" size_t pthreadpool_get_threads_count(pthreadpool_t);
+namespace executorch::extension::threadpool {
+pthreadpool_t get_pthreadpool();
+}  // namespace executorch::extension::threadpool
 
 namespace {
 
@@ -26,9 +37,24 @@ using executorch::aten::Tensor;
 using executorch::runtime::Error;
 using executorch::runtime::KernelRuntimeContext;
 
-// Decode GEMVs (m == 1): 1 = on the calling thread (default), 0 = split over the kernels' pool like prefill.
-// edgekit_ops_set_decode_threads() switches it (benchmarks/kernels_decode.py --decode-pool measures both).
-std::atomic<int> decode_threads{1};
+// Where decode GEMVs (m == 1) run: kCalling (default), kEdgekitPool (the kernels' own pool, like prefill) or
+// kExecutorchPool (row blocks on ExecuTorch's threadpool, whose workers are XNNPACK's).
+// edgekit_ops_set_decode_threads() switches it (benchmarks/kernels_decode.py measures them side by side).
+enum { kEdgekitPool = 0, kCalling = 1, kExecutorchPool = 2 };
+std::atomic<int> decode_mode{kCalling};
+
+struct PoolTask {
+    void (*fn)(void*, int);
+    void* arg;
+};
+void pool_task(void* task, size_t i) {
+    auto* t = static_cast<PoolTask*>(task);
+    t->fn(t->arg, static_cast<int>(i));
+}
+void executorch_runner(void* pool, void (*fn)(void*, int), void* arg, int parts) {
+    PoolTask t{fn, arg};
+    pthreadpool_parallelize_1d(static_cast<pthreadpool_t>(pool), pool_task, &t, static_cast<size_t>(parts), 0);
+}
 
 Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
             const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n, int64_t k,
@@ -54,9 +80,16 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
     // measured at 2 threads on llama_100m, the pool ran decode at 0.28-0.50x the calling thread's tok/s for
     // the exact and the q8 ops alike (docs/kernels.md, "Decode threads"). Prefill (m > 1) uses the pool
     // (threads = 0: the session's count).
-    const int threads = m == 1 ? decode_threads.load(std::memory_order_relaxed) : 0;
-    int rc = (q8 ? ek_linear_q8 : ek_linear)(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(),
-                                             threads, EK_ISA_AUTO);
+    const int mode = m == 1 ? decode_mode.load(std::memory_order_relaxed) : kEdgekitPool;
+    pthreadpool_t pool = mode == kExecutorchPool ? executorch::extension::threadpool::get_pthreadpool() : nullptr;
+    int rc;
+    if (pool) {
+        rc = ek_linear_on(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(),
+                          static_cast<int>(pthreadpool_get_threads_count(pool)), EK_ISA_AUTO, q8, executorch_runner, pool);
+    } else {
+        rc = (q8 ? ek_linear_q8 : ek_linear)(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(),
+                                             mode == kCalling ? 1 : 0, EK_ISA_AUTO);
+    }
     ek_matrix_free(w);
     ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_kernels_last_error());
     return out;
@@ -100,9 +133,10 @@ Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& 
 
 }  // namespace
 
-// Threads of decode GEMVs: 1 = the calling thread (default), 0 = the kernels' pool (ek_set_default_threads).
-extern "C" __attribute__((visibility("default"))) void edgekit_ops_set_decode_threads(int threads) {
-    decode_threads.store(threads == 1 ? 1 : 0, std::memory_order_relaxed);
+// Where decode GEMVs run: 1 = the calling thread (default), 0 = the kernels' pool (ek_set_default_threads),
+// 2 = ExecuTorch's threadpool (its thread count, the session's).
+extern "C" __attribute__((visibility("default"))) void edgekit_ops_set_decode_threads(int mode) {
+    decode_mode.store(mode == kCalling || mode == kExecutorchPool ? mode : kEdgekitPool, std::memory_order_relaxed);
 }
 
 EXECUTORCH_LIBRARY(edgekit, "lut_linear.out", lut_linear_out);

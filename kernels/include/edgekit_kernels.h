@@ -94,6 +94,14 @@ EK_API int ek_linear(const ek_matrix *w, const float *x, int m, const float *bia
 EK_API int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y,
                         int threads, int isa);
 EK_API int ek_q8_isa_supported(int isa);
+
+/* ek_linear (q8 = 0) or ek_linear_q8 (q8 = 1) with the output rows split into `parts` run by the caller's
+ * thread pool: run(ctx, fn, arg, parts) must call fn(arg, i) once for every i in [0, parts), on any threads,
+ * and return when all are done. The ExecuTorch ops pass ExecuTorch's threadpool (the one XNNPACK uses), so
+ * a decode step never wakes a second pool. run = NULL: edgekit's own pool, as ek_linear. */
+typedef void (*ek_runner)(void *ctx, void (*fn)(void *arg, int part), void *arg, int parts);
+EK_API int ek_linear_on(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int parts, int isa,
+                        int q8, ek_runner run, void *ctx);
 EK_API int ek_q8_isa_best(void);
 
 /* Causal attention of t new tokens over a KV cache, reading only the positions in use (decode and prefill

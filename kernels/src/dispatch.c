@@ -147,7 +147,14 @@ static void linear_part(void *arg, int part) {
 static int default_threads = 1;
 void ek_set_default_threads(int threads) { default_threads = threads > 0 ? threads : 1; }
 
-int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
+/* the parts of a product: on the caller's runner when given, else on edgekit's pool */
+static void run_parts(ek_runner run, void *ctx, void (*fn)(void *, int), void *arg, int parts) {
+    if (run && parts > 1) run(ctx, fn, arg, parts);
+    else ek_pool_run(fn, arg, parts);
+}
+
+static int linear_fp32(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa,
+                       ek_runner run, void *ctx) {
     ek_clear_error();
     if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
     isa = resolve(isa);
@@ -168,7 +175,7 @@ int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, floa
     if (threads > w->nblocks) threads = w->nblocks;
     linear_job job = {w, xp ? xp : x, m, ldx, bias, y, w->format == EK_SPARSE24_LUT ? p.sparse : p.lut, threads,
                       NULL, NULL};
-    ek_pool_run(linear_part, &job, threads);
+    run_parts(run, ctx, linear_part, &job, threads);
     free(xp);
     return EK_OK;
 }
@@ -202,7 +209,8 @@ static int q8_best_of(int format) {
 }
 int ek_q8_isa_best(void) { return q8_best_of(EK_LUT); }
 
-int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
+static int linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa,
+                     ek_runner run, void *ctx) {
     ek_clear_error();
     if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
     if (!w->q8_tables || (w->format == EK_SPARSE24_LUT && !ek_sparse_q8_corr(w))) {
@@ -226,9 +234,23 @@ int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, f
     if (threads < 1) threads = default_threads;
     if (threads > w->nblocks) threads = w->nblocks;
     linear_job job = {w, (const float *)(const void *)xq, m, ld, bias, y, NULL, threads, fn, sx};
-    ek_pool_run(linear_part, &job, threads);
+    run_parts(run, ctx, linear_part, &job, threads);
     free(xq); free(sx);
     return EK_OK;
+}
+
+int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
+    return linear_fp32(w, x, m, bias, y, threads, isa, NULL, NULL);
+}
+
+int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int threads, int isa) {
+    return linear_q8(w, x, m, bias, y, threads, isa, NULL, NULL);
+}
+
+int ek_linear_on(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int parts, int isa, int q8,
+                 ek_runner run, void *ctx) {
+    if (parts < 1) parts = 1;
+    return (q8 ? linear_q8 : linear_fp32)(w, x, m, bias, y, parts, isa, run, ctx);
 }
 
 typedef struct { const float *a; size_t n; int parts; float (*sum)(const float *, size_t); float out[64]; } sum_job;

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgekit.errors import EdgekitError
+
 from tests.conftest import needs_export
 
 
@@ -94,11 +96,14 @@ def test_q8_pte_calls_q8_ops_and_equals_the_ctypes_kernels(nk, tmp_path):
     np.testing.assert_array_equal(y, _q8_reference(model, xs))                     # the C q8 kernels' bits
     from edgekit.kernels.executorch_ops import set_decode_threads
 
-    try:  # batch-1 GEMVs split over the kernels' 2-thread pool instead of the calling thread: same bits
-        set_decode_threads(0)
-        np.testing.assert_array_equal(session.run([xs])[0], y)
+    try:  # batch-1 GEMVs split over the kernels' 2-thread pool, or ExecuTorch's (XNNPACK's): the same bits
+        for where in ("edgekit", "executorch"):
+            set_decode_threads(where)
+            np.testing.assert_array_equal(session.run([xs])[0], y)
     finally:
-        set_decode_threads(1)
+        set_decode_threads("calling")
+    with pytest.raises(EdgekitError, match="gpu.*unknown; choose one of edgekit, calling, executorch"):
+        set_decode_threads("gpu")
     ref = model(torch.from_numpy(xs)).detach().numpy()                             # the exact clustered model
     rel = np.linalg.norm(y - ref) / np.linalg.norm(ref)
     assert 1e-5 < rel < 0.05, rel
@@ -135,7 +140,6 @@ def test_q8_aot_op_equals_the_scalar_q8_reference(nk):
 
 @needs_export
 def test_q8_kernels_refuse_2_4_layers(nk, tmp_path):
-    from edgekit.errors import EdgekitError
     from edgekit.exporters.pipeline import export_model
 
     _ops_built()
