@@ -23,6 +23,45 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_ps();
+    if (bits == 3) {
+        /* 32 columns in 3 words (src/matrix.h): column 8i + 4h + b of word i is the word >> (8b + 3h)
+         * (the lookup reads 3 bits), the tails 2 words built once a unit (EK_LUT3_TAIL). Columns in
+         * order, as the reference. */
+        for (int u = 0; u < words / 3; u++) {
+            const float *xu = x + (size_t)u * 32;
+            #pragma GCC unroll 5
+            for (int i = 0; i < 5; i++) {  /* words 0 1 2, then tail words 0 and 1 */
+                __m256i v[8];
+                #pragma GCC unroll 8
+                for (int h = 0; h < 2 * G; h++) {
+                    const uint32_t *pu = p[h / 2] + (size_t)3 * u * EK_LANES + 8 * (h % 2);
+                    if (i < 3) {
+                        if (h % 2 == 0) _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
+                        v[h] = _mm256_loadu_si256((const __m256i *)(pu + (size_t)i * EK_LANES));
+                    } else {
+                        const __m256i a = _mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(pu + (size_t)(i - 3) * EK_LANES)), 6);
+                        const __m256i c = _mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(pu + 2 * EK_LANES)), i + 1);
+                        const __m256i m = _mm256_set1_epi32(0x03030303);
+                        v[h] = _mm256_or_si256(_mm256_and_si256(m, a), _mm256_andnot_si256(m, c));
+                    }
+                }
+                const int c0 = i < 3 ? 8 * i : 24 + 4 * (i - 3), nc = i < 3 ? 8 : 4;
+                #pragma GCC unroll 8
+                for (int r = 0; r < nc; r++) {
+                    const int sh = 8 * (r % 4) + 3 * (r / 4);
+                    #pragma GCC unroll 8
+                    for (int h = 0; h < 2 * G; h++) {
+                        __m256 wv = ek_lookup8(sh ? _mm256_srli_epi32(v[h], sh) : v[h], Tlo[h / 2], Thi[h / 2], 3);
+                        #pragma GCC unroll 4
+                        for (int mm = 0; mm < MT; mm++)
+                            acc[h * MT + mm] = _mm256_fmadd_ps(wv, _mm256_set1_ps(xu[(size_t)mm * ldx + c0 + r]), acc[h * MT + mm]);
+                    }
+                }
+            }
+        }
+        EK_TILE_STORE(acc, G, MT, 2, STORE_YMM, w, b, y, ldy);
+        return;
+    }
     for (int wi = 0; wi < words; wi++) {
         __m256i v[8];
         #pragma GCC unroll 32

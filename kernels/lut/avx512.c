@@ -62,6 +62,48 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
                 }
             }
         }
+    } else if (bits == 3) {
+        /* 32 columns in 3 words (src/matrix.h): column 8i + 4h + b of word i is the word >> (8b + 3h)
+         * (vpermps reads 4 bits; the table repeats every 8), the tails are 2 words built once a unit
+         * (EK_LUT3_TAIL) read the same way. Columns in order, as the reference. */
+        for (int u = 0; u < words / 3; u++) {
+            const float *xu = x + (size_t)u * 32;
+            #pragma GCC unroll 3
+            for (int i = 0; i < 4; i++) {  /* words 0 1 2, then the 2 tail words (i = 3) */
+                __m512i v[8];
+                #pragma GCC unroll 32
+                for (int g = 0; g < G; g++) {
+                    const uint32_t *pu = p[g] + (size_t)3 * u * EK_LANES;
+                    if (i < 3) _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
+                    v[g] = _mm512_loadu_si512((const void *)(pu + (size_t)(i < 3 ? i : 0) * EK_LANES));
+                }
+                #pragma GCC unroll 2
+                for (int t = 0; t < (i < 3 ? 1 : 2); t++) {
+                    __m512i vt[8];
+                    #pragma GCC unroll 32
+                    for (int g = 0; g < G; g++) {
+                        if (i < 3) { vt[g] = v[g]; continue; }
+                        const uint32_t *pu = p[g] + (size_t)3 * u * EK_LANES;
+                        const __m512i w2 = _mm512_loadu_si512((const void *)(pu + 2 * EK_LANES));
+                        const __m512i w01 = t ? _mm512_loadu_si512((const void *)(pu + EK_LANES)) : v[g];
+                        vt[g] = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w01, 6), _mm512_srli_epi32(w2, 4 + t),
+                                                          _mm512_set1_epi32(0x03030303), 0xE4);  /* c ? a : b */
+                    }
+                    const int c0 = i < 3 ? 8 * i : 24 + 4 * t, nc = i < 3 ? 8 : 4;
+                    #pragma GCC unroll 8
+                    for (int r = 0; r < nc; r++) {
+                        const int sh = 8 * (r % 4) + 3 * (r / 4);
+                        #pragma GCC unroll 32
+                        for (int g = 0; g < G; g++) {
+                            __m512 wv = _mm512_permutexvar_ps(sh ? _mm512_srli_epi32(vt[g], sh) : vt[g], T[g]);
+                            #pragma GCC unroll 32
+                            for (int mm = 0; mm < MT; mm++)
+                                acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xu[(size_t)mm * ldx + c0 + r]), acc[g * MT + mm]);
+                        }
+                    }
+                }
+            }
+        }
     } else
     for (int wi = 0; wi < words; wi++) {
         __m512i v[8];

@@ -1,7 +1,8 @@
 /* LUT product with int8 activations (lut/q8.c), AVX-512 VNNI + VBMI: one zmm = 4 columns of the
  * 16 rows of a block, one byte per weight. Per word row of a block (16 rows x F columns):
  *   index bytes: 4 bits: the word itself (low nibbles: columns 0 2 4 6) and the word >> 4 (1 3 5 7);
- *                3 bits: vpmultishiftqb gathers the 3-bit fields 0-3, 4-7, 8-9 into bytes;
+ *                3 bits (32 columns in 3 words, src/matrix.h): each word and the word >> 3 as
+ *                they are, and 2 tail words (2 shifts and a vpternlogd each);
  *                2 bits: the word >> 2s (byte j: column 4j + s);
  *   weights:     vpermb on the 64-byte table (64 entries, tq + 128 as unsigned bytes): it reads the
  *                low 6 bits of each byte, and the table repeats every 2^bits, so no masking;
@@ -15,9 +16,8 @@
 
 #define AI EK_AI
 
-/* the index bytes of group s of a word row (see above); ctrl: the 3-bit multishift controls */
-AI __m512i index_bytes(__m512i v, const int s, const int bits, const __m512i *ctrl) {
-    if (bits == 3) return _mm512_multishift_epi64_epi8(ctrl[s], v);
+/* the index bytes of group s of a word row (see above; 3 bits: the tile's own loop) */
+AI __m512i index_bytes(__m512i v, const int s, const int bits) {
     if (s == 0) return v;
     return _mm512_srli_epi32(v, bits == 4 ? 4 : 2 * s);
 }
@@ -26,21 +26,57 @@ AI __m512i index_bytes(__m512i v, const int s, const int bits, const __m512i *ct
 AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, const int MT, const int bits,
              const int shared, int32_t *y, int ldy) {
     const int words = w->words, NG = ek_q8_groups(bits), TG = shared ? 1 : G;
-    __m512i acc[8], T[8], ctrl[3];
+    __m512i acc[8], T[8];
     const uint32_t *p[8];
     EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 8
     for (int g = 0; g < TG; g++)
         T[g] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(w->q8_tables + (size_t)w->block_table[b + g] * 64)),
                                 _mm512_set1_epi8((char)0x80));
-    if (bits == 3) {
-        /* per qword (rows r, r + 1): bytes 0-3 = fields of row r, bytes 4-7 = row r + 1 (bit 32 on) */
-        ctrl[0] = _mm512_set1_epi64((long long)0x2926232009060300ULL);
-        ctrl[1] = _mm512_set1_epi64((long long)0x35322f2c15120f0cULL);
-        ctrl[2] = _mm512_set1_epi64((long long)0x38383b3818181b18ULL);
-    }
     #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_si512();
+    if (bits == 3) {
+        /* 32 columns in 3 words (src/matrix.h): groups 2i, 2i + 1 are word i and word i >> 3 as they
+         * are (vpermb reads 6 bits, the table repeats every 8); groups 6, 7 the tails (2 shifts and a
+         * vpternlogd each). 8 vpermb and no vpmultishiftqb a unit: port 5 does 8 ops per 32 columns. */
+        for (int u = 0; u < words / 3; u++) {
+            const int8_t *xu = xq + (size_t)u * 32;
+            __m512i w0[8];
+            #pragma GCC unroll 3
+            for (int i = 0; i < 4; i++) {  /* words 0 1 2, then the tails */
+                __m512i v[8];
+                #pragma GCC unroll 8
+                for (int g = 0; g < G; g++) {
+                    const uint32_t *pu = p[g] + (size_t)3 * u * EK_LANES;
+                    if (i < 3) {
+                        _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
+                        v[g] = _mm512_loadu_si512((const void *)(pu + (size_t)i * EK_LANES));
+                        if (i == 0) w0[g] = v[g];
+                    } else {
+                        /* i = 3: v = the w2 just used; tails 0 (with w0) and 1 (with w1, reloaded) */
+                        v[g] = _mm512_loadu_si512((const void *)(pu + 2 * EK_LANES));
+                    }
+                }
+                #pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    #pragma GCC unroll 8
+                    for (int g = 0; g < G; g++) {
+                        __m512i ib;
+                        if (i < 3) ib = h ? _mm512_srli_epi32(v[g], 3) : v[g];
+                        else {
+                            const __m512i w01 = h ? _mm512_loadu_si512((const void *)(p[g] + (size_t)(3 * u + 1) * EK_LANES)) : w0[g];
+                            ib = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w01, 6), _mm512_srli_epi32(v[g], 4 + h),
+                                                           _mm512_set1_epi32(0x03030303), 0xE4);  /* c ? a : b */
+                        }
+                        __m512i wb = _mm512_permutexvar_epi8(ib, T[shared ? 0 : g]);
+                        #pragma GCC unroll 4
+                        for (int mm = 0; mm < MT; mm++)
+                            acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, _mm512_set1_epi32(ek_q8_load4(xu + (size_t)mm * ldx + 8 * i + 4 * h)));
+                    }
+                }
+            }
+        }
+    } else
     for (int wi = 0; wi < words; wi++) {
         __m512i v[8];
         if (bits > 2) {
@@ -54,7 +90,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
         for (int s = 0; s < NG; s++) {
             #pragma GCC unroll 8
             for (int g = 0; g < G; g++) {
-                __m512i wb = _mm512_permutexvar_epi8(index_bytes(v[g], s, bits, ctrl), T[shared ? 0 : g]);
+                __m512i wb = _mm512_permutexvar_epi8(index_bytes(v[g], s, bits), T[shared ? 0 : g]);
                 #pragma GCC unroll 4
                 for (int mm = 0; mm < MT; mm++)
                     acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, _mm512_set1_epi32(ek_q8_load4(xw + (size_t)mm * ldx + 4 * s)));

@@ -73,6 +73,10 @@ static void ek_layout(ek_matrix *w) {
         w->code_words = (16 + F - 1) / F;
         w->words = chunks * (1 + w->code_words);
         w->kpad = chunks * 32;
+    } else if (ek_lut3(w)) {
+        const int units = (w->k + 31) / 32;
+        w->words = 3 * units;
+        w->kpad = 32 * units;
     } else {
         w->words = (w->k + F - 1) / F;
         w->kpad = w->words * F;

@@ -3,9 +3,16 @@
  * Rows are grouped in blocks of EK_LANES = 16 (the last block padded with index 0 rows whose
  * output is dropped). Within a block the data is [word][lane]: 16 consecutive uint32, one per row.
  *
- * LUT / SHIFT: word w of a row holds F = fields(bits) indices for columns w*F .. w*F+F-1, column
- *   w*F+i in bits [i*bits, (i+1)*bits). K is padded to kpad = words * F; padded indices are 0 and
- *   the product reads x padded with zeros there.
+ * LUT / SHIFT, 2 and 4 bits: word w of a row holds F = fields(bits) indices for columns w*F .. w*F+F-1,
+ *   column w*F+i in bits [i*bits, (i+1)*bits). K is padded to kpad = words * F; padded indices are 0
+ *   and the product reads x padded with zeros there.
+ * LUT / SHIFT, 3 bits (3.0 bits a weight): units of 32 columns in 3 words w0 w1 w2 (ek_lut3_index).
+ *   Byte b of word i holds column 8i + b in bits 0-2 and column 8i + 4 + b in bits 3-5 (columns
+ *   0-23); its bits 6-7 are the tails: column 24 + b = w0's bits 6-7 of byte b + bit 6 of w2's byte b
+ *   (as bit 2), column 28 + b = w1's bits 6-7 of byte b + bit 7 of w2's byte b. So a byte-wise table
+ *   lookup that reads only 3 bits (vpermb, pshufb, tbl on a table repeating every 8) takes 4 columns
+ *   from a word (or the word >> 3) as is, and the tails cost 2 shifts and a bit select per 4 columns.
+ *   kpad = 32 * units, words = 3 * units.
  * SPARSE24_LUT: chunks of 32 columns (8 groups of 4, 2 kept per group = 16 kept per row). A chunk
  *   is 1 position word (kept weight j at bits [2j, 2j+2): its column in group j/2) followed by
  *   cw = ceil(16 / F) code words (kept weight j: word j / F, field j % F). kpad = chunks * 32.
@@ -32,7 +39,7 @@
 struct ek_matrix {
     int format, n, k, bits, group_size;
     int owns;            /* 1: data/tables/row_scale are ours (packed); 0: borrowed (ek_matrix_wrap) */
-    int fields;          /* indices per 32-bit word: 8, 10, 16 for 4, 3, 2 bits */
+    int fields;          /* indices per 32-bit word: 8, 10, 16 for 4, 3, 2 bits (3-bit LUT / SHIFT: 32 per 3 words) */
     int nblocks;         /* ceil(n / 16) */
     int kpad;            /* padded columns */
     int words;           /* uint32 per row (all words of a block: words * 16) */
@@ -55,6 +62,21 @@ struct ek_matrix {
 };
 
 static inline int ek_fields(int bits) { return 32 / bits; }
+/* 1: the 3-bit LUT / SHIFT layout of 32 columns in 3 words (the 2:4 code words keep F fields a word) */
+static inline int ek_lut3(const ek_matrix *w) { return w->bits == 3 && w->format != EK_SPARSE24_LUT; }
+/* the 3-bit index of column c (0..31) of a unit whose words are w0 w1 w2 */
+static inline uint32_t ek_lut3_index(uint32_t w0, uint32_t w1, uint32_t w2, int c) {
+    if (c < 24) {
+        const uint32_t v = c < 8 ? w0 : c < 16 ? w1 : w2;
+        return (v >> (8 * (c % 4) + 3 * ((c % 8) / 4))) & 7;
+    }
+    const int b = c % 4, hi = c >= 28;
+    return (((hi ? w1 : w0) >> (8 * b + 6)) & 3) | (((w2 >> (8 * b + 6 + hi)) & 1) << 2);
+}
+/* the byte-wise tails: byte b of the result holds column 24 + b (hi = 0) or 28 + b (hi = 1) in its
+ * low 3 bits (bits 3-7: other bits); SEL(mask, a, b) = (a & mask) | (b & ~mask) */
+#define EK_LUT3_TAIL(w0or1, w2, hi, SHR, SEL, SPLAT)                                                \
+    SEL(SPLAT(0x03030303), SHR(w0or1, 6), SHR(w2, 4 + (hi)))
 static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
     return w->data + (size_t)b * w->words * EK_LANES;
 }
@@ -105,8 +127,9 @@ double ek_peak_ref(long iters);
     double ek_peak_##isa(long iters);
 
 /* q8 x layout: per word of F indices, ek_q8_groups(bits) groups of 4 int8 activations; the kernels
- * multiply group s of word w with 4 index bytes of each row (lut/q8.c: ek_q8_column). */
-static inline int ek_q8_groups(int bits) { return bits == 4 ? 2 : bits == 3 ? 3 : 4; }
+ * multiply group s of word w with 4 index bytes of each row (lut/q8.c: ek_q8_column). 3-bit LUT /
+ * SHIFT: the columns in order (group s of a 32-column unit: columns 4s .. 4s + 3). */
+static inline int ek_q8_groups(int bits) { return bits == 4 ? 2 : bits == 3 ? 8 /* a 3-word unit */ : 4; }
 int ek_q8_column(int bits, int s, int j);
 void ek_lut_q8_rows_avx512(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 void ek_lut_q8_rows_avx2(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
