@@ -12,6 +12,14 @@
 #define AI EK_AI
 #define STORE_ZMM(dst, v) _mm512_storeu_ps(dst, v)
 
+#ifndef EK_LUT3_NOTAIL
+#define EK_LUT3_NOTAIL 0
+#endif
+#ifndef EK_LUT3_OFFSET
+#define EK_LUT3_OFFSET 1
+#endif
+#define SEL512(m, a, b) _mm512_ternarylogic_epi32(a, b, m, 0xE4)  /* m ? a : b, bitwise */
+
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
              const int shared, float *y, int ldy) {
@@ -63,44 +71,66 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             }
         }
     } else if (bits == 3) {
-        /* 32 columns in 3 words (src/matrix.h): column 8i + 4h + b of word i is the word >> (8b + 3h)
-         * (vpermps reads 4 bits; the table repeats every 8), the tails are 2 words built once a unit
-         * (EK_LUT3_TAIL) read the same way. Columns in order, as the reference. */
-        for (int u = 0; u < words / 3; u++) {
-            const float *xu = x + (size_t)u * 32;
-            #pragma GCC unroll 3
-            for (int i = 0; i < 4; i++) {  /* words 0 1 2, then the 2 tail words (i = 3) */
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): column 8i + 4h + b is
+         * word i >> (8b + 3h); vpermps reads the low 4 bits of a lane and the table repeats every 8,
+         * so for h = 0 the word row loaded at byte offset b does (a load, not an ALU op, as in
+         * gemv4_tile). Word 3, the tail word, costs 3 shifts and 2 vpternlogd. The word loop stays
+         * rolled: a 32-column body of 8 blocks does not fit the uop cache (measured 10% slower
+         * unrolled). Columns in order, as the reference. */
+        const int units = words / 3;
+        /* the offset loads read 3 bytes past a word row: the matrix's last unit (borrowed arrays end
+         * there) is read from a padded copy */
+        uint32_t last[4 * EK_LANES] __attribute__((aligned(64)));
+        for (int u = 0; u < units; u++) {
+            const uint32_t *pu[8];
+            #pragma GCC unroll 8
+            for (int g = 0; g < G; g++) pu[g] = p[g] + (size_t)3 * u * EK_LANES;
+            if (u == units - 1 && b + G == w->nblocks) {
+                __builtin_memcpy(last, pu[G - 1], sizeof(uint32_t) * 3 * EK_LANES);
+                pu[G - 1] = last;
+            }
+            #pragma GCC unroll 1
+            for (int i = 0; i < 3; i++) {
+                const char *row[8];
                 __m512i v[8];
-                #pragma GCC unroll 32
+                #pragma GCC unroll 8
                 for (int g = 0; g < G; g++) {
-                    const uint32_t *pu = p[g] + (size_t)3 * u * EK_LANES;
-                    if (i < 3) _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                    v[g] = _mm512_loadu_si512((const void *)(pu + (size_t)(i < 3 ? i : 0) * EK_LANES));
+                    row[g] = (const char *)(pu[g] + (size_t)i * EK_LANES);
+                    _mm_prefetch(row[g] + (size_t)EK_PF * EK_LANES * 4, _MM_HINT_T0);
+                    v[g] = _mm512_loadu_si512((const void *)row[g]);
                 }
-                #pragma GCC unroll 2
-                for (int t = 0; t < (i < 3 ? 1 : 2); t++) {
-                    __m512i vt[8];
-                    #pragma GCC unroll 32
-                    for (int g = 0; g < G; g++) {
-                        if (i < 3) { vt[g] = v[g]; continue; }
-                        const uint32_t *pu = p[g] + (size_t)3 * u * EK_LANES;
-                        const __m512i w2 = _mm512_loadu_si512((const void *)(pu + 2 * EK_LANES));
-                        const __m512i w01 = t ? _mm512_loadu_si512((const void *)(pu + EK_LANES)) : v[g];
-                        vt[g] = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w01, 6), _mm512_srli_epi32(w2, 4 + t),
-                                                          _mm512_set1_epi32(0x03030303), 0xE4);  /* c ? a : b */
-                    }
-                    const int c0 = i < 3 ? 8 * i : 24 + 4 * t, nc = i < 3 ? 8 : 4;
+                const float *xi = x + (size_t)u * 32 + 8 * i;
+                #pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    const int bo = r % 4, sh = 8 * bo + 3 * (r / 4);
                     #pragma GCC unroll 8
-                    for (int r = 0; r < nc; r++) {
-                        const int sh = 8 * (r % 4) + 3 * (r / 4);
-                        #pragma GCC unroll 32
-                        for (int g = 0; g < G; g++) {
-                            __m512 wv = _mm512_permutexvar_ps(sh ? _mm512_srli_epi32(vt[g], sh) : vt[g], T[g]);
-                            #pragma GCC unroll 32
-                            for (int mm = 0; mm < MT; mm++)
-                                acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xu[(size_t)mm * ldx + c0 + r]), acc[g * MT + mm]);
-                        }
+                    for (int g = 0; g < G; g++) {
+                        const __m512i ix = r == 0 ? v[g] : r < 4 && EK_LUT3_OFFSET ? _mm512_loadu_si512((const void *)(row[g] + bo))
+                                                                 : _mm512_srli_epi32(v[g], sh);
+                        const __m512 wv = _mm512_permutexvar_ps(ix, T[g]);
+                        #pragma GCC unroll 8
+                        for (int mm = 0; mm < MT; mm++)
+                            acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xi[(size_t)mm * ldx + r]), acc[g * MT + mm]);
                     }
+                }
+            }
+            if (EK_LUT3_NOTAIL) continue;
+            __m512i v[8];
+            #pragma GCC unroll 8
+            for (int g = 0; g < G; g++)
+                v[g] = EK_LUT3_TAIL(_mm512_loadu_si512((const void *)pu[g]), _mm512_loadu_si512((const void *)(pu[g] + EK_LANES)),
+                                    _mm512_loadu_si512((const void *)(pu[g] + 2 * EK_LANES)),
+                                    _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
+            const float *xi = x + (size_t)u * 32 + 24;
+            #pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) {
+                const int sh = 8 * (r % 4) + 3 * (r / 4);
+                #pragma GCC unroll 8
+                for (int g = 0; g < G; g++) {
+                    const __m512 wv = _mm512_permutexvar_ps(sh ? _mm512_srli_epi32(v[g], sh) : v[g], T[g]);
+                    #pragma GCC unroll 8
+                    for (int mm = 0; mm < MT; mm++)
+                        acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xi[(size_t)mm * ldx + r]), acc[g * MT + mm]);
                 }
             }
         }

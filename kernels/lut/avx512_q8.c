@@ -2,7 +2,7 @@
  * 16 rows of a block, one byte per weight. Per word row of a block (16 rows x F columns):
  *   index bytes: 4 bits: the word itself (low nibbles: columns 0 2 4 6) and the word >> 4 (1 3 5 7);
  *                3 bits (32 columns in 3 words, src/matrix.h): each word and the word >> 3 as
- *                they are, and 2 tail words (2 shifts and a vpternlogd each);
+ *                they are, for the 3 words and the unit's tail word (3 shifts, 2 vpternlogd);
  *                2 bits: the word >> 2s (byte j: column 4j + s);
  *   weights:     vpermb on the 64-byte table (64 entries, tq + 128 as unsigned bytes): it reads the
  *                low 6 bits of each byte, and the table repeats every 2^bits, so no masking;
@@ -15,6 +15,8 @@
 #include "../src/q8.h"
 
 #define AI EK_AI
+
+#define SEL512(m, a, b) _mm512_ternarylogic_epi32(a, b, m, 0xE4)  /* m ? a : b, bitwise */
 
 /* the index bytes of group s of a word row (see above; 3 bits: the tile's own loop) */
 AI __m512i index_bytes(__m512i v, const int s, const int bits) {
@@ -36,42 +38,37 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
     #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_si512();
     if (bits == 3) {
-        /* 32 columns in 3 words (src/matrix.h): groups 2i, 2i + 1 are word i and word i >> 3 as they
-         * are (vpermb reads 6 bits, the table repeats every 8); groups 6, 7 the tails (2 shifts and a
-         * vpternlogd each). 8 vpermb and no vpmultishiftqb a unit: port 5 does 8 ops per 32 columns. */
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): group 2i + h of a unit
+         * is word i (h = 0) or word i >> 3 (vpermb reads 6 bits, the table repeats every 8); word 3,
+         * the tail word, costs 3 shifts and 2 vpternlogd. 8 vpermb and no vpmultishiftqb a unit. */
         for (int u = 0; u < words / 3; u++) {
-            const int8_t *xu = xq + (size_t)u * 32;
-            __m512i w0[8];
-            #pragma GCC unroll 3
-            for (int i = 0; i < 4; i++) {  /* words 0 1 2, then the tails */
+            const uint32_t *pu[8];
+            #pragma GCC unroll 8
+            for (int g = 0; g < G; g++) pu[g] = p[g] + (size_t)3 * u * EK_LANES;
+            #pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
                 __m512i v[8];
                 #pragma GCC unroll 8
                 for (int g = 0; g < G; g++) {
-                    const uint32_t *pu = p[g] + (size_t)3 * u * EK_LANES;
                     if (i < 3) {
-                        _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                        v[g] = _mm512_loadu_si512((const void *)(pu + (size_t)i * EK_LANES));
-                        if (i == 0) w0[g] = v[g];
+                        _mm_prefetch((const char *)(pu[g] + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
+                        v[g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
                     } else {
-                        /* i = 3: v = the w2 just used; tails 0 (with w0) and 1 (with w1, reloaded) */
-                        v[g] = _mm512_loadu_si512((const void *)(pu + 2 * EK_LANES));
+                        v[g] = EK_LUT3_TAIL(_mm512_loadu_si512((const void *)pu[g]),
+                                            _mm512_loadu_si512((const void *)(pu[g] + EK_LANES)),
+                                            _mm512_loadu_si512((const void *)(pu[g] + 2 * EK_LANES)),
+                                            _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
                     }
                 }
+                const int8_t *xi = xq + (size_t)u * 32 + 8 * i;
                 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     #pragma GCC unroll 8
                     for (int g = 0; g < G; g++) {
-                        __m512i ib;
-                        if (i < 3) ib = h ? _mm512_srli_epi32(v[g], 3) : v[g];
-                        else {
-                            const __m512i w01 = h ? _mm512_loadu_si512((const void *)(p[g] + (size_t)(3 * u + 1) * EK_LANES)) : w0[g];
-                            ib = _mm512_ternarylogic_epi32(_mm512_srli_epi32(w01, 6), _mm512_srli_epi32(v[g], 4 + h),
-                                                           _mm512_set1_epi32(0x03030303), 0xE4);  /* c ? a : b */
-                        }
-                        __m512i wb = _mm512_permutexvar_epi8(ib, T[shared ? 0 : g]);
+                        const __m512i wb = _mm512_permutexvar_epi8(h ? _mm512_srli_epi32(v[g], 3) : v[g], T[shared ? 0 : g]);
                         #pragma GCC unroll 4
                         for (int mm = 0; mm < MT; mm++)
-                            acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, _mm512_set1_epi32(ek_q8_load4(xu + (size_t)mm * ldx + 8 * i + 4 * h)));
+                            acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, _mm512_set1_epi32(ek_q8_load4(xi + (size_t)mm * ldx + 4 * h)));
                     }
                 }
             }

@@ -23,33 +23,32 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     #pragma GCC unroll 32
     for (int a = 0; a < 4 * G * MT; a++) acc[a] = vdupq_n_f32(0.0f);
     if (bits == 3) {
-        /* 32 columns in 3 words (src/matrix.h): column 8i + 4h + b of word i is the word >> (8b + 3h),
-         * the tails 2 words built once a unit (EK_LUT3_TAIL, vbsl). Columns in order, as the reference. */
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): column 8i + 4h + b is
+         * word i >> (8b + 3h); word 3 is the tail word (vbsl). Columns in order, as the reference. */
         for (int u = 0; u < words / 3; u++) {
-            const float *xu = x + (size_t)u * 32;
-            for (int i = 0; i < 5; i++) {  /* words 0 1 2, then tail words 0 and 1 */
+            for (int i = 0; i < 4; i++) {
                 uint32x4_t v[8];
                 #pragma GCC unroll 8
                 for (int q = 0; q < 4 * G; q++) {
                     const uint32_t *pu = p[q / 4] + (size_t)3 * u * EK_LANES + 4 * (q % 4);
                     if (i < 3) v[q] = vld1q_u32(pu + (size_t)i * EK_LANES);
-                    else v[q] = vbslq_u32(vdupq_n_u32(0x03030303), vshrq_n_u32(vld1q_u32(pu + (size_t)(i - 3) * EK_LANES), 6),
-                                          i == 3 ? vshrq_n_u32(vld1q_u32(pu + 2 * EK_LANES), 4)
-                                                 : vshrq_n_u32(vld1q_u32(pu + 2 * EK_LANES), 5));
+                    else v[q] = EK_LUT3_TAIL(vld1q_u32(pu), vld1q_u32(pu + EK_LANES), vld1q_u32(pu + 2 * EK_LANES),
+                                             vshrq_n_u32, vbslq_u32, vdupq_n_u32);
                 }
                 if (i < 3) {
                     #pragma GCC unroll 2
                     for (int g = 0; g < G; g++) __builtin_prefetch(p[g] + (size_t)(3 * u + i + EK_PF) * EK_LANES);
                 }
-                const int c0 = i < 3 ? 8 * i : 24 + 4 * (i - 3), nc = i < 3 ? 8 : 4;
-                for (int r = 0; r < nc; r++) {
+                const float *xi = x + (size_t)u * 32 + 8 * i;
+                #pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
                     const int sh = 8 * (r % 4) + 3 * (r / 4);
                     #pragma GCC unroll 8
                     for (int q = 0; q < 4 * G; q++) {
                         float32x4_t wv = ek_lookup(T[q / 4], vshlq_u32(v[q], vdupq_n_s32(-sh)), 3);
                         #pragma GCC unroll 4
                         for (int mm = 0; mm < MT; mm++)
-                            acc[q * MT + mm] = vfmaq_n_f32(acc[q * MT + mm], wv, xu[(size_t)mm * ldx + c0 + r]);
+                            acc[q * MT + mm] = vfmaq_n_f32(acc[q * MT + mm], wv, xi[(size_t)mm * ldx + r]);
                     }
                 }
             }

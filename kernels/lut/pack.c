@@ -16,12 +16,14 @@ ek_matrix *ek_pack_lut_format(int format, int n, int k, int bits, const uint8_t 
             if (ek_lut3(w)) {  /* 32 columns in 3 words (src/matrix.h) */
                 uint32_t *u = dst + (size_t)(c / 32) * 3 * EK_LANES;
                 const int cc = c % 32;
+                const int b = cc % 4, sh = 8 * b + 3 * ((cc % 8) / 4);
                 if (cc < 24) {
-                    u[(size_t)(cc / 8) * EK_LANES] |= (uint32_t)v << (8 * (cc % 4) + 3 * ((cc % 8) / 4));
-                } else {
-                    const int b = cc % 4, hi = cc >= 28;
-                    u[(size_t)hi * EK_LANES] |= (uint32_t)(v & 3) << (8 * b + 6);
-                    u[2 * EK_LANES] |= (uint32_t)(v >> 2) << (8 * b + 6 + hi);
+                    u[(size_t)(cc / 8) * EK_LANES] |= (uint32_t)v << sh;
+                } else {  /* the tail word (src/matrix.h): byte b = w0 bits 6-7, w2 bits 6-7, w1 bits 6-7 */
+                    const uint32_t t = (uint32_t)v << sh;  /* its bits in the tail word */
+                    u[0] |= ((t & 0x03030303u) << 6);
+                    u[2 * EK_LANES] |= ((t & 0x0c0c0c0cu) << 4);
+                    u[EK_LANES] |= ((t & 0x30303030u) << 2);
                 }
                 continue;
             }

@@ -6,13 +6,13 @@
  * LUT / SHIFT, 2 and 4 bits: word w of a row holds F = fields(bits) indices for columns w*F .. w*F+F-1,
  *   column w*F+i in bits [i*bits, (i+1)*bits). K is padded to kpad = words * F; padded indices are 0
  *   and the product reads x padded with zeros there.
- * LUT / SHIFT, 3 bits (3.0 bits a weight): units of 32 columns in 3 words w0 w1 w2 (ek_lut3_index).
- *   Byte b of word i holds column 8i + b in bits 0-2 and column 8i + 4 + b in bits 3-5 (columns
- *   0-23); its bits 6-7 are the tails: column 24 + b = w0's bits 6-7 of byte b + bit 6 of w2's byte b
- *   (as bit 2), column 28 + b = w1's bits 6-7 of byte b + bit 7 of w2's byte b. So a byte-wise table
- *   lookup that reads only 3 bits (vpermb, pshufb, tbl on a table repeating every 8) takes 4 columns
- *   from a word (or the word >> 3) as is, and the tails cost 2 shifts and a bit select per 4 columns.
- *   kpad = 32 * units, words = 3 * units.
+ * LUT / SHIFT, 3 bits (3.0 bits a weight): units of 32 columns in 3 words w0 w1 w2, read as 4 words
+ *   of 8 columns: byte b of word i holds column 8i + b in bits 0-2 and column 8i + 4 + b in bits 3-5,
+ *   for i = 0, 1, 2 the stored words, for i = 3 the tail word built from their bits 6-7
+ *   (ek_lut3_tail: byte b = w0's bits 6-7, w2's bits 6-7, w1's bits 6-7 of byte b). So a lookup that
+ *   reads 3 bits of a byte (vpermb, pshufb, tbl on a table repeating every 8) takes 4 columns from a
+ *   word or the word >> 3 as they are, and vpermps column 8i + 4h + b from the word >> (8b + 3h).
+ *   kpad = 32 * units, words = 3 * units; padded indices are 0.
  * SPARSE24_LUT: chunks of 32 columns (8 groups of 4, 2 kept per group = 16 kept per row). A chunk
  *   is 1 position word (kept weight j at bits [2j, 2j+2): its column in group j/2) followed by
  *   cw = ceil(16 / F) code words (kept weight j: word j / F, field j % F). kpad = chunks * 32.
@@ -64,19 +64,6 @@ struct ek_matrix {
 static inline int ek_fields(int bits) { return 32 / bits; }
 /* 1: the 3-bit LUT / SHIFT layout of 32 columns in 3 words (the 2:4 code words keep F fields a word) */
 static inline int ek_lut3(const ek_matrix *w) { return w->bits == 3 && w->format != EK_SPARSE24_LUT; }
-/* the 3-bit index of column c (0..31) of a unit whose words are w0 w1 w2 */
-static inline uint32_t ek_lut3_index(uint32_t w0, uint32_t w1, uint32_t w2, int c) {
-    if (c < 24) {
-        const uint32_t v = c < 8 ? w0 : c < 16 ? w1 : w2;
-        return (v >> (8 * (c % 4) + 3 * ((c % 8) / 4))) & 7;
-    }
-    const int b = c % 4, hi = c >= 28;
-    return (((hi ? w1 : w0) >> (8 * b + 6)) & 3) | (((w2 >> (8 * b + 6 + hi)) & 1) << 2);
-}
-/* the byte-wise tails: byte b of the result holds column 24 + b (hi = 0) or 28 + b (hi = 1) in its
- * low 3 bits (bits 3-7: other bits); SEL(mask, a, b) = (a & mask) | (b & ~mask) */
-#define EK_LUT3_TAIL(w0or1, w2, hi, SHR, SEL, SPLAT)                                                \
-    SEL(SPLAT(0x03030303), SHR(w0or1, 6), SHR(w2, 4 + (hi)))
 static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
     return w->data + (size_t)b * w->words * EK_LANES;
 }
@@ -125,6 +112,20 @@ double ek_peak_ref(long iters);
     void ek_sparse_rows_##isa(const ek_matrix *, const float *, int, int, int, int, float *, int); \
     float ek_sum_##isa(const float *a, size_t n);                                             \
     double ek_peak_##isa(long iters);
+
+/* 3-bit LUT / SHIFT: the tail word of a unit (src/matrix.h: its columns 24-31) from its words, per
+ * ISA: SEL(mask, a, b) = (a & mask) | (b & ~mask), SHR a 32-bit lane shift, SPLAT a 32-bit constant;
+ * bits 6-7 of each byte are left over (no lookup reads them) */
+#define EK_LUT3_TAIL(w0, w1, w2, SHR, SEL, SPLAT)                                                   \
+    SEL(SPLAT(0x30303030), SHR(w1, 2), SEL(SPLAT(0x03030303), SHR(w0, 6), SHR(w2, 4)))
+static inline uint32_t ek_lut3_tail(uint32_t w0, uint32_t w1, uint32_t w2) {
+    return ((w0 >> 6) & 0x03030303u) | ((w2 >> 4) & 0x0c0c0c0cu) | ((w1 >> 2) & 0x30303030u);
+}
+/* the 3-bit index of column c (0..31) of a unit whose words are w0 w1 w2 */
+static inline uint32_t ek_lut3_index(uint32_t w0, uint32_t w1, uint32_t w2, int c) {
+    const uint32_t v = c < 8 ? w0 : c < 16 ? w1 : c < 24 ? w2 : ek_lut3_tail(w0, w1, w2);
+    return (v >> (8 * (c % 4) + 3 * ((c % 8) / 4))) & 7;
+}
 
 /* q8 x layout: per word of F indices, ek_q8_groups(bits) groups of 4 int8 activations; the kernels
  * multiply group s of word w with 4 index bytes of each row (lut/q8.c: ek_q8_column). 3-bit LUT /

@@ -33,24 +33,21 @@ EK_AI void q8_tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const i
     _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) T[g] = vld1q_s8(w->q8_tables + (size_t)w->block_table[b + g] * 64);
     _Pragma("GCC unroll 32") for (int a = 0; a < 4 * G * MT; a++) acc[a] = vdupq_n_s32(0);
     if (bits == 3) {
-        /* 32 columns in 3 words (src/matrix.h): groups 2i, 2i + 1 are word i and word i >> 3 masked
-         * to 3 bits; groups 6, 7 the tails (EK_LUT3_TAIL, vbsl, masked). */
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): group 2i + h of a unit
+         * is word i (>> 3 for h = 1) masked to 3 bits; word 3 is the tail word (vbsl). */
         for (int u = 0; u < words / 3; u++) {
-            const int8_t *xu = xq + (size_t)u * 32;
-            for (int i = 0; i < 5; i++) {  /* words 0 1 2, then tail words 0 and 1 */
+            for (int i = 0; i < 4; i++) {
                 uint32x4_t v[8];
                 _Pragma("GCC unroll 8") for (int q = 0; q < 4 * G; q++) {
                     const uint32_t *pu = p[q / 4] + (size_t)3 * u * EK_LANES + 4 * (q % 4);
                     if (i < 3) v[q] = vld1q_u32(pu + (size_t)i * EK_LANES);
-                    else v[q] = vbslq_u32(vdupq_n_u32(0x03030303), vshrq_n_u32(vld1q_u32(pu + (size_t)(i - 3) * EK_LANES), 6),
-                                          i == 3 ? vshrq_n_u32(vld1q_u32(pu + 2 * EK_LANES), 4)
-                                                 : vshrq_n_u32(vld1q_u32(pu + 2 * EK_LANES), 5));
+                    else v[q] = EK_LUT3_TAIL(vld1q_u32(pu), vld1q_u32(pu + EK_LANES), vld1q_u32(pu + 2 * EK_LANES),
+                                             vshrq_n_u32, vbslq_u32, vdupq_n_u32);
                 }
                 if (i < 3) _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) __builtin_prefetch(p[g] + (size_t)(3 * u + i + EK_PF) * EK_LANES);
-                _Pragma("GCC unroll 2") for (int hh = 0; hh < (i < 3 ? 2 : 1); hh++) {
-                    const int grp = i < 3 ? 2 * i + hh : i + 3;
+                _Pragma("GCC unroll 2") for (int hh = 0; hh < 2; hh++) {
                     int8x16_t xb[4];
-                    _Pragma("GCC unroll 4") for (int mm = 0; mm < MT; mm++) xb[mm] = q8_bcast4(xu + (size_t)mm * ldx + 4 * grp);
+                    _Pragma("GCC unroll 4") for (int mm = 0; mm < MT; mm++) xb[mm] = q8_bcast4(xq + (size_t)mm * ldx + (size_t)u * 32 + 8 * i + 4 * hh);
                     _Pragma("GCC unroll 8") for (int q = 0; q < 4 * G; q++) {
                         const uint8x16_t ib = vandq_u8(vreinterpretq_u8_u32(hh ? vshrq_n_u32(v[q], 3) : v[q]), vdupq_n_u8(7));
                         int8x16_t wq = vqtbl1q_s8(T[q / 4], ib);
