@@ -4,7 +4,8 @@
  * GEMV runs 8 blocks at once (8 independent accumulator chains); GEMM shares each decoded
  * weight vector across 8 rows of x. Blocks mixing two tables use the reference.
  * 2-bit weights add precomputed column-pair values instead (see the bits == 2 branch); 4-bit GEMV
- * reads half the nibbles by byte-offset loads (gemv4_tile). */
+ * reads half the nibbles by byte-offset loads (gemv4_tile); 3-bit weights come in 32-column units of
+ * 3 words (src/matrix.h), and their GEMV runs 4 blocks at once. */
 #include <immintrin.h>
 
 #include "../src/driver.h"
@@ -12,12 +13,8 @@
 #define AI EK_AI
 #define STORE_ZMM(dst, v) _mm512_storeu_ps(dst, v)
 
-#ifndef EK_LUT3_NOTAIL
-#define EK_LUT3_NOTAIL 0
-#endif
-#ifndef EK_LUT3_OFFSET
-#define EK_LUT3_OFFSET 1
-#endif
+/* 3-bit GEMV: 4 blocks a tile (measured 2% faster than 8 with this layout; 2 is latency-bound) */
+#define EK_LUT3_GV 4
 #define SEL512(m, a, b) _mm512_ternarylogic_epi32(a, b, m, 0xE4)  /* m ? a : b, bitwise */
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
@@ -72,65 +69,40 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
         }
     } else if (bits == 3) {
         /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): column 8i + 4h + b is
-         * word i >> (8b + 3h); vpermps reads the low 4 bits of a lane and the table repeats every 8,
-         * so for h = 0 the word row loaded at byte offset b does (a load, not an ALU op, as in
-         * gemv4_tile). Word 3, the tail word, costs 3 shifts and 2 vpternlogd. The word loop stays
-         * rolled: a 32-column body of 8 blocks does not fit the uop cache (measured 10% slower
-         * unrolled). Columns in order, as the reference. */
-        const int units = words / 3;
-        /* the offset loads read 3 bytes past a word row: the matrix's last unit (borrowed arrays end
-         * there) is read from a padded copy */
-        uint32_t last[4 * EK_LANES] __attribute__((aligned(64)));
-        for (int u = 0; u < units; u++) {
+         * word i >> (8b + 3h) (vpermps reads the low 4 bits of a lane, the table repeats every 8);
+         * word 3, the tail word, costs 3 shifts and 2 vpternlogd a unit. Columns in order, as the
+         * reference. Measured alternatives (slower here): the 3 words in a rolled loop (-6%), byte-
+         * offset loads for h = 0 as in gemv4_tile (-1.5%: 3 of 4 such loads split cache lines). */
+        for (int u = 0; u < words / 3; u++) {
             const uint32_t *pu[8];
             #pragma GCC unroll 8
             for (int g = 0; g < G; g++) pu[g] = p[g] + (size_t)3 * u * EK_LANES;
-            if (u == units - 1 && b + G == w->nblocks) {
-                __builtin_memcpy(last, pu[G - 1], sizeof(uint32_t) * 3 * EK_LANES);
-                pu[G - 1] = last;
-            }
-            #pragma GCC unroll 1
-            for (int i = 0; i < 3; i++) {
-                const char *row[8];
+            #pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
                 __m512i v[8];
                 #pragma GCC unroll 8
                 for (int g = 0; g < G; g++) {
-                    row[g] = (const char *)(pu[g] + (size_t)i * EK_LANES);
-                    _mm_prefetch(row[g] + (size_t)EK_PF * EK_LANES * 4, _MM_HINT_T0);
-                    v[g] = _mm512_loadu_si512((const void *)row[g]);
+                    if (i < 3) {
+                        _mm_prefetch((const char *)(pu[g] + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
+                        v[g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
+                    } else {
+                        v[g] = EK_LUT3_TAIL(_mm512_loadu_si512((const void *)pu[g]),
+                                            _mm512_loadu_si512((const void *)(pu[g] + EK_LANES)),
+                                            _mm512_loadu_si512((const void *)(pu[g] + 2 * EK_LANES)),
+                                            _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
+                    }
                 }
                 const float *xi = x + (size_t)u * 32 + 8 * i;
                 #pragma GCC unroll 8
                 for (int r = 0; r < 8; r++) {
-                    const int bo = r % 4, sh = 8 * bo + 3 * (r / 4);
+                    const int sh = 8 * (r % 4) + 3 * (r / 4);
                     #pragma GCC unroll 8
                     for (int g = 0; g < G; g++) {
-                        const __m512i ix = r == 0 ? v[g] : r < 4 && EK_LUT3_OFFSET ? _mm512_loadu_si512((const void *)(row[g] + bo))
-                                                                 : _mm512_srli_epi32(v[g], sh);
-                        const __m512 wv = _mm512_permutexvar_ps(ix, T[g]);
+                        const __m512 wv = _mm512_permutexvar_ps(sh ? _mm512_srli_epi32(v[g], sh) : v[g], T[g]);
                         #pragma GCC unroll 8
                         for (int mm = 0; mm < MT; mm++)
                             acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xi[(size_t)mm * ldx + r]), acc[g * MT + mm]);
                     }
-                }
-            }
-            if (EK_LUT3_NOTAIL) continue;
-            __m512i v[8];
-            #pragma GCC unroll 8
-            for (int g = 0; g < G; g++)
-                v[g] = EK_LUT3_TAIL(_mm512_loadu_si512((const void *)pu[g]), _mm512_loadu_si512((const void *)(pu[g] + EK_LANES)),
-                                    _mm512_loadu_si512((const void *)(pu[g] + 2 * EK_LANES)),
-                                    _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
-            const float *xi = x + (size_t)u * 32 + 24;
-            #pragma GCC unroll 8
-            for (int r = 0; r < 8; r++) {
-                const int sh = 8 * (r % 4) + 3 * (r / 4);
-                #pragma GCC unroll 8
-                for (int g = 0; g < G; g++) {
-                    const __m512 wv = _mm512_permutexvar_ps(sh ? _mm512_srli_epi32(v[g], sh) : v[g], T[g]);
-                    #pragma GCC unroll 8
-                    for (int mm = 0; mm < MT; mm++)
-                        acc[g * MT + mm] = _mm512_fmadd_ps(wv, _mm512_set1_ps(xi[(size_t)mm * ldx + r]), acc[g * MT + mm]);
                 }
             }
         }
@@ -206,7 +178,10 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, const
 AI void gemv_tile(const ek_matrix *w, const float *x, int b, const int G, const int bits, const int shared,
                   float *y) {
     if (bits == 4) gemv4_tile(w, x, b, G, shared, y);
-    else tile(w, x, 0, b, G, 1, bits, shared, y, 0);
+    else if (bits == 3 && EK_LUT3_GV < G) {  /* G = 8 from the driver: two 4-block tiles */
+        #pragma GCC unroll 8
+        for (int h = 0; h < G; h += EK_LUT3_GV) tile(w, x, 0, b + h, EK_LUT3_GV, 1, bits, shared, y, 0);
+    } else tile(w, x, 0, b, G, 1, bits, shared, y, 0);
 }
 
 /* GEMV: 8 blocks a tile; GEMM: 2 blocks x 8 rows of x */

@@ -28,7 +28,7 @@ AI __m512i index_bytes(__m512i v, const int s, const int bits) {
 AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, const int MT, const int bits,
              const int shared, int32_t *y, int ldy) {
     const int words = w->words, NG = ek_q8_groups(bits), TG = shared ? 1 : G;
-    __m512i acc[8], T[8];
+    __m512i acc[8], T[8], TB[1];
     const uint32_t *p[8];
     EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 8
@@ -38,6 +38,11 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
     #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_si512();
     if (bits == 3) {
+        const __m512i hi3 = _mm512_srli_epi16(_mm512_set_epi8(
+            63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40,
+            39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+            15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);  /* byte c: c >> 3 (c < 64: no carry) */
+        TB[0] = _mm512_permutexvar_epi8(hi3, T[0]);
         /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): group 2i + h of a unit
          * is word i (h = 0) or word i >> 3 (vpermb reads 6 bits, the table repeats every 8); word 3,
          * the tail word, costs 3 shifts and 2 vpternlogd. 8 vpermb and no vpmultishiftqb a unit. */
@@ -65,7 +70,11 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
                 for (int h = 0; h < 2; h++) {
                     #pragma GCC unroll 8
                     for (int g = 0; g < G; g++) {
-                        const __m512i wb = _mm512_permutexvar_epi8(h ? _mm512_srli_epi32(v[g], 3) : v[g], T[shared ? 0 : g]);
+                        /* h = 1: bits 3-5 of each byte; with one table looked up in TB (TB[c] = T[c >> 3]):
+                         * no shift (G tables: shifted, to keep 8 more zmm free) */
+                        const __m512i wb = h ? (shared ? _mm512_permutexvar_epi8(v[g], TB[0])
+                                                       : _mm512_permutexvar_epi8(_mm512_srli_epi32(v[g], 3), T[g]))
+                                             : _mm512_permutexvar_epi8(v[g], T[shared ? 0 : g]);
                         #pragma GCC unroll 4
                         for (int mm = 0; mm < MT; mm++)
                             acc[g * MT + mm] = _mm512_dpbusd_epi32(acc[g * MT + mm], wb, _mm512_set1_epi32(ek_q8_load4(xi + (size_t)mm * ldx + 4 * h)));
