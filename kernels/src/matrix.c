@@ -135,6 +135,14 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     return w;
 }
 
+int64_t ek_packed_words(int format, int n, int k, int bits) {
+    if (format < EK_LUT || format > EK_SPARSE24_LUT || n < 1 || k < 1 || bits < 2 || bits > 4) return -1;
+    ek_matrix w = {0};
+    w.format = format; w.n = n; w.k = k; w.bits = bits;
+    ek_layout(&w);
+    return (int64_t)w.nblocks * w.words * EK_LANES;
+}
+
 void ek_matrix_info(const ek_matrix *w, int64_t info[8]) {
     info[0] = w->format; info[1] = w->n; info[2] = w->k; info[3] = w->bits; info[4] = w->group_size;
     info[5] = (int64_t)w->nblocks * w->words * EK_LANES; info[6] = w->ntables; info[7] = w->row_scale != NULL;
