@@ -45,9 +45,8 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
     // read as garbage: their size differs from this library's (ek_packed_words)
     const int64_t words = ek_packed_words(format, (int)n, (int)k, (int)bits);
     ET_KERNEL_CHECK_MSG(ctx, words >= 0 && data.numel() == words, InvalidArgument, out,
-                        "edgekit linear: the packed data holds %lld words, this kernel library's %lld-bit layout "
-                        "for %lld x %lld has %lld; the .pte was exported by an edgekit with another packed layout "
-                        "(3-bit weights before 3.0 bits a weight): re-export it with this edgekit",
+                        "edgekit linear: re-export this .pte with this edgekit: packed data of %lld words, the "
+                        "%lld-bit layout for %lld x %lld has %lld (older 3-bit layout?)",
                         (long long)data.numel(), (long long)bits, (long long)n, (long long)k, (long long)words);
     const float* sc = scale.numel() ? scale.const_data_ptr<float>() : nullptr;
     const float* bi = bias.numel() ? bias.const_data_ptr<float>() : nullptr;
