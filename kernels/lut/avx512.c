@@ -77,6 +77,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
             const uint32_t *pu[8];
             #pragma GCC unroll 8
             for (int g = 0; g < G; g++) pu[g] = p[g] + (size_t)3 * u * EK_LANES;
+            __m512i wd[3][8];  /* the unit's 3 word rows, kept for its tail word */
             #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
                 __m512i v[8];
@@ -84,12 +85,9 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
                 for (int g = 0; g < G; g++) {
                     if (i < 3) {
                         _mm_prefetch((const char *)(pu[g] + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                        v[g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
+                        v[g] = wd[i][g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
                     } else {
-                        v[g] = EK_LUT3_TAIL(_mm512_loadu_si512((const void *)pu[g]),
-                                            _mm512_loadu_si512((const void *)(pu[g] + EK_LANES)),
-                                            _mm512_loadu_si512((const void *)(pu[g] + 2 * EK_LANES)),
-                                            _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
+                        v[g] = EK_LUT3_TAIL(wd[0][g], wd[1][g], wd[2][g], _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
                     }
                 }
                 const float *xi = x + (size_t)u * 32 + 8 * i;

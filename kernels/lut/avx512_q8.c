@@ -8,7 +8,7 @@
  *                low 6 bits of each byte, and the table repeats every 2^bits, so no masking;
  *   products:    vpdpbusd with the 4 activations of that group broadcast: 64 multiply-adds.
  * sum (tq + 128) xq = S + 128 sum(xq): the sum of the row's xq (stored after it) is subtracted.
- * GEMV runs 8 blocks at once; GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference. */
+ * GEMV runs 8 blocks at once (3 bits: 4); GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference. */
 #include <immintrin.h>
 
 #include "../src/driver.h"
@@ -50,6 +50,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
             const uint32_t *pu[8];
             #pragma GCC unroll 8
             for (int g = 0; g < G; g++) pu[g] = p[g] + (size_t)3 * u * EK_LANES;
+            __m512i wd[3][8];  /* the unit's 3 word rows, kept for its tail word */
             #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
                 __m512i v[8];
@@ -57,12 +58,9 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
                 for (int g = 0; g < G; g++) {
                     if (i < 3) {
                         _mm_prefetch((const char *)(pu[g] + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                        v[g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
+                        v[g] = wd[i][g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
                     } else {
-                        v[g] = EK_LUT3_TAIL(_mm512_loadu_si512((const void *)pu[g]),
-                                            _mm512_loadu_si512((const void *)(pu[g] + EK_LANES)),
-                                            _mm512_loadu_si512((const void *)(pu[g] + 2 * EK_LANES)),
-                                            _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
+                        v[g] = EK_LUT3_TAIL(wd[0][g], wd[1][g], wd[2][g], _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
                     }
                 }
                 const int8_t *xi = xq + (size_t)u * 32 + 8 * i;
@@ -108,7 +106,15 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
     EK_Q8_STORE_512(acc, G, MT, XSUM_CORR, w, b, y, ldy);
 }
 
-EK_GEMV_OF_TILE(gemv_tile, tile, int8_t, int32_t)
+/* 3-bit GEMV: 4 blocks a tile, whose 12 word rows a unit stay in registers for the tail word
+ * (measured 1-4% faster than 8 blocks) */
+#define EK_LUT3Q8_GV 4
+AI void gemv_tile(const ek_matrix *w, const int8_t *x, int b, const int G, const int bits, const int shared, int32_t *y) {
+    if (bits == 3 && EK_LUT3Q8_GV < G) {
+        #pragma GCC unroll 8
+        for (int h = 0; h < G; h += EK_LUT3Q8_GV) tile(w, x, 0, b + h, EK_LUT3Q8_GV, 1, bits, shared, y, 0);
+    } else tile(w, x, 0, b, G, 1, bits, shared, y, 0);
+}
 
 /* GEMV: 8 blocks a tile; GEMM: 2 blocks x 4 rows of x */
 EK_ROWS_DRIVER_T(ek_lut_q8_rows_avx512, int8_t, int32_t, gemv_tile, tile, ek_lut_q8_rows_ref, 8, 2, 4)
