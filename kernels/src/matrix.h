@@ -115,7 +115,7 @@ double ek_peak_ref(long iters);
 
 /* 3-bit LUT / SHIFT: the tail word of a unit (src/matrix.h: its columns 24-31) from its words, per
  * ISA: SEL(mask, a, b) = (a & mask) | (b & ~mask), SHR a 32-bit lane shift, SPLAT a 32-bit constant;
- * bits 6-7 of each byte are left over (no lookup reads them) */
+ * bits 6-7 of each byte are left over (lookups ignore them: the tables repeat every 8 entries) */
 #define EK_LUT3_TAIL(w0, w1, w2, SHR, SEL, SPLAT)                                                   \
     SEL(SPLAT(0x30303030), SHR(w1, 2), SEL(SPLAT(0x03030303), SHR(w0, 6), SHR(w2, 4)))
 static inline uint32_t ek_lut3_tail(uint32_t w0, uint32_t w1, uint32_t w2) {
