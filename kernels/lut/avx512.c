@@ -73,6 +73,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
          * word 3, the tail word, costs 3 shifts and 2 vpternlogd a unit. Columns in order, as the
          * reference. Measured alternatives (slower here): the 3 words in a rolled loop (-6%), byte-
          * offset loads for h = 0 as in gemv4_tile (-1.5%: 3 of 4 such loads split cache lines). */
+        #pragma GCC unroll 2  /* 2 units a loop: measured ~2% faster than 1 */
         for (int u = 0; u < words / 3; u++) {
             const uint32_t *pu[8];
             #pragma GCC unroll 8
