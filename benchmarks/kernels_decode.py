@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMATS = ("fp32", "xnnpack_int4", "lut4", "lut3", "lut2", "lut4_q8", "lut3_q8", "lut2_q8")
+FORMATS = ("fp32", "xnnpack_int4", "xnnpack_int4_attn", "lut4", "lut3", "lut2", "lut4_q8", "lut3_q8", "lut2_q8")
+ATTN = "_attn"  # XNNPACK int4 with --executorch-attention edgekit (the lut formats have it by default)
 Q8 = "_q8"  # exported with --executorch-kernels edgekit-q8 (int8 activations)
 PROMPT = 16
 STREAM_MB = 256
@@ -86,8 +87,9 @@ def export_all(name: str, work: Path, formats) -> dict[str, Path]:
                if sum(p.numel() for p in model.parameters()) < 50e6 else None)
         if fmt == "fp32":
             export_llm(model, tok, "executorch", out, name=name, parity_tokens=ids)
-        elif fmt == "xnnpack_int4":  # random weights: int4 + int8 activations vs torch is not a parity check
-            export_llm(model, tok, "executorch", out, name=name, weights="int4", group_size=32)
+        elif fmt.startswith("xnnpack_int4"):  # random weights: int4 + int8 activations vs torch is no parity check
+            export_llm(model, tok, "executorch", out, name=name, weights="int4", group_size=32,
+                       attention="edgekit" if fmt.endswith(ATTN) else "graph")
         else:  # lut<b> and lut<b>_q8 share the clustered copy (the same tables and indices)
             bits = int(fmt[3])
             clustered[bits] = clustered.get(bits) or cluster_kmeans(model, bits)
@@ -98,7 +100,7 @@ def export_all(name: str, work: Path, formats) -> dict[str, Path]:
     return arts
 
 
-def bytes_per_token(manifest: dict, fmt: str) -> dict:
+def bytes_per_token(manifest: dict, fmt: str, tokens: int) -> dict:
     """Weight bytes a decode step reads (from the ledger, which reads the file) and the KV cache it reads."""
     cfg = manifest["model"]["config"]
     d, layers, hd = cfg["dim"], cfg["n_layers"], cfg["dim"] // cfg["n_heads"]
@@ -112,6 +114,8 @@ def bytes_per_token(manifest: dict, fmt: str) -> dict:
         assert sum(r["dense_bytes"] for r in ledger) == linear_fp32, "every Linear is in the ledger"
         linear = sum(r["bytes_written"] for r in ledger)
     kv = 2 * layers * cfg["n_kv_heads"] * cfg["max_seq_len"] * hd * 4
+    if manifest["options"].get("executorch_attention") == "edgekit":  # reads the positions in use: on average
+        kv = kv * (PROMPT + 1 + tokens / 2) / cfg["max_seq_len"]    # those of the middle timed step
     return {"weights": linear + norms + d * 4, "linear": linear, "kv_cache": kv}
 
 
@@ -192,7 +196,7 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
                                                  "config": man["model"]["config"], "formats": {}})
             f = entry["formats"].setdefault(fmt, {
                 "pte_bytes": (arts[m][fmt] / "model.pte").stat().st_size,
-                "bytes_per_token": bytes_per_token(man, fmt),
+                "bytes_per_token": bytes_per_token(man, fmt, tokens),
                 "parity": (man.get("parity") or {}).get("metrics", {}).get("cosine_min"), "tok_s": {}, "tok_s_cpu": {},
                 "steps": {}})
             f["tok_s"][str(threads)] = round(1e3 / st["median_ms"], 2)
@@ -203,7 +207,12 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
              "lut2_vs_lut4": ("lut2", "lut4"), "int4_vs_fp32": ("xnnpack_int4", "fp32"),
              "lut3_q8_vs_int4": ("lut3_q8", "xnnpack_int4"), "lut3_q8_vs_fp32": ("lut3_q8", "fp32"),
              "lut4_q8_vs_int4": ("lut4_q8", "xnnpack_int4"), "lut2_q8_vs_int4": ("lut2_q8", "xnnpack_int4"),
-             "lut3_q8_vs_lut3": ("lut3_q8", "lut3")}
+             "lut3_q8_vs_lut3": ("lut3_q8", "lut3"),
+             # like for like: the int4 .pte with the same edgekit attention op as the lut .pte
+             "lut3_vs_int4_attn": ("lut3", "xnnpack_int4_attn"), "lut3_q8_vs_int4_attn": ("lut3_q8", "xnnpack_int4_attn"),
+             "lut4_q8_vs_int4_attn": ("lut4_q8", "xnnpack_int4_attn"),
+             "lut2_q8_vs_int4_attn": ("lut2_q8", "xnnpack_int4_attn"),
+             "int4_attn_vs_int4": ("xnnpack_int4_attn", "xnnpack_int4")}
     for m, entry in res["models"].items():
         fm = entry["formats"]
         for basis in ("tok_s", "tok_s_cpu"):  # wall time, and CPU time / threads (the step on idle cores)
@@ -217,7 +226,8 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
     big = [m for m, e in res["models"].items() if e["parameters"] >= 100e6]
     res["acceptance"] = {m: {basis: {t: {f"{a}>={x:g}": r[a] >= x for a, x in (
                                          ("lut3_vs_int4", 1.3), ("lut3_vs_fp32", 4), ("lut3_q8_vs_int4", 1.3),
-                                         ("lut3_q8_vs_fp32", 4)) if a in r}
+                                         ("lut3_q8_vs_fp32", 4), ("lut3_vs_int4_attn", 1.3),
+                                         ("lut3_q8_vs_int4_attn", 1.3)) if a in r}
                                      for t, r in res["models"][m][basis].items()} for basis in ("ratios", "ratios_cpu")}
                          for m in big}
     res["method"] = {"rounds": rounds, "decode_steps_per_round": tokens, "prompt_tokens": PROMPT,
@@ -253,7 +263,7 @@ def plot(res: dict, path: Path) -> None:
     import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
-    markers = {"fp32": "s", "xnnpack_int4": "D", "lut4": "o", "lut3": "^", "lut2": "v", "lut4_q8": "P",
+    markers = {"fp32": "s", "xnnpack_int4": "D", "xnnpack_int4_attn": "d", "lut4": "o", "lut3": "^", "lut2": "v", "lut4_q8": "P",
                "lut3_q8": "*", "lut2_q8": "X"}
     colors = {"1": "tab:blue", "2": "tab:orange"}
     xs = [f["bytes_per_token"]["weights"] + f["bytes_per_token"]["kv_cache"]

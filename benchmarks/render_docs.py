@@ -414,7 +414,8 @@ FIGURES: dict[str, Callable[[], str]] = {f.__name__: f for f in (
 
 # -- native kernels: LLM decode (benchmarks/kernels_decode.py -> docs/kernels_decode.json) ---------------------
 
-_DECODE_LABELS = {"fp32": "fp32 (XNNPACK)", "xnnpack_int4": "XNNPACK int4 (8da4w, g32)", "lut4": "edgekit lut4",
+_DECODE_LABELS = {"fp32": "fp32 (XNNPACK)", "xnnpack_int4": "XNNPACK int4 (8da4w, g32)",
+                  "xnnpack_int4_attn": "XNNPACK int4 + edgekit attention", "lut4": "edgekit lut4",
                   "lut3": "edgekit lut3", "lut2": "edgekit lut2", "lut4_q8": "edgekit lut4_q8 (int8 act.)",
                   "lut3_q8": "edgekit lut3_q8 (int8 act.)", "lut2_q8": "edgekit lut2_q8 (int8 act.)"}
 
@@ -442,11 +443,13 @@ def kernels_decode_acceptance() -> str:
         for basis, label in (("ratios", "wall"), ("ratios_cpu", "CPU")):
             r = d["models"][m][basis]
             for name, target in (("lut3_vs_int4", 1.3), ("lut3_vs_fp32", 4.0), ("lut3_q8_vs_int4", 1.3),
-                                 ("lut3_q8_vs_fp32", 4.0)):
+                                 ("lut3_q8_vs_fp32", 4.0), ("lut3_vs_int4_attn", 1.3), ("lut3_q8_vs_int4_attn", 1.3)):
                 if name not in r["1"]:
                     continue
                 got = [r[t][name] for t in ("1", "2")]
-                rows.append([m, f"{name.replace('_vs_', ' vs ').replace('int4', 'XNNPACK int4')} ({label})",
+                what = (name.replace("_vs_", " vs ").replace("int4_attn", "XNNPACK int4 + edgekit attention")
+                        .replace("int4", "XNNPACK int4").replace("XNNPACK XNNPACK", "XNNPACK"))
+                rows.append([m, f"{what} ({label})",
                              " / ".join(f"{g:.2f}x" for g in got), f">= {target}x",
                              "pass" if all(g >= target for g in got) else "fail"])
     return _table(["model", "ratio (basis)", "1 / 2 threads", "target", ""], rows)

@@ -46,17 +46,20 @@ def target_module(target: str):
 def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Path, *, name: str = "llama",
                prefill_len: int = 16, parity_tokens: np.ndarray | None = None, skip_layers=(),
                manifest_extra: dict | None = None, weights: str = "fp32", group_size: int = 32,
-               options: dict | None = None, kernels: str = "none", allow_decompressed: bool = False):
+               options: dict | None = None, kernels: str = "none", allow_decompressed: bool = False,
+               attention: str = "auto"):
     """``weights``: fp32, or int4/int8 linear weights for ExecuTorch (exporters/llm_weights.py);
     parity is then taken against the quantized PyTorch model at int8 tolerance. ``options``: the target's
     options (fields of its options dataclass that LLM exports take, exporters/llm_options.py).
     ``kernels="edgekit"``: clustered / shift linears run on edgekit ops at their bit width (llm_kernels.py);
     parity is taken against the clustered PyTorch model at fp32 tolerance (``"edgekit-q8"``: int8 activations,
     at int8 tolerance). A clustered model that the target
-    stores dense fails with ``compression_lost`` unless ``allow_decompressed`` (as ``export_model``)."""
+    stores dense fails with ``compression_lost`` unless ``allow_decompressed`` (as ``export_model``).
+    ``attention``: ``edgekit`` runs each layer's attention on one ``edgekit::attention`` op (ExecuTorch; reads
+    only the cache positions in use), ``graph`` on the model's own ops, ``auto`` edgekit with ``kernels``."""
     if target not in LLM_TARGETS:
         raise UnknownChoice("LLM target", target, LLM_TARGETS)
-    from edgekit.exporters.llm_kernels import check_kernels, swap_llm
+    from edgekit.exporters.llm_kernels import check_kernels, resolve_attention, set_kernel_attention, swap_llm
     from edgekit.exporters.llm_options import llm_options
     from edgekit.exporters.llm_weights import check_weights, quantized_copy
     from edgekit.exporters.staged import ExportSteps, staged_export
@@ -64,6 +67,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
 
     check_weights(weights, target, group_size)
     check_kernels(kernels, target, weights)
+    attention = resolve_attention(attention, kernels, target)
     opts, conv = llm_options(target, options), target_module(target)
     getattr(conv, "check_options", lambda o: None)(opts)
     source, ledger, native = model.eval(), [], None
@@ -73,6 +77,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
     traced = model
     if kernels != "none":  # the traced copy calls edgekit ops; `model` stays the parity reference
         traced, native = swap_llm(model, kernels)
+    set_kernel_attention(traced, attention == "edgekit")  # the in-place step only; parity runs the model's graph
     step = LlamaStep(traced).eval()
     examples = {"prefill": method_inputs(model, prefill_len), "decode": method_inputs(model, 1)}
     in_place = conv.KV_CACHE == "in_place"
@@ -98,6 +103,8 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
 
             target_weights = file_bytes(stage / files["decode"], traced, native)
             manifest["options"]["executorch_kernels"] = kernels
+        if target == "executorch":
+            manifest["options"]["executorch_attention"] = attention
         from edgekit.exporters.compression.record import compressed_layers
         if weights == "fp32" and compressed_layers(model):  # clustered (eDKM, --recipe): the ledger and its gate
             manifest["compression"] = llm_compression_section(model, target_weights, target=target,
@@ -127,6 +134,7 @@ def export_llm(model, tokenizer_file: str | Path, target: str, out_dir: str | Pa
             describe=describe, parity=parity, options=opts, diagnose_method="decode"))
     finally:
         model.skip = source.skip = frozenset()
+        set_kernel_attention(traced, False)
 
 
 def method_signatures(step, examples: dict, files: dict, in_place: bool) -> dict:

@@ -61,6 +61,37 @@ def swap_llm(model, kernels: str = "edgekit"):
     return swapped, encodings
 
 
+ATTENTION = ("auto", "graph", "edgekit")
+
+
+def resolve_attention(attention: str, kernels: str, target: str) -> str:
+    """``graph`` (the model's matmul / softmax ops, delegated like the rest) or ``edgekit`` (one
+    ``edgekit::attention`` op a layer that reads only the cache positions in use; the .pte then needs the
+    ops library at run time, as edgekit linear ops do). ``auto``: edgekit with edgekit kernels, else graph."""
+    from edgekit.errors import UnknownChoice
+
+    if attention not in ATTENTION:
+        raise UnknownChoice("ExecuTorch attention", attention, ATTENTION)
+    if attention == "auto":
+        return "edgekit" if kernels != "none" else "graph"
+    if attention == "edgekit" and target != "executorch":
+        raise EdgekitError("kernels_unsupported_for_target", f"--executorch-attention edgekit is for the executorch "
+                           f"target, not {target!r}", fix="drop --executorch-attention for this target")
+    if attention == "edgekit":
+        check_kernels("edgekit", target, "fp32")  # the ops library must be built
+    return attention
+
+
+def set_kernel_attention(model, on: bool) -> None:
+    """Let the in-place (ExecuTorch) step of ``model`` run its attention on ``edgekit::attention``."""
+    if on:
+        from edgekit.kernels.executorch_ops import define_ops
+
+        define_ops()  # torch.ops.edgekit.* (also without edgekit linears, e.g. --weights int4)
+    for layer in model.layers:
+        layer.self_attn.kernel_attention = on
+
+
 def file_bytes(pte: str | Path, swapped, encodings: dict) -> dict:
     """Each native layer's ``bytes``: its packed arrays (index words, tables, row scales) found in ``pte``.
 

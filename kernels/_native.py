@@ -61,6 +61,7 @@ def lib() -> ctypes.CDLL:
         "ek_set_default_threads": (None, [i]),
         "ek_stream_sum": (ctypes.c_float, [_f32p, sz, i, i]),
         "ek_fma_peak": (ctypes.c_double, [ctypes.c_long, i, i]),
+        "ek_attention": (i, [_f32p, _f32p, _f32p, i, i, i, i, i, i, _f32p, i]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(so, name)
@@ -283,6 +284,26 @@ def linear(w: PackedMatrix, x: np.ndarray, bias: np.ndarray | None = None, threa
         raise EdgekitError("isa_unavailable" if rc == 3 else "kernel_failed", _error(f"ek_linear failed ({rc})"),
                            fix="pass isa='auto' or one that isa_supported() (q8: q8_isa_supported()) reports")
     return y
+
+
+def attention(q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, start: int, t: int,
+              isa: str = "auto") -> np.ndarray:
+    """Causal attention of t new tokens over a KV cache, reading only positions 0 .. start + t - 1.
+
+    q (kv, rep * t, hd): query head i of kv group g in rows i*t .. i*t+t-1; caches (kv, S, hd), already
+    holding the new tokens at start .. start+t-1 -> (kv, rep * t, hd) (``ek_attention``)."""
+    qa, ka, va = (np.ascontiguousarray(a, dtype=np.float32) for a in (q, k_cache, v_cache))
+    if qa.ndim != 3 or ka.ndim != 3 or ka.shape != va.shape or ka.shape[0] != qa.shape[0] or ka.shape[2] != qa.shape[2]:
+        raise EdgekitError("bad_shape", f"attention: q {qa.shape}, k_cache {ka.shape}, v_cache {va.shape} do not "
+                           "match", fix="pass q (kv, rows, hd) and both caches (kv, S, hd)")
+    out = np.empty_like(qa)
+    kv, rows, hd = qa.shape
+    rc = lib().ek_attention(_ptr(qa, ctypes.c_float), _ptr(ka, ctypes.c_float), _ptr(va, ctypes.c_float), kv, rows,
+                            int(t), ka.shape[1], hd, int(start), _ptr(out, ctypes.c_float), _isa(isa))
+    if rc:
+        raise EdgekitError("isa_unavailable" if rc == 3 else "bad_shape", _error(f"ek_attention failed ({rc})"),
+                           fix="rows must be a multiple of t and start + t <= S; isa one that isa_supported() reports")
+    return out
 
 
 def stream_sum(a: np.ndarray, threads: int = 1, isa: str = "auto") -> float:

@@ -59,12 +59,41 @@ def _run(fmt: int, activations: str, x, data, tables, scale, bias, bits: int, gr
     return torch.from_numpy(y).reshape(*x.shape[:-1], n)
 
 
+_ATTENTION_SCHEMA = "(Tensor q, Tensor k_cache, Tensor v_cache, Tensor start_pos, int t"
+
+
+def _attention(q, k_cache, v_cache, start_pos, t: int):
+    import torch
+
+    from edgekit.kernels import _native as nk
+
+    out = nk.attention(q.detach().numpy(), k_cache.detach().numpy(), v_cache.detach().numpy(),
+                       int(start_pos.reshape(-1)[0]), t)
+    return torch.from_numpy(out)
+
+
+def _define_attention(lib) -> None:
+    """``edgekit::attention``: causal attention over an in-place KV cache, reading only the positions in use
+    (``ek_attention``; q (kv, rep*t, hd), caches (kv, S, hd), start_pos (1,) int64)."""
+    lib.define(f"attention{_ATTENTION_SCHEMA}) -> Tensor")
+    lib.define(f"attention.out{_ATTENTION_SCHEMA}, *, Tensor(a!) out) -> Tensor(a!)")
+
+    def cpu_out(q, k_cache, v_cache, start_pos, t, *, out):
+        return out.resize_(q.shape).copy_(_attention(q, k_cache, v_cache, start_pos, t))
+
+    lib.impl("attention", _attention, "CPU")
+    lib.impl("attention.out", cpu_out, "CPU")
+    lib.impl("attention", lambda q, k_cache, v_cache, start_pos, t: q.new_empty(q.shape), "Meta")
+    lib.impl("attention.out", lambda q, k_cache, v_cache, start_pos, t, *, out: out.resize_(q.shape), "Meta")
+
+
 @lru_cache(maxsize=1)
 def define_ops():
     """Define the ops once per process (torch.library)."""
     import torch
 
     lib = torch.library.Library("edgekit", "DEF")
+    _define_attention(lib)
     for name, (fmt, act) in ({n: (f, "fp32") for n, f in OPS.items()} | {n: (f, "q8") for n, f in Q8_OPS.items()}).items():
         lib.define(f"{name}{_SCHEMA}) -> Tensor")
         lib.define(f"{name}.out{_SCHEMA}, *, Tensor(a!) out) -> Tensor(a!)")

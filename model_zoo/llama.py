@@ -105,17 +105,27 @@ class Attention(nn.Module):
         hd, kv = self.cfg.head_dim, self.cfg.n_kv_heads
         return fused(x).split((self.cfg.n_heads * hd, kv * hd, kv * hd), dim=-1)
 
-    def attend(self, q, k_cache, v_cache, mask):
-        """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj."""
+    def attend(self, q, k_cache, v_cache, mask, start_pos=None):
+        """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj.
+
+        With ``kernel_attention`` set (an exporter's choice: ``exporters/llm_kernels.py``) and the in-place
+        caches (kv, S, hd) with ``start_pos``, one ``edgekit::attention`` op that reads only the positions in
+        use; the same softmax(q k^T / sqrt(hd)) v as below, to fp32 rounding."""
         cfg, (b, _, t, hd) = self.cfg, q.shape
-        kv, s = cfg.n_kv_heads, k_cache.shape[2]
+        kv, s = cfg.n_kv_heads, k_cache.shape[-2]
         rep = cfg.n_heads // kv
+        if getattr(self, "kernel_attention", False) and start_pos is not None and k_cache.dim() == 3:
+            out = torch.ops.edgekit.attention(q.reshape(kv, rep * t, hd), k_cache, v_cache, start_pos, t)
+            return self.o_proj(_merge_heads(out.reshape(b, cfg.n_heads, t, hd)))
         # The rep query heads of a group read the same kv head: fold them into the rows
         # instead of repeating the cache (a full cache copy per layer and step). 3-D bmm on
         # (B*kv, rows, hd) views: a 4-D @ exports as expand_copy + bmm (a copy of q and of the cache).
+        # The in-place caches are already (kv, S, hd): a reshape there would be a copy in XNNPACK.
+        if k_cache.dim() == 4:
+            k_cache, v_cache = k_cache.reshape(b * kv, s, hd), v_cache.reshape(b * kv, s, hd)
         q = q.reshape(b * kv, rep * t, hd)
-        att = torch.bmm(q, k_cache.reshape(b * kv, s, hd).transpose(1, 2)) / math.sqrt(hd) + mask.repeat(rep, 1)
-        out = torch.bmm(torch.softmax(att, dim=-1), v_cache.reshape(b * kv, s, hd))     # (B*kv, rep*T, hd)
+        att = torch.bmm(q, k_cache.transpose(1, 2)) / math.sqrt(hd) + mask.repeat(rep, 1)
+        out = torch.bmm(torch.softmax(att, dim=-1), v_cache)                         # (B*kv, rep*T, hd)
         return self.o_proj(_merge_heads(out.reshape(b, cfg.n_heads, t, hd)))
 
 
@@ -247,7 +257,7 @@ class LlamaInPlaceStep(nn.Module):
     def __init__(self, model: Llama, reset: bool = False):
         super().__init__()
         self.model, self.is_reset = model, reset
-        shape = model.cfg.cache_shape(1)[1:]
+        shape = model.cfg.cache_shape(1)[2:]  # (kv, S, hd): batch 1, as attend's bmm reads it (no reshape)
         for i in range(model.cfg.n_layers):
             self.register_buffer(f"k_cache_{i}", torch.zeros(shape))
             self.register_buffer(f"v_cache_{i}", torch.zeros(shape))
@@ -268,9 +278,9 @@ class LlamaInPlaceStep(nn.Module):
             attn = layer.self_attn
             q, k, v = attn.project(layer.input_layernorm(x), cos, sin)
             k_cache, v_cache = getattr(self, f"k_cache_{i}"), getattr(self, f"v_cache_{i}")
-            k_cache.index_copy_(2, pos, k)
-            v_cache.index_copy_(2, pos, v)
-            x = x + attn.attend(q, k_cache, v_cache, mask)
+            k_cache.index_copy_(1, pos, k[0])
+            v_cache.index_copy_(1, pos, v[0])
+            x = x + attn.attend(q, k_cache, v_cache, mask, start_pos)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         return m.lm_head(m.norm(x))
 

@@ -313,3 +313,61 @@ def test_fused_qkv_and_gate_up_compute_what_the_separate_ops_compute(nk, kernels
     tokens = torch.randint(0, 1024, (1, 12), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(fused.logits_full(tokens), plain.logits_full(tokens))
+
+
+@needs_export
+def test_edgekit_pte_runs_its_attention_on_the_kernels_op(edkm3):
+    """--executorch-kernels implies --executorch-attention auto -> edgekit: one edgekit::attention op a layer
+    (its numbers: the greedy and perplexity tests above, which run prefill and decode through it)."""
+    _, art, _ = edkm3
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["options"]["executorch_attention"] == "edgekit"
+    assert b"edgekit::attention" in (art / "model.pte").read_bytes()
+
+
+@needs_export
+def test_attention_option_on_a_plain_llm_equals_the_graph_attention(nk, tmp_path, capsys):
+    """An fp32 .pte with --executorch-attention edgekit decodes what the graph attention decodes (to fp32
+    rounding); graph keeps the .pte free of edgekit ops; the option is refused where it cannot apply."""
+    import numpy as np
+
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.llm import export_llm
+    from edgekit.generate import LLMSession
+
+    import subprocess
+    import sys
+
+    from edgekit.model_zoo.llama import save_hf_checkpoint
+
+    _ops_built()
+    model, tok_file, _ = tiny_llm_with_tokenizer(tmp_path, n_layers=2)
+    ids = np.random.default_rng(3).integers(0, 300, 8 + 12)
+    arts = {"graph": export_llm(model, tok_file, "executorch", tmp_path / "graph", prefill_len=8, parity_tokens=ids,
+                                attention="graph").path}
+    # the CLI, in a fresh process (the op must be defined there without any edgekit linear)
+    save_hf_checkpoint(model, tmp_path / "ck")
+    (tmp_path / "ck" / "tokenizer.json").write_bytes(tok_file.read_bytes())
+    run = subprocess.run([sys.executable, "-m", "edgekit.cli", "export-llm", str(tmp_path / "ck"), "--prefill-len",
+                          "8", "--executorch-attention", "edgekit", "--out", str(tmp_path / "edgekit")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    arts["edgekit"] = tmp_path / "edgekit" / "ck" / "executorch"
+    logits = {}
+    for a, path in arts.items():
+        manifest = json.loads((path / "manifest.json").read_text())
+        assert manifest["parity"]["ok"] and manifest["parity"]["metrics"]["max_abs_err"] < 1e-4
+        assert manifest["options"]["executorch_attention"] == a
+        assert (b"edgekit::attention" in (path / "model.pte").read_bytes()) == (a == "edgekit")
+        s = LLMSession(path)
+        out, state = s._prefill_prompt(ids[:8])
+        steps = [out]
+        for i, t in enumerate(ids[8:]):
+            steps.append(s._decode_state(int(t), 8 + i, state))
+        logits[a] = np.concatenate([np.asarray(x, np.float32).reshape(-1) for x in steps])
+    np.testing.assert_allclose(logits["edgekit"], logits["graph"], rtol=0, atol=2e-5)
+    with pytest.raises(EdgekitError, match="executorch target"):
+        export_llm(model, tok_file, "onnx", tmp_path / "x", attention="edgekit")
+    with pytest.raises(EdgekitError, match="auto, graph, edgekit"):
+        export_llm(model, tok_file, "executorch", tmp_path / "y", attention="flash")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -28,6 +28,11 @@ def add_parser(sub) -> None:
                     help="edgekit: clustered / shift linear layers (eDKM checkpoints, --recipe) stay at their bit "
                     "width in the .pte and run on edgekit's native kernels (needs `make native`); edgekit-q8: the "
                     "same with int8 activations (one scale per row): faster decode, not exact (opt-in)")
+    el.add_argument("--executorch-attention", default="auto", choices=("auto", "graph", "edgekit"),
+                    help="edgekit: each layer's attention is one edgekit::attention op that reads only the KV-cache "
+                    "positions in use (faster decode; the .pte then needs edgekit's ops library, `make native`); "
+                    "graph: the model's own ops, delegated; auto (default): edgekit with --executorch-kernels, "
+                    "else graph")
     el.add_argument("--recipe", default=None,
                     help="post-training compression of every linear layer before export: palettize2/3/4 (k-means "
                     "tables), palettize4_grouped, shift3/4, sparse24, or a recipe .json/.yaml")
@@ -51,7 +56,7 @@ def cmd_export_llm(args) -> int:
         args.checkpoint, args.target or ["executorch"], args.out, prefill_len=args.prefill_len, weights=args.weights,
         group_size=args.group_size, kernels=args.executorch_kernels, recipe=args.recipe, exclude=args.exclude,
         first=args.first, first_threshold=args.first_threshold, allow_decompressed=args.allow_decompressed,
-        options=target_options(args, names_with(LLM), llm=True),
+        options=target_options(args, names_with(LLM), llm=True), attention=args.executorch_attention,
         on_start=lambda t: print(f"  {t}: converting and checking parity ...", file=sys.stderr, flush=True),
         on_note=lambda text: print(f"  {text}", file=sys.stderr))
     rows = [[target, human_bytes(sum(f["bytes"] for f in art.manifest["files"])), parity_cell(art.manifest["parity"]),

@@ -2,6 +2,7 @@
 //
 //   edgekit::lut_linear.out, edgekit::shift_linear.out, edgekit::sparse_lut_linear.out     (exact, ek_linear)
 //   edgekit::lut_linear_q8.out, edgekit::shift_linear_q8.out       (int8 activations, opt-in, ek_linear_q8)
+//   edgekit::attention.out: causal attention over an in-place KV cache (ek_attention; at the end)
 //   (Tensor x, Tensor data, Tensor tables, Tensor scale, Tensor bias, int bits, int group_size,
 //    int n, int k, *, Tensor(a!) out)
 //
@@ -83,6 +84,27 @@ EK_LINEAR_OP(sparse_lut_linear_out, EK_SPARSE24_LUT, false)
 EK_LINEAR_OP(lut_linear_q8_out, EK_LUT, true)
 EK_LINEAR_OP(shift_linear_q8_out, EK_SHIFT, true)
 
+// edgekit::attention.out(Tensor q, Tensor k_cache, Tensor v_cache, Tensor start_pos, int t, *, Tensor(a!) out):
+// causal attention over the in-place KV cache, reading only positions 0 .. start + t - 1 (ek_attention;
+// q (kv, rep * t, hd), caches (kv, S, hd)). On the calling thread, like the decode GEMVs.
+Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                      const Tensor& start_pos, int64_t t, Tensor& out) {
+    ET_KERNEL_CHECK_MSG(ctx, q.scalar_type() == ScalarType::Float && k.scalar_type() == ScalarType::Float &&
+                        v.scalar_type() == ScalarType::Float && q.dim() == 3 && k.dim() == 3 && v.dim() == 3 &&
+                        k.size(0) == q.size(0) && k.size(2) == q.size(2) && v.size(0) == k.size(0) &&
+                        v.size(1) == k.size(1) && v.size(2) == k.size(2),
+                        InvalidArgument, out, "edgekit attention: q (kv, rows, hd) and caches (kv, S, hd) float32");
+    ET_KERNEL_CHECK_MSG(ctx, start_pos.scalar_type() == ScalarType::Long && start_pos.numel() == 1, InvalidArgument,
+                        out, "edgekit attention: start_pos must be one int64");
+    ET_KERNEL_CHECK_MSG(ctx, executorch::runtime::resize_tensor(out, q.sizes()) == Error::Ok, InvalidArgument, out,
+                        "edgekit attention: cannot resize the output");
+    int rc = ek_attention(q.const_data_ptr<float>(), k.const_data_ptr<float>(), v.const_data_ptr<float>(),
+                          (int)q.size(0), (int)q.size(1), (int)t, (int)k.size(1), (int)q.size(2),
+                          (int)start_pos.const_data_ptr<int64_t>()[0], out.mutable_data_ptr<float>(), EK_ISA_AUTO);
+    ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, InvalidArgument, out, "edgekit attention: %s", ek_kernels_last_error());
+    return out;
+}
+
 }  // namespace
 
 // Threads of decode GEMVs: 1 = the calling thread (default), 0 = the kernels' pool (ek_set_default_threads).
@@ -95,3 +117,4 @@ EXECUTORCH_LIBRARY(edgekit, "shift_linear.out", shift_linear_out);
 EXECUTORCH_LIBRARY(edgekit, "sparse_lut_linear.out", sparse_lut_linear_out);
 EXECUTORCH_LIBRARY(edgekit, "lut_linear_q8.out", lut_linear_q8_out);
 EXECUTORCH_LIBRARY(edgekit, "shift_linear_q8.out", shift_linear_q8_out);
+EXECUTORCH_LIBRARY(edgekit, "attention.out", attention_out);

@@ -101,6 +101,15 @@ EK_API int ek_linear_q8(const ek_matrix *w, const float *x, int m, const float *
 EK_API int ek_q8_isa_supported(int isa);
 EK_API int ek_q8_isa_best(void);
 
+/* Causal attention of t new tokens over a KV cache, reading only the positions in use (decode and prefill
+ * of a Llama's grouped-query attention, folded per kv head; the calling thread):
+ *   q, out (kv, rows, hd), rows = rep * t (query head i of kv group g: rows i*t .. i*t+t-1);
+ *   k, v   (kv, s, hd), the cache, already holding the new tokens at start .. start+t-1.
+ * Row r (position start + r % t) attends positions 0 .. start + r % t: softmax(q k^T / sqrt(hd)) v.
+ * Every ISA path gives the scalar reference's bits. EK_EINVAL unless rows % t == 0 and start + t <= s. */
+EK_API int ek_attention(const float *q, const float *k, const float *v, int kv, int rows, int t, int s, int hd,
+                        int start, float *out, int isa);
+
 /* Threads used when ek_linear is passed threads = 0 (default: 1). */
 EK_API void ek_set_default_threads(int threads);
 

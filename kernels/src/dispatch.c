@@ -41,6 +41,7 @@ typedef struct {
     ek_rows_fn lut, sparse;
     float (*sum)(const float *, size_t);
     double (*peak)(long);
+    ek_attention_fn attention;
 } ek_paths;
 
 static int built(int isa) {
@@ -60,15 +61,18 @@ static int built(int isa) {
 }
 
 static ek_paths paths_of(int isa) {
-    ek_paths p = {ek_lut_rows_ref, ek_sparse_rows_ref, ek_sum_ref, ek_peak_ref};
+    ek_paths p = {ek_lut_rows_ref, ek_sparse_rows_ref, ek_sum_ref, ek_peak_ref, ek_attention_ref};
 #ifdef EK_HAVE_AVX2
-    if (isa == EK_ISA_AVX2) p = (ek_paths){ek_lut_rows_avx2, ek_sparse_rows_avx2, ek_sum_avx2, ek_peak_avx2};
+    if (isa == EK_ISA_AVX2) p = (ek_paths){ek_lut_rows_avx2, ek_sparse_rows_avx2, ek_sum_avx2, ek_peak_avx2,
+                                   ek_attention_avx2};
 #endif
 #ifdef EK_HAVE_AVX512
-    if (isa == EK_ISA_AVX512) p = (ek_paths){ek_lut_rows_avx512, ek_sparse_rows_avx512, ek_sum_avx512, ek_peak_avx512};
+    if (isa == EK_ISA_AVX512) p = (ek_paths){ek_lut_rows_avx512, ek_sparse_rows_avx512, ek_sum_avx512, ek_peak_avx512,
+                                   ek_attention_avx512};
 #endif
 #ifdef EK_HAVE_NEON
-    if (isa == EK_ISA_NEON) p = (ek_paths){ek_lut_rows_neon, ek_sparse_rows_neon, ek_sum_neon, ek_peak_neon};
+    if (isa == EK_ISA_NEON) p = (ek_paths){ek_lut_rows_neon, ek_sparse_rows_neon, ek_sum_neon, ek_peak_neon,
+                                   ek_attention_neon};
 #endif
     return p;
 }
@@ -265,4 +269,22 @@ double ek_fma_peak(long iters, int threads, int isa) {
     double flops = 0;
     for (int i = 0; i < threads; i++) flops += job.out[i];
     return flops;
+}
+
+int ek_attention(const float *q, const float *k, const float *v, int kv, int rows, int t, int s, int hd, int start,
+                 float *out, int isa) {
+    ek_clear_error();
+    if (!q || !k || !v || !out) { ek_fail("null argument"); return EK_EINVAL; }
+    if (kv < 1 || rows < 1 || t < 1 || s < 1 || hd < 1 || rows % t || start < 0 || start + t > s) {
+        ek_fail("attention: bad shape kv=%d rows=%d t=%d s=%d hd=%d start=%d (need rows a multiple of t, "
+                "start + t <= s)", kv, rows, t, s, hd, start);
+        return EK_EINVAL;
+    }
+    isa = resolve(isa);
+    if (isa < 0) return EK_EISA;
+    float stack[2048], *w = s <= 2048 ? stack : malloc(sizeof(float) * (size_t)s);
+    if (!w) { ek_fail("out of memory"); return EK_ENOMEM; }
+    paths_of(isa).attention(q, k, v, kv, rows, t, s, hd, start, w, out);
+    if (w != stack) free(w);
+    return EK_OK;
 }

@@ -106,12 +106,17 @@ void ek_lut_q8_rows_ref(const ek_matrix *, const int8_t *, int, int, int, int, i
 void ek_sparse_q8_rows_ref(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 float ek_sum_ref(const float *a, size_t n);
 double ek_peak_ref(long iters);
+/* Causal attention over a KV cache (src/attention.h); w: s floats of scratch */
+typedef void (*ek_attention_fn)(const float *q, const float *k, const float *v, int kv, int rows, int t, int s,
+                                int hd, int start, float *w, float *out);
+void ek_attention_ref(const float *, const float *, const float *, int, int, int, int, int, int, float *, float *);
 
 #define EK_DECLARE_ISA(isa)                                                                  \
     void ek_lut_rows_##isa(const ek_matrix *, const float *, int, int, int, int, float *, int);    \
     void ek_sparse_rows_##isa(const ek_matrix *, const float *, int, int, int, int, float *, int); \
     float ek_sum_##isa(const float *a, size_t n);                                             \
-    double ek_peak_##isa(long iters);
+    double ek_peak_##isa(long iters);                                                          \
+    void ek_attention_##isa(const float *, const float *, const float *, int, int, int, int, int, int, float *, float *);
 
 /* 3-bit LUT / SHIFT: the tail word of a unit (src/matrix.h: its columns 24-31) from its words, per
  * ISA: SEL(mask, a, b) = (a & mask) | (b & ~mask), SHR a 32-bit lane shift, SPLAT a 32-bit constant;

@@ -98,6 +98,27 @@ int main(int argc, char **argv) {
     float s = ek_stream_sum(a, 1000, 2, isa);
     if (s != 1000.0f) { printf("stream_sum %g != 1000\n", s); return 1; }
     if (ek_fma_peak(1000, 1, isa) <= 0) { printf("fma_peak returned nothing\n"); return 1; }
-    printf("ok %d cases (%s%s%s)\n", cases, names[isa], q8 ? ", q8" : "", DOTPROD ? ", dotprod" : "");
+    /* causal attention over a KV cache: the same bits as the scalar reference (same order of operations) */
+    const int att[][6] = {{1, 1, 1, 1, 1, 0}, {4, 3, 1, 40, 64, 17}, {2, 2, 5, 37, 19, 7}, {3, 4, 3, 50, 33, 47},
+                          {1, 2, 16, 16, 80, 0}};
+    int att_cases = 0;
+    for (size_t c = 0; c < sizeof att / sizeof att[0]; c++) {
+        const int kv = att[c][0], rows = att[c][1] * att[c][2], t = att[c][2], sq = att[c][3], hd = att[c][4];
+        const size_t nq = (size_t)kv * rows * hd, nc = (size_t)kv * sq * hd;
+        float *q = malloc(sizeof(float) * nq), *kc = malloc(sizeof(float) * nc), *vc = malloc(sizeof(float) * nc);
+        float *o = malloc(sizeof(float) * nq), *ref = malloc(sizeof(float) * nq);
+        for (size_t i = 0; i < nq; i++) q[i] = 2.0f * rndf();
+        for (size_t i = 0; i < nc; i++) { kc[i] = 2.0f * rndf(); vc[i] = rndf(); }
+        if (ek_attention(q, kc, vc, kv, rows, t, sq, hd, att[c][5], ref, EK_ISA_SCALAR) ||
+            ek_attention(q, kc, vc, kv, rows, t, sq, hd, att[c][5], o, isa)) {
+            printf("attention failed: %s\n", ek_kernels_last_error());
+            return 1;
+        }
+        if (memcmp(o, ref, sizeof(float) * nq)) { printf("attention case %zu differs from the reference\n", c); return 1; }
+        free(q); free(kc); free(vc); free(o); free(ref);
+        att_cases++;
+    }
+    printf("ok %d cases, %d attention (%s%s%s)\n", cases, att_cases, names[isa], q8 ? ", q8" : "",
+           DOTPROD ? ", dotprod" : "");
     return 0;
 }

@@ -16,7 +16,7 @@ K = ROOT / "kernels"
 SOURCES = ["src/dispatch.c", "src/matrix.c", "src/pool.c", "lut/pack.c", "lut/reference.c", "lut/neon.c",
            "lut/q8.c", "lut/neon_q8.c", "lut/neon_q8_dot.c", "sparse/neon_q8.c", "sparse/neon_q8_dot.c",
            "shift/pack.c", "sparse/pack.c", "sparse/reference.c", "sparse/q8.c", "sparse/neon.c", "probe/reference.c",
-           "probe/neon.c"]
+           "probe/neon.c", "attn/reference.c", "attn/neon.c"]
 CC, QEMU = "aarch64-linux-gnu-gcc", "qemu-aarch64"
 
 
@@ -37,3 +37,4 @@ def test_neon_equals_reference_under_qemu(tmp_path):
         assert run.stdout.startswith("ok ") and flags in run.stdout, run.stdout
         # formats x bits x shapes x batch sizes: 3 fp32 formats + lut, shift and 2:4 with int8 activations
         assert int(run.stdout.split()[1]) == (3 + 3) * 3 * 9 * 4
+        assert ", 5 attention " in run.stdout, run.stdout  # ek_attention: 5 shapes, the reference's bits
