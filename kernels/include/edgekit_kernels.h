@@ -75,7 +75,7 @@ EK_API ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_s
 /* The uint32 words of packed data (info[5]) that this library's layout has for a format and shape, or
  * -1 for invalid arguments: check stored arrays with it before ek_matrix_wrap. Arrays packed by an
  * edgekit with another layout differ in size (3-bit LUT / SHIFT before the 3.0-bit layout: ceil(k / 10)
- * words a row, now 3 * ceil(k / 32); equal only for some k that are not multiples of 32). */
+ * words a row, now 3 * ceil(k / 32); equal only for 130 values of k <= 450, none a multiple of 32). */
 EK_API int64_t ek_packed_words(int format, int n, int k, int bits);
 
 /* Shape and the bytes one product reads of the packed weights (index words + tables + row scales). */
