@@ -346,7 +346,7 @@ def kernels_gemv() -> str:
 
 
 def kernels_q8_gemv() -> str:
-    return _gemv_table(_load("kernels_quick.json"), ["lut4", "sparse24_lut4", "lut4_q8", "lut3_q8", "lut2_q8",
+    return _gemv_table(_load("kernels_quick.json"), ["lut4", "lut3", "sparse24_lut4", "lut4_q8", "lut3_q8", "lut2_q8",
                                                      "sparse24_lut4_q8"], bandwidth=True)
 
 

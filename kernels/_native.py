@@ -57,6 +57,7 @@ def lib() -> ctypes.CDLL:
         "ek_matrix_info": (None, [vp, ctypes.POINTER(ctypes.c_int64)]),
         "ek_matrix_copy": (None, [vp, ctypes.c_void_p, _f32p, _f32p]),
         "ek_matrix_wrap": (vp, [i, i, i, i, i, ctypes.c_void_p, _f32p, _f32p]),
+        "ek_packed_words": (ctypes.c_int64, [i, i, i, i]),
         "ek_set_default_threads": (None, [i]),
         "ek_stream_sum": (ctypes.c_float, [_f32p, sz, i, i]),
         "ek_fma_peak": (ctypes.c_double, [ctypes.c_long, i, i]),
@@ -229,6 +230,18 @@ def wrap(fmt: int, n: int, k: int, bits: int, group_size: int, data: np.ndarray,
          row_scale: np.ndarray | None = None) -> PackedMatrix:
     """A PackedMatrix over arrays from ``PackedMatrix.arrays()`` (kept alive by it, not copied)."""
     data = np.ascontiguousarray(data).view(np.uint32)
+    words = int(lib().ek_packed_words(int(fmt), int(n), int(k), int(bits)))
+    if data.size != words:  # the library reads `words` words: fewer would read past the array, others garbage
+        name = FORMATS.get(int(fmt), str(fmt))
+        raise EdgekitError(
+            "packed_layout_mismatch",
+            f"packed {name} data of {data.size} words does not match this kernel library's {bits}-bit layout "
+            f"for {n} x {k} ({words} words): it was packed by an edgekit with another layout (3-bit weights "
+            "before 3.0 bits a weight, 32 columns in 3 words)" if words > 0 else
+            f"format {fmt}, bits {bits}, shape {n} x {k} is not a packed weight this library runs",
+            fix="re-export the artifact (or repack the weight) with this edgekit",
+            details={"words": int(data.size), "expected_words": words, "format": name, "bits": int(bits),
+                     "shape": [int(n), int(k)]})
     tables = np.ascontiguousarray(tables, dtype=np.float32)
     scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float32)
     h = lib().ek_matrix_wrap(int(fmt), int(n), int(k), int(bits), int(group_size), data.ctypes.data,

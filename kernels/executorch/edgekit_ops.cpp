@@ -68,6 +68,13 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
     sizes[x.dim() - 1] = static_cast<SizesType>(n);
     ET_KERNEL_CHECK_MSG(ctx, executorch::runtime::resize_tensor(out, {sizes, static_cast<size_t>(x.dim())}) == Error::Ok,
                         InvalidArgument, out, "edgekit linear: cannot resize the output");
+    // arrays stored by an edgekit with another packed layout (3-bit before the 3.0-bit one) would be
+    // read as garbage: their size differs from this library's (ek_packed_words)
+    const int64_t words = ek_packed_words(format, (int)n, (int)k, (int)bits);
+    ET_KERNEL_CHECK_MSG(ctx, words >= 0 && data.numel() == words, InvalidArgument, out,
+                        "edgekit linear: re-export this .pte with this edgekit: packed data of %lld words, the "
+                        "%lld-bit layout for %lld x %lld has %lld (older 3-bit layout?)",
+                        (long long)data.numel(), (long long)bits, (long long)n, (long long)k, (long long)words);
     const float* sc = scale.numel() ? scale.const_data_ptr<float>() : nullptr;
     const float* bi = bias.numel() ? bias.const_data_ptr<float>() : nullptr;
     ek_matrix* w = ek_matrix_wrap(format, (int)n, (int)k, (int)bits, (int)group_size,

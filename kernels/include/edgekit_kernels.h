@@ -15,8 +15,8 @@
  *
  * ek_pack_* repacks them once, at load time, into the kernel layout (see kernels/src/matrix.h):
  * 16 rows interleaved per block, each row's indices for F consecutive columns in one 32-bit word
- * (F = 8, 10, 16 for b = 4, 3, 2), so a block streams contiguously and one SIMD register holds
- * the same columns of 16 rows.
+ * (F = 8, 16 for b = 4, 2; b = 3: 32 columns in 3 words, 3.0 bits a weight), so a block streams
+ * contiguously and one SIMD register holds the same columns of 16 rows.
  *
  * Arithmetic: y[m][n] = (sum_k W'[n][k] * x[m][k]) * row_scale[n] + bias[n], where W' is the
  * table value (unscaled), the sum runs over k in order as one fused multiply-add per term,
@@ -72,6 +72,11 @@ EK_API void ek_matrix_info(const ek_matrix *w, int64_t info[8]);
 EK_API void ek_matrix_copy(const ek_matrix *w, uint32_t *data, float *tables, float *row_scale);
 EK_API ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, const uint32_t *data,
                                  const float *tables, const float *row_scale);
+/* The uint32 words of packed data (info[5]) that this library's layout has for a format and shape, or
+ * -1 for invalid arguments: check stored arrays with it before ek_matrix_wrap. Arrays packed by an
+ * edgekit with another layout differ in size (3-bit LUT / SHIFT before the 3.0-bit layout: ceil(k / 10)
+ * words a row, now 3 * ceil(k / 32); equal only for 130 values of k <= 450, none a multiple of 32). */
+EK_API int64_t ek_packed_words(int format, int n, int k, int bits);
 
 /* Shape and the bytes one product reads of the packed weights (index words + tables + row scales). */
 EK_API int ek_matrix_rows(const ek_matrix *w);

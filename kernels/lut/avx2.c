@@ -8,6 +8,8 @@
 
 #define AI EK_AI
 #define STORE_YMM(dst, v) _mm256_storeu_ps(dst, v)
+/* m ? a : b, bitwise */
+#define SEL256(m, a, b) _mm256_or_si256(_mm256_and_si256(m, a), _mm256_andnot_si256(m, b))
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
@@ -23,6 +25,43 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_ps();
+    if (bits == 3) {
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): column 8i + 4h + b is
+         * word i >> (8b + 3h) (the lookup reads 3 bits); word 3 is the tail word. Columns in order. */
+        for (int u = 0; u < words / 3; u++) {
+            #pragma GCC unroll 1
+            for (int i = 0; i < 4; i++) {
+                __m256i v[8];
+                #pragma GCC unroll 8
+                for (int h = 0; h < 2 * G; h++) {
+                    const uint32_t *pu = p[h / 2] + (size_t)3 * u * EK_LANES + 8 * (h % 2);
+                    if (i < 3) {
+                        if (h % 2 == 0) _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
+                        v[h] = _mm256_loadu_si256((const __m256i *)(pu + (size_t)i * EK_LANES));
+                    } else {
+                        v[h] = EK_LUT3_TAIL(_mm256_loadu_si256((const __m256i *)pu),
+                                            _mm256_loadu_si256((const __m256i *)(pu + EK_LANES)),
+                                            _mm256_loadu_si256((const __m256i *)(pu + 2 * EK_LANES)),
+                                            _mm256_srli_epi32, SEL256, _mm256_set1_epi32);
+                    }
+                }
+                const float *xi = x + (size_t)u * 32 + 8 * i;
+                #pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    const int sh = 8 * (r % 4) + 3 * (r / 4);
+                    #pragma GCC unroll 8
+                    for (int h = 0; h < 2 * G; h++) {
+                        __m256 wv = ek_lookup8(sh ? _mm256_srli_epi32(v[h], sh) : v[h], Tlo[h / 2], Thi[h / 2], 3);
+                        #pragma GCC unroll 4
+                        for (int mm = 0; mm < MT; mm++)
+                            acc[h * MT + mm] = _mm256_fmadd_ps(wv, _mm256_set1_ps(xi[(size_t)mm * ldx + r]), acc[h * MT + mm]);
+                    }
+                }
+            }
+        }
+        EK_TILE_STORE(acc, G, MT, 2, STORE_YMM, w, b, y, ldy);
+        return;
+    }
     for (int wi = 0; wi < words; wi++) {
         __m256i v[8];
         #pragma GCC unroll 32

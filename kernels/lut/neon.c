@@ -22,6 +22,40 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
     EK_TILE_STREAMS(p, w, b, G);
     #pragma GCC unroll 32
     for (int a = 0; a < 4 * G * MT; a++) acc[a] = vdupq_n_f32(0.0f);
+    if (bits == 3) {
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): column 8i + 4h + b is
+         * word i >> (8b + 3h); word 3 is the tail word (vbsl). Columns in order, as the reference. */
+        for (int u = 0; u < words / 3; u++) {
+            for (int i = 0; i < 4; i++) {
+                uint32x4_t v[8];
+                #pragma GCC unroll 8
+                for (int q = 0; q < 4 * G; q++) {
+                    const uint32_t *pu = p[q / 4] + (size_t)3 * u * EK_LANES + 4 * (q % 4);
+                    if (i < 3) v[q] = vld1q_u32(pu + (size_t)i * EK_LANES);
+                    else v[q] = EK_LUT3_TAIL(vld1q_u32(pu), vld1q_u32(pu + EK_LANES), vld1q_u32(pu + 2 * EK_LANES),
+                                             vshrq_n_u32, vbslq_u32, vdupq_n_u32);
+                }
+                if (i < 3) {
+                    #pragma GCC unroll 2
+                    for (int g = 0; g < G; g++) __builtin_prefetch(p[g] + (size_t)(3 * u + i + EK_PF) * EK_LANES);
+                }
+                const float *xi = x + (size_t)u * 32 + 8 * i;
+                #pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    const int sh = 8 * (r % 4) + 3 * (r / 4);
+                    #pragma GCC unroll 8
+                    for (int q = 0; q < 4 * G; q++) {
+                        float32x4_t wv = ek_lookup(T[q / 4], vshlq_u32(v[q], vdupq_n_s32(-sh)), 3);
+                        #pragma GCC unroll 4
+                        for (int mm = 0; mm < MT; mm++)
+                            acc[q * MT + mm] = vfmaq_n_f32(acc[q * MT + mm], wv, xi[(size_t)mm * ldx + r]);
+                    }
+                }
+            }
+        }
+        EK_TILE_STORE(acc, G, MT, 4, STORE_Q, w, b, y, ldy);
+        return;
+    }
     for (int wi = 0; wi < words; wi++) {
         uint32x4_t v[8];
         #pragma GCC unroll 32

@@ -8,8 +8,9 @@
  * |S| <= K * 127 * 255 stays below 2^31 for K <= 66000 (checked: EK_Q8_MAX_K).
  *
  * Layout of xq per row: per word of F indices, ek_q8_groups(bits) groups of 4 bytes; byte j of group
- * s is the activation of column ek_q8_column(bits, s, j) of that word (0 where there is none). It
- * follows the order in which the SIMD paths get index bytes out of a word (lut/avx512_q8.c). */
+ * s is the activation of column ek_q8_column(bits, s, j) of that word. It follows the order in which
+ * the SIMD paths get index bytes out of a word (lut/avx512_q8.c). 3 bits: per 32-column unit of 3
+ * words, 8 groups in column order (the layout puts 4 columns in the bytes of a word, src/matrix.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 
 int ek_q8_column(int bits, int s, int j) {
     if (bits == 4) return 2 * j + s;            /* low nibbles: columns 0 2 4 6, high: 1 3 5 7 */
-    if (bits == 3) return s < 2 ? 4 * s + j : j < 2 ? 8 + j : -1;  /* 0-3, 4-7, 8 9 - - */
+    if (bits == 3) return 4 * s + j;            /* of a 32-column unit (3 words): column order */
     return 4 * j + s;                           /* 2 bits: shift by 2s, byte j: column 4j + s */
 }
 
@@ -42,9 +43,10 @@ int ek_set_q8(ek_matrix *w) {
     return 1;  /* 2:4: the corrections need the codes (ek_sparse_q8_corr) */
 }
 
-/* 2:4 sparse: the row in column order (kpad bytes; the kernels gather by position) */
+/* 2:4 sparse: the row in column order (kpad bytes; the kernels gather by position); 3-bit LUT / SHIFT:
+ * column order too (group s of a 32-column unit is columns 4s .. 4s + 3, src/matrix.h) */
 int ek_q8_xbytes(const ek_matrix *w) {
-    return w->format == EK_SPARSE24_LUT ? w->kpad : w->words * 4 * ek_q8_groups(w->bits);
+    return w->format == EK_SPARSE24_LUT || ek_lut3(w) ? w->kpad : w->words * 4 * ek_q8_groups(w->bits);
 }
 int ek_q8_ldx(const ek_matrix *w) { return (ek_q8_xbytes(w) + 4 + 63) / 64 * 64; }
 
@@ -62,9 +64,6 @@ static float abs_max(const float *x, int k) {
 static void permute(const int8_t *l, int8_t *q, int bits) {
     if (bits == 4) {
         for (int j = 0; j < 4; j++) { q[j] = l[2 * j]; q[4 + j] = l[2 * j + 1]; }
-    } else if (bits == 3) {
-        memcpy(q, l, 8);
-        q[8] = l[8]; q[9] = l[9]; q[10] = 0; q[11] = 0;
     } else {
         for (int s = 0; s < 4; s++)
             for (int j = 0; j < 4; j++) q[4 * s + j] = l[4 * j + s];
@@ -85,7 +84,7 @@ void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float
         int32_t sum = 0;
         for (int i = 0; i < k; i++) sum += lin[i];
         int8_t *q = xq + (size_t)mi * ld;
-        if (w->format == EK_SPARSE24_LUT) memcpy(q, lin, (size_t)kpad);
+        if (w->format == EK_SPARSE24_LUT || ek_lut3(w)) memcpy(q, lin, (size_t)kpad);
         else
             for (int wi = 0; wi < w->words; wi++) permute(lin + (size_t)wi * F, q + (size_t)wi * 4 * G, w->bits);
         memcpy(q + ek_q8_xbytes(w), &sum, 4);
@@ -106,6 +105,13 @@ static int32_t lut_q8_dot(const ek_matrix *w, const uint32_t *blk, int j, const 
     const int bits = w->bits, G = ek_q8_groups(bits);
     const uint32_t mask = (1u << bits) - 1;
     int32_t acc = 0;
+    if (ek_lut3(w)) {
+        for (int u = 0; u < w->words / 3; u++) {
+            const uint32_t *p = blk + (size_t)3 * u * EK_LANES + j;
+            for (int c = 0; c < 32; c++) acc += t[ek_lut3_index(p[0], p[EK_LANES], p[2 * EK_LANES], c)] * q[32 * u + c];
+        }
+        return acc;
+    }
     for (int wi = 0; wi < w->words; wi++) {
         const uint32_t word = blk[(size_t)wi * EK_LANES + j];
         for (int s = 0; s < G; s++)

@@ -13,6 +13,14 @@ static float lut_dot(const ek_matrix *w, const uint32_t *blk, int j, const float
     const int F = w->fields, bits = w->bits;
     const uint32_t mask = (1u << bits) - 1;
     float acc = 0.0f;
+    if (ek_lut3(w)) {  /* 32 columns in 3 words, in column order */
+        for (int u = 0; u < w->words / 3; u++) {
+            const uint32_t *q = blk + (size_t)3 * u * EK_LANES + j;
+            for (int c = 0; c < 32; c++)
+                acc = fmaf(t[ek_lut3_index(q[0], q[EK_LANES], q[2 * EK_LANES], c)], xr[32 * u + c], acc);
+        }
+        return acc;
+    }
     for (int wi = 0; wi < w->words; wi++) {
         uint32_t word = blk[(size_t)wi * EK_LANES + j];
         if (bits == 2) {  /* column pairs: acc += fma(T[hi], x1, T[lo] * x0) */

@@ -1,7 +1,7 @@
 /* The int8-activation LUT tile for AVX2 (lut/avx2_q8.c, lut/avx2_q8_vnni.c): a block's 16 rows are two
  * ymm of 4 columns x 8 rows (one byte per weight). Index bytes as in avx512_q8.c, masked to the field
- * (pshufb reads 4 bits and zeroes on bit 7; 3-bit fields are moved to their bytes by shifts and
- * masks); weights by pshufb on the 16-entry table. Products: with AVX-VNNI (EK_Q8_VNNI 1) vpdpbusd on
+ * (pshufb reads 4 bits and zeroes on bit 7; 3 bits: each word and the word >> 3, for the 3 words
+ * of a 32-column unit and its tail word, src/matrix.h); weights by pshufb on the 16-entry table. Products: with AVX-VNNI (EK_Q8_VNNI 1) vpdpbusd on
  * the table as tq + 128 (unsigned) and 128 sum(xq) subtracted at the end, as on AVX-512; else the
  * llama.cpp way, pmaddubsw(|x|, sign(w, x)) (no saturation: |x|, |w| <= 127) then pmaddwd with ones.
  * Exact int32 sums, equal to the reference. GEMV runs 4 blocks at once; GEMM 1 block x 4 rows of x.
@@ -13,16 +13,10 @@
 #include "q8.h"
 
 
-#define SPLAT(c) _mm256_set1_epi32(c)
-/* group s of 3-bit fields (0-3, 4-7, 8-9) to bytes */
-EK_AI __m256i spread3(__m256i v, const int s) {
-    if (s == 2) return EK_Q8_SPLIT(_mm256_srli_epi32(v, 24), _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, SPLAT);
-    __m256i t = EK_Q8_PAIRS(s ? _mm256_srli_epi32(v, 12) : v, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, SPLAT);
-    return EK_Q8_SPLIT(t, _mm256_and_si256, _mm256_or_si256, _mm256_slli_epi32, SPLAT);
-}
+/* m ? a : b, bitwise */
+#define SEL256(m, a, b) _mm256_or_si256(_mm256_and_si256(m, a), _mm256_andnot_si256(m, b))
 
-EK_AI __m256i index_bytes(__m256i v, const int s, const int bits) {
-    if (bits == 3) return spread3(v, s);
+EK_AI __m256i index_bytes(__m256i v, const int s, const int bits) {  /* 2 and 4 bits (3: the tile's loop) */
     const __m256i mask = _mm256_set1_epi8(bits == 4 ? 0x0f : 0x03);
     return _mm256_and_si256(s ? _mm256_srli_epi32(v, bits == 4 ? 4 : 2 * s) : v, mask);
 }
@@ -40,6 +34,43 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
                                 _mm256_set1_epi8(EK_Q8_VNNI ? (char)0x80 : 0));
     #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_si256();
+    if (bits == 3) {
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): group 2i + h of a unit
+         * is word i (>> 3 for h = 1) masked to 3 bits; word 3 is the tail word. */
+        const __m256i m3 = _mm256_set1_epi8(7);
+        for (int u = 0; u < words / 3; u++) {
+            #pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                __m256i v[8];
+                #pragma GCC unroll 8
+                for (int h = 0; h < 2 * G; h++) {
+                    const uint32_t *pu = p[h / 2] + (size_t)3 * u * EK_LANES + 8 * (h % 2);
+                    if (i < 3) {
+                        if (h % 2 == 0) _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
+                        v[h] = _mm256_loadu_si256((const __m256i *)(pu + (size_t)i * EK_LANES));
+                    } else {
+                        v[h] = EK_LUT3_TAIL(_mm256_loadu_si256((const __m256i *)pu),
+                                            _mm256_loadu_si256((const __m256i *)(pu + EK_LANES)),
+                                            _mm256_loadu_si256((const __m256i *)(pu + 2 * EK_LANES)),
+                                            _mm256_srli_epi32, SEL256, _mm256_set1_epi32);
+                    }
+                }
+                #pragma GCC unroll 2
+                for (int hh = 0; hh < 2; hh++) {
+                    __m256i xb[4];
+                    #pragma GCC unroll 4
+                    for (int mm = 0; mm < MT; mm++) xb[mm] = _mm256_set1_epi32(ek_q8_load4(xq + (size_t)mm * ldx + (size_t)u * 32 + 8 * i + 4 * hh));
+                    #pragma GCC unroll 8
+                    for (int h = 0; h < 2 * G; h++) {
+                        const __m256i ib = _mm256_and_si256(hh ? _mm256_srli_epi32(v[h], 3) : v[h], m3);
+                        __m256i wq = _mm256_shuffle_epi8(T[h / 2], ib);
+                        #pragma GCC unroll 4
+                        for (int mm = 0; mm < MT; mm++) acc[h * MT + mm] = EK_Q8_DOT(acc[h * MT + mm], wq, xb[mm]);
+                    }
+                }
+            }
+        }
+    } else
     for (int wi = 0; wi < words; wi++) {
         __m256i v[8];
         #pragma GCC unroll 4

@@ -73,6 +73,10 @@ static void ek_layout(ek_matrix *w) {
         w->code_words = (16 + F - 1) / F;
         w->words = chunks * (1 + w->code_words);
         w->kpad = chunks * 32;
+    } else if (ek_lut3(w)) {
+        const int units = (w->k + 31) / 32;
+        w->words = 3 * units;
+        w->kpad = 32 * units;
     } else {
         w->words = (w->k + F - 1) / F;
         w->kpad = w->words * F;
@@ -129,6 +133,14 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
     if (!ek_maps(w) || !ek_set_q8(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     return w;
+}
+
+int64_t ek_packed_words(int format, int n, int k, int bits) {
+    if (format < EK_LUT || format > EK_SPARSE24_LUT || n < 1 || k < 1 || bits < 2 || bits > 4) return -1;
+    ek_matrix w = {0};
+    w.format = format; w.n = n; w.k = k; w.bits = bits;
+    ek_layout(&w);
+    return (int64_t)w.nblocks * w.words * EK_LANES;
 }
 
 void ek_matrix_info(const ek_matrix *w, int64_t info[8]) {

@@ -3,9 +3,16 @@
  * Rows are grouped in blocks of EK_LANES = 16 (the last block padded with index 0 rows whose
  * output is dropped). Within a block the data is [word][lane]: 16 consecutive uint32, one per row.
  *
- * LUT / SHIFT: word w of a row holds F = fields(bits) indices for columns w*F .. w*F+F-1, column
- *   w*F+i in bits [i*bits, (i+1)*bits). K is padded to kpad = words * F; padded indices are 0 and
- *   the product reads x padded with zeros there.
+ * LUT / SHIFT, 2 and 4 bits: word w of a row holds F = fields(bits) indices for columns w*F .. w*F+F-1,
+ *   column w*F+i in bits [i*bits, (i+1)*bits). K is padded to kpad = words * F; padded indices are 0
+ *   and the product reads x padded with zeros there.
+ * LUT / SHIFT, 3 bits (3.0 bits a weight): units of 32 columns in 3 words w0 w1 w2, read as 4 words
+ *   of 8 columns: byte b of word i holds column 8i + b in bits 0-2 and column 8i + 4 + b in bits 3-5,
+ *   for i = 0, 1, 2 the stored words, for i = 3 the tail word built from their bits 6-7
+ *   (ek_lut3_tail: byte b = w0's bits 6-7, w2's bits 6-7, w1's bits 6-7 of byte b). So a lookup that
+ *   reads 3 bits of a byte (vpermb, pshufb, tbl on a table repeating every 8) takes 4 columns from a
+ *   word or the word >> 3 as they are, and vpermps column 8i + 4h + b from the word >> (8b + 3h).
+ *   kpad = 32 * units, words = 3 * units; padded indices are 0.
  * SPARSE24_LUT: chunks of 32 columns (8 groups of 4, 2 kept per group = 16 kept per row). A chunk
  *   is 1 position word (kept weight j at bits [2j, 2j+2): its column in group j/2) followed by
  *   cw = ceil(16 / F) code words (kept weight j: word j / F, field j % F). kpad = chunks * 32.
@@ -32,7 +39,7 @@
 struct ek_matrix {
     int format, n, k, bits, group_size;
     int owns;            /* 1: data/tables/row_scale are ours (packed); 0: borrowed (ek_matrix_wrap) */
-    int fields;          /* indices per 32-bit word: 8, 10, 16 for 4, 3, 2 bits */
+    int fields;          /* indices per 32-bit word: 8, 10, 16 for 4, 3, 2 bits (3-bit LUT / SHIFT: 32 per 3 words) */
     int nblocks;         /* ceil(n / 16) */
     int kpad;            /* padded columns */
     int words;           /* uint32 per row (all words of a block: words * 16) */
@@ -55,6 +62,8 @@ struct ek_matrix {
 };
 
 static inline int ek_fields(int bits) { return 32 / bits; }
+/* 1: the 3-bit LUT / SHIFT layout of 32 columns in 3 words (the 2:4 code words keep F fields a word) */
+static inline int ek_lut3(const ek_matrix *w) { return w->bits == 3 && w->format != EK_SPARSE24_LUT; }
 static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
     return w->data + (size_t)b * w->words * EK_LANES;
 }
@@ -109,9 +118,24 @@ void ek_attention_ref(const float *, const float *, const float *, int, int, int
     double ek_peak_##isa(long iters);                                                          \
     void ek_attention_##isa(const float *, const float *, const float *, int, int, int, int, int, int, float *, float *);
 
+/* 3-bit LUT / SHIFT: the tail word of a unit (src/matrix.h: its columns 24-31) from its words, per
+ * ISA: SEL(mask, a, b) = (a & mask) | (b & ~mask), SHR a 32-bit lane shift, SPLAT a 32-bit constant;
+ * bits 6-7 of each byte are left over (lookups ignore them: the tables repeat every 8 entries) */
+#define EK_LUT3_TAIL(w0, w1, w2, SHR, SEL, SPLAT)                                                   \
+    SEL(SPLAT(0x30303030), SHR(w1, 2), SEL(SPLAT(0x03030303), SHR(w0, 6), SHR(w2, 4)))
+static inline uint32_t ek_lut3_tail(uint32_t w0, uint32_t w1, uint32_t w2) {
+    return ((w0 >> 6) & 0x03030303u) | ((w2 >> 4) & 0x0c0c0c0cu) | ((w1 >> 2) & 0x30303030u);
+}
+/* the 3-bit index of column c (0..31) of a unit whose words are w0 w1 w2 */
+static inline uint32_t ek_lut3_index(uint32_t w0, uint32_t w1, uint32_t w2, int c) {
+    const uint32_t v = c < 8 ? w0 : c < 16 ? w1 : c < 24 ? w2 : ek_lut3_tail(w0, w1, w2);
+    return (v >> (8 * (c % 4) + 3 * ((c % 8) / 4))) & 7;
+}
+
 /* q8 x layout: per word of F indices, ek_q8_groups(bits) groups of 4 int8 activations; the kernels
- * multiply group s of word w with 4 index bytes of each row (lut/q8.c: ek_q8_column). */
-static inline int ek_q8_groups(int bits) { return bits == 4 ? 2 : bits == 3 ? 3 : 4; }
+ * multiply group s of word w with 4 index bytes of each row (lut/q8.c: ek_q8_column). 3-bit LUT /
+ * SHIFT: the columns in order (group s of a 32-column unit: columns 4s .. 4s + 3). */
+static inline int ek_q8_groups(int bits) { return bits == 4 ? 2 : bits == 3 ? 8 /* a 3-word unit */ : 4; }
 int ek_q8_column(int bits, int s, int j);
 void ek_lut_q8_rows_avx512(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);
 void ek_lut_q8_rows_avx2(const ek_matrix *, const int8_t *, int, int, int, int, int32_t *, int);

@@ -1,5 +1,5 @@
 /* The int8-activation LUT tile for NEON (lut/neon_q8.c, lut/neon_q8_dot.c): a block's 16 rows are four
- * q registers of 4 columns x 4 rows (one byte per weight). Index bytes as in lut/avx2_q8.c, masked to
+ * q registers of 4 columns x 4 rows (one byte per weight). Index bytes as in src/avx2_q8_tile.h, masked to
  * the field (tbl gives 0 past 16 entries); weights by tbl on the signed 16-entry table; products by
  * EK_Q8_DOT(acc, w, x) (src/neon_q8_dot.h): sdot where the dot-product extension exists, else smull
  * + pairwise adds.
@@ -13,15 +13,7 @@
 
 EK_AI int8x16_t q8_bcast4(const int8_t *p) { return vreinterpretq_s8_s32(vdupq_n_s32(ek_q8_load4(p))); }
 
-/* group s of 3-bit fields (0-3, 4-7, 8-9) to bytes */
-EK_AI uint32x4_t q8_spread3(uint32x4_t v, const int s) {
-    if (s == 2) return EK_Q8_SPLIT(vshrq_n_u32(v, 24), vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32);
-    uint32x4_t t = EK_Q8_PAIRS(s ? vshrq_n_u32(v, 12) : v, vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32);
-    return EK_Q8_SPLIT(t, vandq_u32, vorrq_u32, vshlq_n_u32, vdupq_n_u32);
-}
-
-EK_AI uint8x16_t q8_index_bytes(uint32x4_t v, const int s, const int bits) {
-    if (bits == 3) return vreinterpretq_u8_u32(q8_spread3(v, s));
+EK_AI uint8x16_t q8_index_bytes(uint32x4_t v, const int s, const int bits) {  /* 2 and 4 bits */
     uint32x4_t u = v;
     if (bits == 4 && s == 1) u = vshrq_n_u32(v, 4);
     if (bits == 2 && s == 1) u = vshrq_n_u32(v, 2);
@@ -40,6 +32,31 @@ EK_AI void q8_tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const i
     EK_TILE_STREAMS(p, w, b, G);
     _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) T[g] = vld1q_s8(w->q8_tables + (size_t)w->block_table[b + g] * 64);
     _Pragma("GCC unroll 32") for (int a = 0; a < 4 * G * MT; a++) acc[a] = vdupq_n_s32(0);
+    if (bits == 3) {
+        /* 32 columns in 3 words, read as 4 words of 8 columns (src/matrix.h): group 2i + h of a unit
+         * is word i (>> 3 for h = 1) masked to 3 bits; word 3 is the tail word (vbsl). */
+        for (int u = 0; u < words / 3; u++) {
+            for (int i = 0; i < 4; i++) {
+                uint32x4_t v[8];
+                _Pragma("GCC unroll 8") for (int q = 0; q < 4 * G; q++) {
+                    const uint32_t *pu = p[q / 4] + (size_t)3 * u * EK_LANES + 4 * (q % 4);
+                    if (i < 3) v[q] = vld1q_u32(pu + (size_t)i * EK_LANES);
+                    else v[q] = EK_LUT3_TAIL(vld1q_u32(pu), vld1q_u32(pu + EK_LANES), vld1q_u32(pu + 2 * EK_LANES),
+                                             vshrq_n_u32, vbslq_u32, vdupq_n_u32);
+                }
+                if (i < 3) _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) __builtin_prefetch(p[g] + (size_t)(3 * u + i + EK_PF) * EK_LANES);
+                _Pragma("GCC unroll 2") for (int hh = 0; hh < 2; hh++) {
+                    int8x16_t xb[4];
+                    _Pragma("GCC unroll 4") for (int mm = 0; mm < MT; mm++) xb[mm] = q8_bcast4(xq + (size_t)mm * ldx + (size_t)u * 32 + 8 * i + 4 * hh);
+                    _Pragma("GCC unroll 8") for (int q = 0; q < 4 * G; q++) {
+                        const uint8x16_t ib = vandq_u8(vreinterpretq_u8_u32(hh ? vshrq_n_u32(v[q], 3) : v[q]), vdupq_n_u8(7));
+                        int8x16_t wq = vqtbl1q_s8(T[q / 4], ib);
+                        _Pragma("GCC unroll 4") for (int mm = 0; mm < MT; mm++) acc[q * MT + mm] = EK_Q8_DOT(acc[q * MT + mm], wq, xb[mm]);
+                    }
+                }
+            }
+        }
+    } else
     for (int wi = 0; wi < words; wi++) {
         uint32x4_t v[8];
         _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) __builtin_prefetch(p[g] + (size_t)(wi + EK_PF) * EK_LANES);

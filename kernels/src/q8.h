@@ -56,9 +56,4 @@ static inline int32_t ek_q8_load4(const int8_t *p) {
     return v;
 }
 
-/* For ISAs without vpmultishiftqb: the 3-bit fields 0-3 of each 32-bit lane u moved to its bytes 0-3,
- * from the ISA's AND, OR, shift-left and splat. Pairs first: fields 0-1 stay at bits 0-5, 2-3 go to
- * bits 16-21 (t); then each 16-bit half's second field moves up one byte: 7 operations. */
-#define EK_Q8_PAIRS(u, AND, OR, SHL, SPLAT) AND(OR(AND(u, SPLAT(0x3f)), SHL(u, 10)), SPLAT(0x003f003f))
-#define EK_Q8_SPLIT(t, AND, OR, SHL, SPLAT) AND(OR(t, SHL(t, 5)), SPLAT(0x07070707))
 #endif
