@@ -488,7 +488,7 @@ def kernels_decode_pool() -> str:
             rows.append([m, _DECODE_LABELS[fmt], f"{f['tok_s']['2']:.1f} / {f['tok_s_cpu']['2']:.1f}",
                          f"{p['tok_s']:.1f} / {p['tok_s_cpu']:.1f}",
                          f"{p['vs_calling_thread']:.2f}x / {p['vs_calling_thread_cpu']:.2f}x"])
-    return _table(["model", ".pte", "calling thread: tok/s (wall / CPU)", "kernels' pool: tok/s (wall / CPU)",
+    return _table(["model", ".pte", "calling thread: tok/s (wall / CPU)", "ExecuTorch's pool: tok/s (wall / CPU)",
                    "pool / calling thread"], rows)
 
 
