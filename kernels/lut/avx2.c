@@ -5,11 +5,11 @@
 
 #include "../src/avx2_lookup.h"
 #include "../src/driver.h"
+#include "../src/lut3_words.h"
 
 #define AI EK_AI
 #define STORE_YMM(dst, v) _mm256_storeu_ps(dst, v)
 /* m ? a : b, bitwise */
-#define SEL256(m, a, b) _mm256_or_si256(_mm256_and_si256(m, a), _mm256_andnot_si256(m, b))
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
@@ -34,16 +34,7 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
                 __m256i v[8];
                 #pragma GCC unroll 8
                 for (int h = 0; h < 2 * G; h++) {
-                    const uint32_t *pu = p[h / 2] + (size_t)3 * u * EK_LANES + 8 * (h % 2);
-                    if (i < 3) {
-                        if (h % 2 == 0) _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                        v[h] = _mm256_loadu_si256((const __m256i *)(pu + (size_t)i * EK_LANES));
-                    } else {
-                        v[h] = EK_LUT3_TAIL(_mm256_loadu_si256((const __m256i *)pu),
-                                            _mm256_loadu_si256((const __m256i *)(pu + EK_LANES)),
-                                            _mm256_loadu_si256((const __m256i *)(pu + 2 * EK_LANES)),
-                                            _mm256_srli_epi32, SEL256, _mm256_set1_epi32);
-                    }
+                    v[h] = ek_lut3_word256(p[h / 2] + (size_t)3 * u * EK_LANES + 8 * (h % 2), i, h % 2 == 0);
                 }
                 const float *xi = x + (size_t)u * 32 + 8 * i;
                 #pragma GCC unroll 8

@@ -9,13 +9,13 @@
 #include <immintrin.h>
 
 #include "../src/driver.h"
+#include "../src/lut3_words.h"
 
 #define AI EK_AI
 #define STORE_ZMM(dst, v) _mm512_storeu_ps(dst, v)
 
 /* 3-bit GEMV: 4 blocks a tile (measured 2% faster than 8 with this layout; 2 is latency-bound) */
 #define EK_LUT3_GV 4
-#define SEL512(m, a, b) _mm512_ternarylogic_epi32(a, b, m, 0xE4)  /* m ? a : b, bitwise */
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
@@ -75,22 +75,10 @@ AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, co
          * offset loads for h = 0 as in gemv4_tile (-1.5%: 3 of 4 such loads split cache lines). */
         #pragma GCC unroll 2  /* 2 units a loop: measured ~2% faster than 1 */
         for (int u = 0; u < words / 3; u++) {
-            const uint32_t *pu[8];
-            #pragma GCC unroll 8
-            for (int g = 0; g < G; g++) pu[g] = p[g] + (size_t)3 * u * EK_LANES;
-            __m512i wd[3][8];  /* the unit's 3 word rows, kept for its tail word */
+            __m512i wd[8][3], v[8];  /* wd: the unit's 3 word rows per block, kept for its tail word */
             #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
-                __m512i v[8];
-                #pragma GCC unroll 8
-                for (int g = 0; g < G; g++) {
-                    if (i < 3) {
-                        _mm_prefetch((const char *)(pu[g] + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                        v[g] = wd[i][g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
-                    } else {
-                        v[g] = EK_LUT3_TAIL(wd[0][g], wd[1][g], wd[2][g], _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
-                    }
-                }
+                ek_lut3_unit512(p, u, i, G, wd, v);
                 const float *xi = x + (size_t)u * 32 + 8 * i;
                 #pragma GCC unroll 8
                 for (int r = 0; r < 8; r++) {

@@ -12,11 +12,11 @@
 #include <immintrin.h>
 
 #include "../src/driver.h"
+#include "../src/lut3_words.h"
 #include "../src/q8.h"
 
 #define AI EK_AI
 
-#define SEL512(m, a, b) _mm512_ternarylogic_epi32(a, b, m, 0xE4)  /* m ? a : b, bitwise */
 
 /* the index bytes of group s of a word row (see above; 3 bits: the tile's own loop) */
 AI __m512i index_bytes(__m512i v, const int s, const int bits) {
@@ -47,22 +47,10 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
          * is word i (h = 0) or word i >> 3 (vpermb reads 6 bits, the table repeats every 8); word 3,
          * the tail word, costs 3 shifts and 2 vpternlogd. 8 vpermb and no vpmultishiftqb a unit. */
         for (int u = 0; u < words / 3; u++) {
-            const uint32_t *pu[8];
-            #pragma GCC unroll 8
-            for (int g = 0; g < G; g++) pu[g] = p[g] + (size_t)3 * u * EK_LANES;
-            __m512i wd[3][8];  /* the unit's 3 word rows, kept for its tail word */
+            __m512i wd[8][3], v[8];  /* wd: the unit's 3 word rows per block, kept for its tail word */
             #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
-                __m512i v[8];
-                #pragma GCC unroll 8
-                for (int g = 0; g < G; g++) {
-                    if (i < 3) {
-                        _mm_prefetch((const char *)(pu[g] + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                        v[g] = wd[i][g] = _mm512_loadu_si512((const void *)(pu[g] + (size_t)i * EK_LANES));
-                    } else {
-                        v[g] = EK_LUT3_TAIL(wd[0][g], wd[1][g], wd[2][g], _mm512_srli_epi32, SEL512, _mm512_set1_epi32);
-                    }
-                }
+                ek_lut3_unit512(p, u, i, G, wd, v);
                 const int8_t *xi = xq + (size_t)u * 32 + 8 * i;
                 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {

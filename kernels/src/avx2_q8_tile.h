@@ -10,11 +10,11 @@
 
 #include "avx2_q8_dot.h"
 #include "driver.h"
+#include "lut3_words.h"
 #include "q8.h"
 
 
 /* m ? a : b, bitwise */
-#define SEL256(m, a, b) _mm256_or_si256(_mm256_and_si256(m, a), _mm256_andnot_si256(m, b))
 
 EK_AI __m256i index_bytes(__m256i v, const int s, const int bits) {  /* 2 and 4 bits (3: the tile's loop) */
     const __m256i mask = _mm256_set1_epi8(bits == 4 ? 0x0f : 0x03);
@@ -44,16 +44,7 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
                 __m256i v[8];
                 #pragma GCC unroll 8
                 for (int h = 0; h < 2 * G; h++) {
-                    const uint32_t *pu = p[h / 2] + (size_t)3 * u * EK_LANES + 8 * (h % 2);
-                    if (i < 3) {
-                        if (h % 2 == 0) _mm_prefetch((const char *)(pu + (size_t)(i + EK_PF) * EK_LANES), _MM_HINT_T0);
-                        v[h] = _mm256_loadu_si256((const __m256i *)(pu + (size_t)i * EK_LANES));
-                    } else {
-                        v[h] = EK_LUT3_TAIL(_mm256_loadu_si256((const __m256i *)pu),
-                                            _mm256_loadu_si256((const __m256i *)(pu + EK_LANES)),
-                                            _mm256_loadu_si256((const __m256i *)(pu + 2 * EK_LANES)),
-                                            _mm256_srli_epi32, SEL256, _mm256_set1_epi32);
-                    }
+                    v[h] = ek_lut3_word256(p[h / 2] + (size_t)3 * u * EK_LANES + 8 * (h % 2), i, h % 2 == 0);
                 }
                 #pragma GCC unroll 2
                 for (int hh = 0; hh < 2; hh++) {
