@@ -106,21 +106,18 @@ class Attention(nn.Module):
         return fused(x).split((self.cfg.n_heads * hd, kv * hd, kv * hd), dim=-1)
 
     def attend(self, q, k_cache, v_cache, mask, start_pos=None):
-        """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj.
-
-        With ``kernel_attention`` set (an exporter's choice: ``exporters/llm_kernels.py``) and the in-place
-        caches (kv, S, hd) with ``start_pos``, one ``edgekit::attention`` op that reads only the positions in
-        use; the same softmax(q k^T / sqrt(hd)) v as below, to fp32 rounding."""
+        """Grouped-query attention of q (B, H, T, hd) over the caches (B, kv, S, hd), then o_proj. With
+        ``kernel_attention`` (exporters/llm_kernels.py), in-place caches and ``start_pos``: one
+        ``edgekit::attention`` op reading only the positions in use (the same math, to fp32 rounding)."""
         cfg, (b, _, t, hd) = self.cfg, q.shape
         kv, s = cfg.n_kv_heads, k_cache.shape[-2]
         rep = cfg.n_heads // kv
         if getattr(self, "kernel_attention", False) and start_pos is not None and k_cache.dim() == 3:
             out = torch.ops.edgekit.attention(q.reshape(kv, rep * t, hd), k_cache, v_cache, start_pos, t)
             return self.o_proj(_merge_heads(out.reshape(b, cfg.n_heads, t, hd)))
-        # The rep query heads of a group read the same kv head: fold them into the rows
-        # instead of repeating the cache (a full cache copy per layer and step). 3-D bmm on
-        # (B*kv, rows, hd) views: a 4-D @ exports as expand_copy + bmm (a copy of q and of the cache).
-        # The in-place caches are already (kv, S, hd): a reshape there would be a copy in XNNPACK.
+        # The rep query heads of a group read the same kv head: fold them into the rows of a 3-D bmm
+        # (a 4-D @ exports as expand_copy + bmm: copies of q and the cache). The in-place caches are
+        # already (kv, S, hd): a reshape there would be a copy in XNNPACK.
         if k_cache.dim() == 4:
             k_cache, v_cache = k_cache.reshape(b * kv, s, hd), v_cache.reshape(b * kv, s, hd)
         q = q.reshape(b * kv, rep * t, hd)
@@ -129,15 +126,14 @@ class Attention(nn.Module):
         return self.o_proj(_merge_heads(out.reshape(b, cfg.n_heads, t, hd)))
 
 
-def _heads(y, n: int):
-    """(B, T, n*hd) -> (B, n, T, hd). At T = 1 the transpose moves no data: a view, no transpose op."""
+def _heads(y, n: int):  # (B, T, n*hd) -> (B, n, T, hd); at T = 1 a view, no transpose op
     b, t, d = y.shape
     return y.view(b, n, 1, d // n) if t == 1 else y.view(b, t, n, d // n).transpose(1, 2)
 
 
 def _merge_heads(y):
     """(B, n, T, hd) -> (B, T, n*hd), the inverse of ``_heads``."""
-    b, n, t, hd = y.shape
+    b, n, t, hd = y.shape  # at T = 1 a reshape, no transpose op
     return y.reshape(b, 1, n * hd) if t == 1 else y.transpose(1, 2).reshape(b, t, n * hd)
 
 
