@@ -164,9 +164,9 @@ DECODE_POOLS = {"edgekit": 0, "calling": 1, "executorch": 2}
 
 
 def set_decode_threads(where: str | int) -> None:
-    """Where the runtime ops run decode GEMVs (batch 1): ``"calling"`` (1) the calling thread (the default),
-    ``"edgekit"`` (0) the kernels' pool with the session's threads (``_native.set_default_threads``), as prefill
-    does, or ``"executorch"`` (2) row blocks on ExecuTorch's threadpool, whose workers are XNNPACK's."""
+    """Where the runtime ops run decode GEMVs (batch 1): ``"edgekit"`` (0, the default) the kernels' pool with
+    the session's threads (``_native.set_default_threads``), as prefill does; ``"calling"`` (1) the calling
+    thread; or ``"executorch"`` (2) row blocks on ExecuTorch's threadpool, whose workers are XNNPACK's."""
     mode = DECODE_POOLS.get(where, where)
     if mode not in DECODE_POOLS.values():
         raise EdgekitError("bad_option", f"decode GEMVs on {where!r}: unknown; choose one of {', '.join(DECODE_POOLS)}",

@@ -37,11 +37,12 @@ using executorch::aten::Tensor;
 using executorch::runtime::Error;
 using executorch::runtime::KernelRuntimeContext;
 
-// Where decode GEMVs (m == 1) run: kCalling (default), kEdgekitPool (the kernels' own pool, like prefill) or
-// kExecutorchPool (row blocks on ExecuTorch's threadpool, whose workers are XNNPACK's).
-// edgekit_ops_set_decode_threads() switches it (benchmarks/kernels_decode.py measures them side by side).
+// Where decode GEMVs (m == 1) run: kEdgekitPool (default: the kernels' pool with the session's threads,
+// like prefill), kCalling (the calling thread) or kExecutorchPool (row blocks on ExecuTorch's threadpool,
+// whose workers sleep between calls: a wake-up per GEMV). edgekit_ops_set_decode_threads() switches it
+// (benchmarks/kernels_decode.py measures them side by side).
 enum { kEdgekitPool = 0, kCalling = 1, kExecutorchPool = 2 };
-std::atomic<int> decode_mode{kCalling};
+std::atomic<int> decode_mode{kEdgekitPool};
 
 struct PoolTask {
     void (*fn)(void*, int);
@@ -82,11 +83,9 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
                                   tables.const_data_ptr<float>(), sc);
     ET_KERNEL_CHECK_MSG(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
     const int m = static_cast<int>(x.numel() / k);
-    // Decode (m == 1) runs on the calling thread: a GEMV per op is short, and waking the kernels' own
-    // pool while XNNPACK's workers still spin on the same cores costs more than the second core gives:
-    // measured at 2 threads on llama_100m, the pool ran decode at 0.28-0.50x the calling thread's tok/s for
-    // the exact and the q8 ops alike (docs/kernels.md, "Decode threads"). Prefill (m > 1) uses the pool
-    // (threads = 0: the session's count).
+    // Decode (m == 1) and prefill both use the kernels' pool by default (threads = 0: the session's count).
+    // Its workers spin a while between jobs, so the 49 GEMVs of a llama_100m step each cost no wake-up
+    // (docs/kernels.md, "Decode threads").
     const int mode = m == 1 ? decode_mode.load(std::memory_order_relaxed) : kEdgekitPool;
     pthreadpool_t pool = mode == kExecutorchPool ? executorch::extension::threadpool::get_pthreadpool() : nullptr;
     int rc;
@@ -119,7 +118,7 @@ EK_LINEAR_OP(shift_linear_q8_out, EK_SHIFT, true)
 
 // edgekit::attention.out(Tensor q, Tensor k_cache, Tensor v_cache, Tensor start_pos, int t, *, Tensor(a!) out):
 // causal attention over the in-place KV cache, reading only positions 0 .. start + t - 1 (ek_attention;
-// q (kv, rep * t, hd), caches (kv, S, hd)). On the calling thread, like the decode GEMVs.
+// q (kv, rep * t, hd), caches (kv, S, hd)). On the calling thread: it reads only the positions in use.
 Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                       const Tensor& start_pos, int64_t t, Tensor& out) {
     ET_KERNEL_CHECK_MSG(ctx, q.scalar_type() == ScalarType::Float && k.scalar_type() == ScalarType::Float &&
@@ -140,7 +139,7 @@ Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& 
 
 }  // namespace
 
-// Where decode GEMVs run: 1 = the calling thread (default), 0 = the kernels' pool (ek_set_default_threads),
+// Where decode GEMVs run: 0 = the kernels' pool (default; ek_set_default_threads), 1 = the calling thread,
 // 2 = ExecuTorch's threadpool (its thread count, the session's).
 extern "C" __attribute__((visibility("default"))) void edgekit_ops_set_decode_threads(int mode) {
     decode_mode.store(mode == kCalling || mode == kExecutorchPool ? mode : kEdgekitPool, std::memory_order_relaxed);

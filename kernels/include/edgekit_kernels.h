@@ -121,6 +121,11 @@ EK_API int ek_attention(const float *q, const float *k, const float *v, int kv, 
 /* Threads used when ek_linear is passed threads = 0 (default: 1). */
 EK_API void ek_set_default_threads(int threads);
 
+/* How long edgekit's pool workers spin for the next job (and a caller for its workers) before they
+ * sleep, in microseconds (default 200; 0: sleep at once). Decode calls the pool every 10-100 us and a
+ * sleeping worker takes about that long to wake. */
+EK_API void ek_set_pool_spin_us(int us);
+
 /* Machine probes for the roofline, same threads and ISA choice as ek_linear:
  * sum of n floats (streaming read), and `iters` rounds of independent FMAs (returns FLOPs done). */
 EK_API float ek_stream_sum(const float *a, size_t n, int threads, int isa);

@@ -1,60 +1,127 @@
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "pool.h"
 
 #define EK_MAX_WORKERS 64
+#define EK_MAX_PARTS 0xFFFF
+
+/* A job is `parts` independent parts that the caller and the workers claim one at a time (a shared
+ * ticket), so the caller never waits for a worker that has not started: on a loaded machine, where a
+ * worker may not get a core for a whole time slice, the caller just runs the parts itself.
+ *
+ * Idle workers spin for spin_ns before they sleep on a condition variable: a decode step calls the
+ * pool every 10-100 us, and waking a sleeping thread costs about that much on its own. After the
+ * first few us they spin with sched_yield, which gives the core to any other runnable thread. */
+static long spin_ns = 200000;
+#define EK_PAUSE_NS 5000
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_start = PTHREAD_COND_INITIALIZER, cv_done = PTHREAD_COND_INITIALIZER;
-static int nworkers, parts_now, pending;
-static unsigned long generation;
+static int nworkers;
+static atomic_ulong job_now;  /* job number, bumped (release) after the fields below are set */
+static atomic_ulong ticket;   /* (job number << 16) | next unclaimed part */
+static atomic_int done;       /* parts finished */
+static atomic_int parts_now;  /* read by workers that may race with the next job's set-up: atomic */
 static void (*fn_now)(void *, int);
 static void *arg_now;
 
-static void *worker(void *idp) {
-    const int id = (int)(long)idp;
+void ek_pool_set_spin(long ns) { spin_ns = ns < 0 ? 0 : ns; }
+
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* spin (pause, then sched_yield) for at most spin_ns until ready(v) holds; returns whether it did */
+static int spin_until(int (*ready)(unsigned long), unsigned long v) {
+    const long start = now_ns();
+    for (int i = 0;; i++) {
+        if (ready(v)) return 1;
+        if ((i & 15) == 15) {
+            const long waited = now_ns() - start;
+            if (waited > spin_ns) return ready(v);
+            if (waited > EK_PAUSE_NS) { sched_yield(); continue; }
+        }
+        cpu_relax();
+    }
+}
+static int new_job(unsigned long seen) { return atomic_load_explicit(&job_now, memory_order_acquire) != seen; }
+static int all_done(unsigned long parts) { return (unsigned long)atomic_load_explicit(&done, memory_order_acquire) >= parts; }
+
+/* claim and run parts of job `job` until none is left (or the job is over) */
+static void run_parts_of(unsigned long job) {
+    unsigned long t = atomic_load_explicit(&ticket, memory_order_acquire);
+    for (;;) {
+        if (t >> 16 != job || (int)(t & EK_MAX_PARTS) >= atomic_load_explicit(&parts_now, memory_order_relaxed)) return;
+        if (!atomic_compare_exchange_weak_explicit(&ticket, &t, t + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;  /* t now holds the current ticket */
+        /* the job cannot end before this part is done, so its fields are still this job's */
+        fn_now(arg_now, (int)(t & EK_MAX_PARTS));
+        if (atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel) + 1 == atomic_load_explicit(&parts_now, memory_order_relaxed)) {
+            pthread_mutex_lock(&mu);  /* the caller may be asleep on cv_done */
+            pthread_cond_signal(&cv_done);
+            pthread_mutex_unlock(&mu);
+        }
+        t = atomic_load_explicit(&ticket, memory_order_acquire);
+    }
+}
+
+static void *worker(void *unused) {
     unsigned long seen = 0;
     for (;;) {
-        pthread_mutex_lock(&mu);
-        while (generation == seen) pthread_cond_wait(&cv_start, &mu);
-        seen = generation;
-        void (*fn)(void *, int) = fn_now;
-        void *arg = arg_now;
-        int parts = parts_now;
-        pthread_mutex_unlock(&mu);
-        if (id >= parts) continue;
-        fn(arg, id);
-        pthread_mutex_lock(&mu);
-        if (--pending == 0) pthread_cond_signal(&cv_done);
-        pthread_mutex_unlock(&mu);
+        if (!spin_until(new_job, seen)) {
+            pthread_mutex_lock(&mu);
+            while (!new_job(seen)) pthread_cond_wait(&cv_start, &mu);
+            pthread_mutex_unlock(&mu);
+        }
+        seen = atomic_load_explicit(&job_now, memory_order_acquire);
+        run_parts_of(seen);
     }
-    return NULL;
+    return unused;
 }
 
 void ek_pool_run(void (*fn)(void *, int), void *arg, int parts) {
-    if (parts > EK_MAX_WORKERS + 1) parts = EK_MAX_WORKERS + 1;
+    if (parts > EK_MAX_PARTS) parts = EK_MAX_PARTS;
     if (parts <= 1) { fn(arg, 0); return; }
     pthread_mutex_lock(&run_lock);
-    while (nworkers < parts - 1) {  /* workers are 1..nworkers */
+    const int want = parts - 1 < EK_MAX_WORKERS ? parts - 1 : EK_MAX_WORKERS;
+    while (nworkers < want) {
         pthread_t t;
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &at, worker, (void *)(long)(nworkers + 1)) != 0) { pthread_attr_destroy(&at); break; }
+        const int ok = pthread_create(&t, &at, worker, NULL) == 0;
         pthread_attr_destroy(&at);
+        if (!ok) break;  /* the caller runs what no worker claims */
         nworkers++;
     }
-    int extra = parts - 1 < nworkers ? parts - 1 : nworkers;
-    pthread_mutex_lock(&mu);
-    fn_now = fn; arg_now = arg; parts_now = extra + 1; pending = extra;
-    generation++;
+    const unsigned long job = atomic_load_explicit(&job_now, memory_order_relaxed) + 1;
+    fn_now = fn; arg_now = arg;
+    atomic_store_explicit(&parts_now, parts, memory_order_relaxed);
+    atomic_store_explicit(&done, 0, memory_order_relaxed);
+    atomic_store_explicit(&ticket, job << 16, memory_order_relaxed);
+    pthread_mutex_lock(&mu);  /* under mu: a worker between its last check and cond_wait cannot miss it */
+    atomic_store_explicit(&job_now, job, memory_order_release);
     pthread_cond_broadcast(&cv_start);
     pthread_mutex_unlock(&mu);
-    fn(arg, 0);
-    for (int p = extra + 1; p < parts; p++) fn(arg, p);  /* workers we could not create */
-    pthread_mutex_lock(&mu);
-    while (pending > 0) pthread_cond_wait(&cv_done, &mu);
-    pthread_mutex_unlock(&mu);
+    run_parts_of(job);
+    if (!spin_until(all_done, (unsigned long)parts)) {  /* parts still running on workers */
+        pthread_mutex_lock(&mu);
+        while (!all_done((unsigned long)parts)) pthread_cond_wait(&cv_done, &mu);
+        pthread_mutex_unlock(&mu);
+    }
     pthread_mutex_unlock(&run_lock);
 }

@@ -3,4 +3,6 @@
 #ifndef EK_POOL_H
 #define EK_POOL_H
 void ek_pool_run(void (*fn)(void *, int), void *arg, int parts);
+/* how long idle workers (and a caller waiting for them) spin before they sleep, in ns (default 200 us) */
+void ek_pool_set_spin(long ns);
 #endif

@@ -96,12 +96,12 @@ def test_q8_pte_calls_q8_ops_and_equals_the_ctypes_kernels(nk, tmp_path):
     np.testing.assert_array_equal(y, _q8_reference(model, xs))                     # the C q8 kernels' bits
     from edgekit.kernels.executorch_ops import set_decode_threads
 
-    try:  # batch-1 GEMVs split over the kernels' 2-thread pool, or ExecuTorch's (XNNPACK's): the same bits
-        for where in ("edgekit", "executorch"):
+    try:  # batch-1 GEMVs on the calling thread, or split over ExecuTorch's (XNNPACK's) pool: the same bits
+        for where in ("calling", "executorch"):
             set_decode_threads(where)
             np.testing.assert_array_equal(session.run([xs])[0], y)
     finally:
-        set_decode_threads("calling")
+        set_decode_threads("edgekit")  # the default: the kernels' pool, as above
     with pytest.raises(EdgekitError, match="gpu.*unknown; choose one of edgekit, calling, executorch"):
         set_decode_threads("gpu")
     ref = model(torch.from_numpy(xs)).detach().numpy()                             # the exact clustered model

@@ -1,0 +1,57 @@
+"""The kernels' thread pool: parts claimed from a shared ticket by the caller and spinning workers.
+
+Every product must give the bits of the 1-thread product however the parts are spread: thread counts
+that change from call to call, more threads than cores, workers asleep (spin 0) or spinning, and two
+callers at once (ctypes releases the GIL, so two Python threads really call the library together)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture()
+def packed(nk):
+    rng = np.random.default_rng(7)
+    idx = rng.integers(0, 8, (300, 200), dtype=np.uint8)  # 19 blocks of 16 rows, the last one short
+    w = nk.pack_lut(idx, np.sort(rng.standard_normal((1, 8))).astype(np.float32), 3)
+    x = rng.standard_normal((1, 200)).astype(np.float32)
+    xs = rng.standard_normal((5, 200)).astype(np.float32)
+    yield w, x, xs
+    nk.set_pool_spin_us(200)
+
+
+@pytest.mark.parametrize("spin_us", [0, 200])
+def test_changing_thread_counts_give_the_one_thread_bits(nk, packed, spin_us):
+    w, x, xs = packed
+    nk.set_pool_spin_us(spin_us)
+    ref = {act: nk.linear(w, x, threads=1, activations=act) for act in ("fp32", "q8")}
+    ref_m = nk.linear(w, xs, threads=1)
+    for i in range(300):
+        threads = 1 + i % 6  # up to 3x the cores here: parts outnumber the cores
+        act = ("fp32", "q8")[i % 2]
+        assert np.array_equal(nk.linear(w, x, threads=threads, activations=act), ref[act]), (i, threads, act)
+    for threads in (2, 5, 19, 40):  # 40: more parts than blocks (capped at the 19 blocks)
+        assert np.array_equal(nk.linear(w, xs, threads=threads), ref_m), threads
+
+
+def test_two_callers_at_once_each_get_their_bits(nk, packed):
+    w, x, xs = packed
+    ref, ref_m = nk.linear(w, x, threads=1, activations="q8"), nk.linear(w, xs, threads=1)
+    bad: list[str] = []
+
+    def call(n: int, m: bool) -> None:
+        for i in range(n):
+            y = nk.linear(w, xs, threads=2) if m else nk.linear(w, x, threads=3, activations="q8")
+            if not np.array_equal(y, ref_m if m else ref):
+                bad.append(f"{'gemm' if m else 'gemv'} call {i}")
+
+    callers = [threading.Thread(target=call, args=(200, m)) for m in (False, True)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in callers), "a caller hung in the pool"
+    assert bad == []
