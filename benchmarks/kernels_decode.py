@@ -18,9 +18,10 @@ Timing: one child process per thread count (1, 2; XNNPACK's pool is sized before
 holding every artifact; per round a STREAM-style read of a 256 MB buffer (ek_stream_sum: the
 kernels library's probe, same threads) and, for every artifact in a rotating order, a 16-token
 prefill then ``--tokens`` teacher-forced decode steps, each timed. tok/s = 1 / median step time
-over all rounds. At 2 threads every edgekit .pte is timed twice per round, once with decode GEMVs on the
-calling thread (the ops' default, the rows) and once on ExecuTorch's threadpool, the one XNNPACK's workers
-serve ("decode_pool" in the JSON). Writes docs/kernels_decode.json, docs/kernels_decode.svg (roofline) and a table.
+over all rounds. The rows run decode GEMVs where the ops run them by default, on the kernels' pool with
+the session's threads; at 2 threads the lut3 and lut3_q8 .pte are timed twice more per round, with decode
+GEMVs on the calling thread and on ExecuTorch's threadpool, the one XNNPACK's workers serve
+("decode_threads" in the JSON). Writes docs/kernels_decode.json, docs/kernels_decode.svg (roofline) and a table.
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ def bytes_per_token(manifest: dict, fmt: str, tokens: int) -> dict:
     return {"weights": linear + norms + d * 4, "linear": linear, "kv_cache": kv}
 
 
+ALT_DECODE_THREADS = ("calling", "executorch")  # besides the ops' default, the kernels' pool
+
+
 def child(plan_file: str, threads: int) -> None:
     """Time every artifact of the plan at ``threads``, interleaved; print one JSON line."""
     from edgekit.kernels import _native as nk
@@ -130,8 +134,9 @@ def child(plan_file: str, threads: int) -> None:
 
     plan = json.loads(Path(plan_file).read_text())
     sessions = {key: LLMSession(path, threads=threads) for key, path in plan["artifacts"].items()}
-    if threads > 1:  # the edgekit .pte again, decode GEMVs on ExecuTorch's threadpool (same session, switched per visit)
-        sessions |= {f"{key}@pool": s for key, s in sessions.items() if key.split("/")[1].startswith("lut")}
+    if threads > 1:  # lut3 and lut3_q8 again, decode GEMVs elsewhere (same session, switched per visit)
+        sessions |= {f"{key}@{where}": s for key, s in sessions.items() if key.split("/")[1] in ("lut3", "lut3_q8")
+                     for where in ALT_DECODE_THREADS}
     nk.set_default_threads(threads)
     buf = np.ones((STREAM_MB << 20) // 4, np.float32)
     rng = np.random.default_rng(0)
@@ -146,7 +151,7 @@ def child(plan_file: str, threads: int) -> None:
             bw_cpu.append(buf.nbytes / ((time.process_time() - c0) / threads) / 1e9)
         for key in keys[r % len(keys):] + keys[:r % len(keys)]:  # rotate: no format always runs first
             s = sessions[key]
-            set_decode_threads("executorch" if key.endswith("@pool") else "calling")
+            set_decode_threads(key.split("@")[1] if "@" in key else "edgekit")
             ids = rng.integers(0, s.manifest["model"]["config"]["vocab_size"], PROMPT + plan["tokens"] + 1)
             _, state = s._prefill_prompt(ids[:PROMPT])
             s._decode_state(int(ids[PROMPT]), PROMPT, state)  # warm
@@ -155,7 +160,7 @@ def child(plan_file: str, threads: int) -> None:
                 s._decode_state(int(tok), PROMPT + 1 + i, state)
                 steps[key].append(time.perf_counter() - t0)
                 cpu[key].append((time.process_time() - c0) / threads)  # the step on idle cores
-    set_decode_threads("calling")
+    set_decode_threads("edgekit")
     out = {"threads": threads, "bandwidth_gbs": float(np.median(bw)), "bandwidth_samples": len(bw),
            "bandwidth_gbs_cpu": float(np.median(bw_cpu)),
            "load_before": list(load_before), "load_after": list(os.getloadavg()),
@@ -174,7 +179,7 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
     plan = work / "plan.json"
     plan.write_text(json.dumps({"rounds": rounds, "tokens": tokens,
                                 "artifacts": {f"{m}/{f}": str(p) for m in models for f, p in arts[m].items()}}))
-    res = {"models": {}, "threads": {}, "decode_pool": {}}
+    res = {"models": {}, "threads": {}, "decode_threads": {}}
     for threads in (1, 2):
         print(f"  timing at {threads} thread(s) ...", file=sys.stderr, flush=True)
         proc = subprocess.run([sys.executable, __file__, "--child", str(plan), "--threads", str(threads)],
@@ -187,8 +192,9 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
         res["machine"] = r["machine"]
         for key, st in r["steps"].items():
             m, fmt = key.split("/")
-            if fmt.endswith("@pool"):  # decode GEMVs on ExecuTorch's threadpool instead of the calling thread
-                res["decode_pool"].setdefault(m, {}).setdefault(fmt.removesuffix("@pool"), {})[str(threads)] = {
+            if "@" in fmt:  # decode GEMVs on the calling thread or ExecuTorch's pool instead of the kernels' pool
+                fmt, where = fmt.split("@")
+                res["decode_threads"].setdefault(m, {}).setdefault(fmt, {}).setdefault(str(threads), {})[where] = {
                     "tok_s": round(1e3 / st["median_ms"], 2), "tok_s_cpu": round(1e3 / st["cpu_median_ms"], 2),
                     "steps": st}
                 continue
@@ -220,10 +226,11 @@ def run(models, rounds: int, tokens: int, work: Path, export: bool = True) -> di
             entry["ratios" + basis[5:]] = {t: {name: round(fm[a][basis][t] / fm[b][basis][t], 3)
                                                for name, (a, b) in pairs.items() if a in fm and b in fm}
                                            for t in res["threads"]}
-        for fmt, pool in res["decode_pool"].get(m, {}).items():  # pool / calling thread, same process and rounds
-            for t, p in pool.items():
-                p["vs_calling_thread"] = round(p["tok_s"] / fm[fmt]["tok_s"][t], 3)
-                p["vs_calling_thread_cpu"] = round(p["tok_s_cpu"] / fm[fmt]["tok_s_cpu"][t], 3)
+        for fmt, by_t in res["decode_threads"].get(m, {}).items():  # kernels' pool / elsewhere, same rounds
+            for t, alts in by_t.items():
+                for p in alts.values():
+                    p["pool_vs_this"] = round(fm[fmt]["tok_s"][t] / p["tok_s"], 3)
+                    p["pool_vs_this_cpu"] = round(fm[fmt]["tok_s_cpu"][t] / p["tok_s_cpu"], 3)
     big = [m for m, e in res["models"].items() if e["parameters"] >= 100e6]
     res["acceptance"] = {m: {basis: {t: {f"{a}>={x:g}": r[a] >= x for a, x in (
                                          ("lut3_vs_int4", 1.3), ("lut3_vs_fp32", 4), ("lut3_q8_vs_int4", 1.3),

@@ -47,6 +47,13 @@ def load_runtime_kernels() -> ctypes.CDLL:
     return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
+def take_op_error() -> str:
+    """The message of the last edgekit op that failed in the ExecuTorch runtime ("" if none; cleared)."""
+    fn = load_runtime_kernels().edgekit_ops_take_error
+    fn.restype = ctypes.c_char_p
+    return (fn() or b"").decode(errors="replace")
+
+
 def _run(fmt: int, activations: str, x, data, tables, scale, bias, bits: int, group_size: int, n: int, k: int):
     import torch
 

@@ -42,7 +42,7 @@ class ExecuTorchSession(Session):
         self._torch = torch
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
-        _load_edgekit_kernels(self.model_file, threads)
+        self._edgekit_ops = _load_edgekit_kernels(self.model_file, threads)
         self._program = Runtime.get().load_program(self.model_file)
         self._signature_from_manifest()
         if self.manifest and len(method_specs(self.manifest)) > 1:  # methods load on first use (session.method)
@@ -61,27 +61,50 @@ class ExecuTorchSession(Session):
         return lambda arrays: self._execute(method, arrays)
 
     def _execute(self, method, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        outs = method.execute([self._torch.from_numpy(a) for a in arrays])
+        try:
+            outs = method.execute([self._torch.from_numpy(a) for a in arrays])
+        except RuntimeError as e:
+            if self._edgekit_ops:
+                _raise_edgekit_op_error(self.model_file, e)
+            raise
         return [o.detach().numpy().copy() if hasattr(o, "numpy") else np.asarray(o) for o in outs]
 
 
-def _load_edgekit_kernels(model_file, threads) -> None:
+def _load_edgekit_kernels(model_file, threads) -> bool:
     """Programs exported with --executorch-kernels edgekit call edgekit:: ops: register their
-    kernels (libedgekit_executorch_ops.so) before loading, and size their thread pool."""
+    kernels (libedgekit_executorch_ops.so) before loading, and size their thread pool. Returns
+    whether the program calls them."""
     import mmap
 
     with open(model_file, "rb") as f:
         try:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:  # no copy of a large program
                 if mm.find(b"edgekit::") < 0:
-                    return
+                    return False
         except ValueError:  # empty file: the runtime reports it
-            return
+            return False
     from edgekit.kernels import _native
     from edgekit.kernels.executorch_ops import load_runtime_kernels
 
     load_runtime_kernels()
     _native.set_default_threads(int(threads) if threads else 1)
+    return True
+
+
+def _raise_edgekit_op_error(model_file, error: RuntimeError) -> None:
+    """ExecuTorch reports a failed edgekit op as a bare error code: raise the op's own message."""
+    from edgekit.errors import EdgekitError
+    from edgekit.kernels.executorch_ops import take_op_error
+
+    message = take_op_error()
+    if not message:
+        return
+    old = "re-export" in message
+    raise EdgekitError(
+        "packed_layout_mismatch" if old else "edgekit_op_failed", f"{model_file}: {message}",
+        fix="re-export the artifact with this edgekit (`edgekit export` / `edgekit export-llm`)" if old
+        else "check the inputs against the artifact's manifest (shapes, dtypes, positions below max_seq_len)",
+        details={"runtime_error": str(error)}) from error
 
 
 def _spec(name: str, info) -> TensorSpec:

@@ -15,8 +15,11 @@
 #include <executorch/runtime/kernel/kernel_includes.h>
 
 #include <atomic>
+#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <mutex>
 
 #include "edgekit_kernels.h"
 
@@ -30,6 +33,27 @@ pthreadpool_t get_pthreadpool();
 }  // namespace executorch::extension::threadpool
 
 namespace {
+
+// The last failed check's message: ExecuTorch only logs it and returns a generic error code, so the Python
+// runtime reads it here (edgekit_ops_take_error) to raise it with the fix.
+std::mutex error_mu;
+char last_error[512];
+
+void record_error(const char* fmt, ...) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, args);
+    va_end(args);
+}
+
+// ET_KERNEL_CHECK_MSG that also records the message (cond evaluated once: some have side effects)
+#define EK_CHECK(ctx, cond, error, retval, ...)                         \
+    do {                                                                \
+        const bool ek_ok_ = (cond);                                     \
+        if (!ek_ok_) record_error(__VA_ARGS__);                         \
+        ET_KERNEL_CHECK_MSG(ctx, ek_ok_, error, retval, __VA_ARGS__);   \
+    } while (0)
 
 using executorch::aten::ScalarType;
 using executorch::aten::SizesType;
@@ -60,19 +84,19 @@ void executorch_runner(void* pool, void (*fn)(void*, int), void* arg, int parts)
 Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
             const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n, int64_t k,
             Tensor& out) {
-    ET_KERNEL_CHECK_MSG(ctx, x.scalar_type() == ScalarType::Float && x.dim() >= 1 && x.size(x.dim() - 1) == k,
+    EK_CHECK(ctx, x.scalar_type() == ScalarType::Float && x.dim() >= 1 && x.size(x.dim() - 1) == k,
                         InvalidArgument, out, "edgekit linear: x must be float32 with %lld columns", (long long)k);
-    ET_KERNEL_CHECK_MSG(ctx, data.scalar_type() == ScalarType::Int && tables.scalar_type() == ScalarType::Float,
+    EK_CHECK(ctx, data.scalar_type() == ScalarType::Int && tables.scalar_type() == ScalarType::Float,
                         InvalidArgument, out, "edgekit linear: data must be int32 and tables float32");
     SizesType sizes[executorch::runtime::kTensorDimensionLimit];
     for (ssize_t d = 0; d + 1 < x.dim(); d++) sizes[d] = x.size(d);
     sizes[x.dim() - 1] = static_cast<SizesType>(n);
-    ET_KERNEL_CHECK_MSG(ctx, executorch::runtime::resize_tensor(out, {sizes, static_cast<size_t>(x.dim())}) == Error::Ok,
+    EK_CHECK(ctx, executorch::runtime::resize_tensor(out, {sizes, static_cast<size_t>(x.dim())}) == Error::Ok,
                         InvalidArgument, out, "edgekit linear: cannot resize the output");
     // arrays stored by an edgekit with another packed layout (3-bit before the 3.0-bit one) would be
     // read as garbage: their size differs from this library's (ek_packed_words)
     const int64_t words = ek_packed_words(format, (int)n, (int)k, (int)bits);
-    ET_KERNEL_CHECK_MSG(ctx, words >= 0 && data.numel() == words, InvalidArgument, out,
+    EK_CHECK(ctx, words >= 0 && data.numel() == words, InvalidArgument, out,
                         "edgekit linear: re-export this .pte with this edgekit: packed data of %lld words, the "
                         "%lld-bit layout for %lld x %lld has %lld (older 3-bit layout?)",
                         (long long)data.numel(), (long long)bits, (long long)n, (long long)k, (long long)words);
@@ -81,7 +105,7 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
     ek_matrix* w = ek_matrix_wrap(format, (int)n, (int)k, (int)bits, (int)group_size,
                                   reinterpret_cast<const uint32_t*>(data.const_data_ptr<int32_t>()),
                                   tables.const_data_ptr<float>(), sc);
-    ET_KERNEL_CHECK_MSG(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
+    EK_CHECK(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
     const int m = static_cast<int>(x.numel() / k);
     // Decode (m == 1) and prefill both use the kernels' pool by default (threads = 0: the session's count).
     // Its workers spin a while between jobs, so the 49 GEMVs of a llama_100m step each cost no wake-up
@@ -97,7 +121,7 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
                                              mode == kCalling ? 1 : 0, EK_ISA_AUTO);
     }
     ek_matrix_free(w);
-    ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_kernels_last_error());
+    EK_CHECK(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_kernels_last_error());
     return out;
 }
 
@@ -121,19 +145,19 @@ EK_LINEAR_OP(shift_linear_q8_out, EK_SHIFT, true)
 // q (kv, rep * t, hd), caches (kv, S, hd)). On the calling thread: it reads only the positions in use.
 Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                       const Tensor& start_pos, int64_t t, Tensor& out) {
-    ET_KERNEL_CHECK_MSG(ctx, q.scalar_type() == ScalarType::Float && k.scalar_type() == ScalarType::Float &&
+    EK_CHECK(ctx, q.scalar_type() == ScalarType::Float && k.scalar_type() == ScalarType::Float &&
                         v.scalar_type() == ScalarType::Float && q.dim() == 3 && k.dim() == 3 && v.dim() == 3 &&
                         k.size(0) == q.size(0) && k.size(2) == q.size(2) && v.size(0) == k.size(0) &&
                         v.size(1) == k.size(1) && v.size(2) == k.size(2),
                         InvalidArgument, out, "edgekit attention: q (kv, rows, hd) and caches (kv, S, hd) float32");
-    ET_KERNEL_CHECK_MSG(ctx, start_pos.scalar_type() == ScalarType::Long && start_pos.numel() == 1, InvalidArgument,
+    EK_CHECK(ctx, start_pos.scalar_type() == ScalarType::Long && start_pos.numel() == 1, InvalidArgument,
                         out, "edgekit attention: start_pos must be one int64");
-    ET_KERNEL_CHECK_MSG(ctx, executorch::runtime::resize_tensor(out, q.sizes()) == Error::Ok, InvalidArgument, out,
+    EK_CHECK(ctx, executorch::runtime::resize_tensor(out, q.sizes()) == Error::Ok, InvalidArgument, out,
                         "edgekit attention: cannot resize the output");
     int rc = ek_attention(q.const_data_ptr<float>(), k.const_data_ptr<float>(), v.const_data_ptr<float>(),
                           (int)q.size(0), (int)q.size(1), (int)t, (int)k.size(1), (int)q.size(2),
                           (int)start_pos.const_data_ptr<int64_t>()[0], out.mutable_data_ptr<float>(), EK_ISA_AUTO);
-    ET_KERNEL_CHECK_MSG(ctx, rc == EK_OK, InvalidArgument, out, "edgekit attention: %s", ek_kernels_last_error());
+    EK_CHECK(ctx, rc == EK_OK, InvalidArgument, out, "edgekit attention: %s", ek_kernels_last_error());
     return out;
 }
 
@@ -143,6 +167,15 @@ Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& 
 // 2 = ExecuTorch's threadpool (its thread count, the session's).
 extern "C" __attribute__((visibility("default"))) void edgekit_ops_set_decode_threads(int mode) {
     decode_mode.store(mode == kCalling || mode == kExecutorchPool ? mode : kEdgekitPool, std::memory_order_relaxed);
+}
+
+// The message of the last failed check since the previous call ("" if none), then forgets it.
+extern "C" __attribute__((visibility("default"))) const char* edgekit_ops_take_error() {
+    static thread_local char taken[sizeof last_error];
+    std::lock_guard<std::mutex> lock(error_mu);
+    std::snprintf(taken, sizeof taken, "%s", last_error);
+    last_error[0] = '\0';
+    return taken;
 }
 
 EXECUTORCH_LIBRARY(edgekit, "lut_linear.out", lut_linear_out);

@@ -143,3 +143,8 @@ def test_pte_with_the_former_3bit_layout_is_refused(nk, tmp_path, capfd):
     with pytest.raises(RuntimeError):
         method.execute([x])
     assert "re-export this .pte" in capfd.readouterr().err
+    from edgekit import runtime
+
+    with pytest.raises(EdgekitError, match="re-export this .pte with this edgekit: packed data of 336 words, the 3-bit layout for 40 x 64 has 288") as err:
+        runtime.load(pte).run([x.numpy()])  # the runtime raises the op's own message, with the fix
+    assert err.value.code == "packed_layout_mismatch" and "re-export" in err.value.fix
