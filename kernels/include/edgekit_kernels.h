@@ -120,6 +120,7 @@ EK_API int ek_attention(const float *q, const float *k, const float *v, int kv, 
 
 /* Threads used when ek_linear is passed threads = 0 (default: 1). */
 EK_API void ek_set_default_threads(int threads);
+EK_API int ek_default_threads(void);
 
 /* How long edgekit's pool workers spin for the next job (and a caller for its workers) before they
  * sleep, in microseconds (default 200; 0: sleep at once). Decode calls the pool every 10-100 us and a

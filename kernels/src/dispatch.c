@@ -146,6 +146,7 @@ static void linear_part(void *arg, int part) {
 
 static int default_threads = 1;
 void ek_set_default_threads(int threads) { default_threads = threads > 0 ? threads : 1; }
+int ek_default_threads(void) { return default_threads; }
 void ek_set_pool_spin_us(int us) { ek_pool_set_spin(us < 0 ? 0 : (long)us * 1000); }
 
 /* the parts of a product: on the caller's runner when given, else on edgekit's pool */

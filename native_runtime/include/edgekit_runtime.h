@@ -51,7 +51,8 @@ typedef struct ek_artifact ek_artifact; /* opaque */
 
 /* NULL options = defaults: threads 0 (all cores), verify_checksums 1. */
 typedef struct {
-  int threads;          /* ExecuTorch: XNNPACK thread pool size (process-wide; 0 = its default, all cores);
+  int threads;          /* ExecuTorch: XNNPACK thread pool size and, for programs with edgekit:: ops, the
+                           kernels' pool (process-wide; 0 = its default, all cores);
                            LiteRT: its default (libLiteRt 2.3.0's C API exports no CPU-options setter) */
   int verify_checksums; /* 1: check the sha256 and size of every file listed in the manifest on open */
 } ek_options;

@@ -83,14 +83,23 @@ bool mentions_edgekit_ops(const std::string &path) {
   return found;
 }
 
+ek_status set_kernel_threads(void *ops_handle, int threads) {
+  if (threads <= 0) return EK_OK;
+  auto set = reinterpret_cast<void (*)(int)>(dlsym(ops_handle, "ek_set_default_threads"));
+  if (set) set(threads);
+  return EK_OK;
+}
+
 // Registers edgekit's kernels once per process (their static initialisers register into libexecutorch.so).
 // The library is opened by its path: opening the same file again (e.g. from Python's ctypes) is harmless,
 // registering the same op from a second file would abort.
-ek_status load_edgekit_ops(const std::string &configured) {
+// threads > 0 sizes the kernels' own pool (ek_set_default_threads, found through the ops library's
+// dependency on libedgekit_kernels.so), which runs their GEMVs like ExecuTorch's pool runs XNNPACK's.
+ek_status load_edgekit_ops(const std::string &configured, int threads) {
   static std::mutex mu;
-  static bool loaded = false;
+  static void *handle = nullptr;
   std::lock_guard<std::mutex> lock(mu);
-  if (loaded) return EK_OK;
+  if (handle) return set_kernel_threads(handle, threads);
   std::string path = configured.empty() ? std::string(EK_DEFAULT_OPS_LIB) : configured;
   if (path.empty() || access(path.c_str(), R_OK) != 0)
     return fail(EK_ERR_BACKEND_UNAVAILABLE,
@@ -98,12 +107,19 @@ ek_status load_edgekit_ops(const std::string &configured) {
                     " is missing (run `make native` in the edgekit checkout, or set EDGEKIT_ET_OPS_LIB)");
   // The kernels library prefixes its own error/free functions (ek_kernels_last_error, ek_matrix_free), so
   // nothing it exports clashes with this library's C API in an app's global symbol scope.
-  if (!dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+  handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
     const char *e = dlerror();
     return fail(EK_ERR_BACKEND_UNAVAILABLE, "cannot load " + path + ": " + (e ? e : "unknown error"));
   }
-  loaded = true;
-  return EK_OK;
+  return set_kernel_threads(handle, threads);
+}
+
+// the session's threads: the configured count, else the size of ExecuTorch's pool (its default: all cores)
+int threads_of(const BackendConfig &cfg) {
+  if (cfg.threads > 0) return cfg.threads;
+  auto *pool = executorch::extension::threadpool::get_threadpool();
+  return pool ? static_cast<int>(pool->get_thread_count()) : 1;
 }
 
 class ExecuTorchBackend : public Backend {
@@ -114,7 +130,7 @@ class ExecuTorchBackend : public Backend {
     for (const MethodSig &m : *cfg.methods)
       if (m.file == cfg.file) mine.push_back(&m);
     if (mentions_edgekit_ops(path_))
-      if (ek_status s = load_edgekit_ops(cfg.executorch_ops_lib)) return s;
+      if (ek_status s = load_edgekit_ops(cfg.executorch_ops_lib, threads_of(cfg))) return s;
     // Methods of one program share activation and mutable-buffer arenas: required by LLM programs exported
     // with share_mutable_buffers (one KV cache for prefill/decode/reset); harmless for single-method ones.
     module_.reset(new Module(path_, Module::LoadMode::Mmap, nullptr, nullptr, nullptr, mine.size() > 1));

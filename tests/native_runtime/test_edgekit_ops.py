@@ -43,15 +43,17 @@ x = np.full((1, 64), 0.5, np.float32)
 os.environ["EDGEKIT_PTE_BACKEND"] = "python"      # loads libedgekit_executorch_ops.so through ctypes first
 y_py = runtime.load(path).run([x])[0]
 os.environ["EDGEKIT_PTE_BACKEND"] = "native"
-s = runtime.load(path)
+s = runtime.load(path, threads=2)
+from edgekit.kernels import _native as nk
+pool = nk.lib().ek_default_threads()          # the C runtime sized the kernels' pool as the session
 err = float(np.abs(s.run(ins)[0] - next(iter(outs.values()))).max())
 y = s.run([x])[0]
-print(type(s).__name__, err, bool(np.array_equal(y, y_py)), repr(float(y.max())))
+print(type(s).__name__, pool, err, bool(np.array_equal(y, y_py)), repr(float(y.max())))
 """
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    name, err, same, top = proc.stdout.split()[-4:]
-    assert name == "NativeSession" and float(err) < 1e-5 and same == "True"
+    name, pool, err, same, top = proc.stdout.split()[-5:]
+    assert name == "NativeSession" and pool == "2" and float(err) < 1e-5 and same == "True"
 
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
