@@ -15,7 +15,7 @@
  * Idle workers spin for spin_ns before they sleep on a condition variable: a decode step calls the
  * pool every 10-100 us, and waking a sleeping thread costs about that much on its own. After the
  * first few us they spin with sched_yield, which gives the core to any other runnable thread. */
-static long spin_ns = 200000;
+static atomic_long spin_ns = 200000;
 #define EK_PAUSE_NS 5000
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
@@ -23,13 +23,14 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_start = PTHREAD_COND_INITIALIZER, cv_done = PTHREAD_COND_INITIALIZER;
 static int nworkers;
 static atomic_ulong job_now;  /* job number, bumped (release) after the fields below are set */
-static atomic_ulong ticket;   /* (job number << 16) | next unclaimed part */
+/* (job number << 32) | (parts << 16) | next unclaimed part: one word, so that a claim (a CAS on it) is
+ * always checked against its own job's part count, never the next job's (being set up meanwhile) */
+static atomic_ulong ticket;
 static atomic_int done;       /* parts finished */
-static atomic_int parts_now;  /* read by workers that may race with the next job's set-up: atomic */
 static void (*fn_now)(void *, int);
 static void *arg_now;
 
-void ek_pool_set_spin(long ns) { spin_ns = ns < 0 ? 0 : ns; }
+void ek_pool_set_spin(long ns) { atomic_store_explicit(&spin_ns, ns < 0 ? 0 : ns, memory_order_relaxed); }
 
 static long now_ns(void) {
     struct timespec t;
@@ -47,12 +48,12 @@ static inline void cpu_relax(void) {
 
 /* spin (pause, then sched_yield) for at most spin_ns until ready(v) holds; returns whether it did */
 static int spin_until(int (*ready)(unsigned long), unsigned long v) {
-    const long start = now_ns();
+    const long start = now_ns(), limit = atomic_load_explicit(&spin_ns, memory_order_relaxed);
     for (int i = 0;; i++) {
         if (ready(v)) return 1;
         if ((i & 15) == 15) {
             const long waited = now_ns() - start;
-            if (waited > spin_ns) return ready(v);
+            if (waited > limit) return ready(v);
             if (waited > EK_PAUSE_NS) { sched_yield(); continue; }
         }
         cpu_relax();
@@ -65,12 +66,13 @@ static int all_done(unsigned long parts) { return (unsigned long)atomic_load_exp
 static void run_parts_of(unsigned long job) {
     unsigned long t = atomic_load_explicit(&ticket, memory_order_acquire);
     for (;;) {
-        if (t >> 16 != job || (int)(t & EK_MAX_PARTS) >= atomic_load_explicit(&parts_now, memory_order_relaxed)) return;
+        const int part = (int)(t & EK_MAX_PARTS), parts = (int)(t >> 16 & EK_MAX_PARTS);
+        if (t >> 32 != job || part >= parts) return;
         if (!atomic_compare_exchange_weak_explicit(&ticket, &t, t + 1, memory_order_acq_rel, memory_order_acquire))
             continue;  /* t now holds the current ticket */
         /* the job cannot end before this part is done, so its fields are still this job's */
-        fn_now(arg_now, (int)(t & EK_MAX_PARTS));
-        if (atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel) + 1 == atomic_load_explicit(&parts_now, memory_order_relaxed)) {
+        fn_now(arg_now, part);
+        if (atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel) + 1 == parts) {
             pthread_mutex_lock(&mu);  /* the caller may be asleep on cv_done */
             pthread_cond_signal(&cv_done);
             pthread_mutex_unlock(&mu);
@@ -110,9 +112,8 @@ void ek_pool_run(void (*fn)(void *, int), void *arg, int parts) {
     }
     const unsigned long job = atomic_load_explicit(&job_now, memory_order_relaxed) + 1;
     fn_now = fn; arg_now = arg;
-    atomic_store_explicit(&parts_now, parts, memory_order_relaxed);
     atomic_store_explicit(&done, 0, memory_order_relaxed);
-    atomic_store_explicit(&ticket, job << 16, memory_order_relaxed);
+    atomic_store_explicit(&ticket, job << 32 | (unsigned long)parts << 16, memory_order_release);
     pthread_mutex_lock(&mu);  /* under mu: a worker between its last check and cond_wait cannot miss it */
     atomic_store_explicit(&job_now, job, memory_order_release);
     pthread_cond_broadcast(&cv_start);
