@@ -42,7 +42,9 @@ class ExecuTorchSession(Session):
         self._torch = torch
         if threads:
             portable_lib._unsafe_reset_threadpool(int(threads))
-        self._edgekit_ops = _load_edgekit_kernels(self.model_file, threads)
+        # the kernels' pool as large as XNNPACK's (its default: all cores) unless threads are given
+        pool = threads or portable_lib._threadpool_get_thread_count()
+        self._edgekit_ops = _load_edgekit_kernels(self.model_file, pool)
         self._program = Runtime.get().load_program(self.model_file)
         self._signature_from_manifest()
         if self.manifest and len(method_specs(self.manifest)) > 1:  # methods load on first use (session.method)
@@ -87,7 +89,7 @@ def _load_edgekit_kernels(model_file, threads) -> bool:
     from edgekit.kernels.executorch_ops import load_runtime_kernels
 
     load_runtime_kernels()
-    _native.set_default_threads(int(threads) if threads else 1)
+    _native.set_default_threads(int(threads))
     return True
 
 
