@@ -139,6 +139,26 @@ def known_issues(info: dict) -> dict[str, str]:
             "xnnpack_avx2_f32_gemm": xnnpack_gemm_check(info.get("machine", ""), info.get("simd", []))["status"]}
 
 
+def native_libraries() -> dict:
+    """edgekit's own native libraries: built or not (with the command that builds them), and the kernel
+    paths this CPU takes (fp32 and int8-activation products)."""
+    from edgekit.kernels import _native as nk
+    from edgekit.kernels.executorch_ops import OPS_LIB_NAME
+    from edgekit.runtime.native import library_path as runtime_path
+
+    kernels = {"path": str(nk.library_path()), "built": nk.library_path().is_file()}
+    if kernels["built"]:
+        try:
+            kernels |= {"isa": nk.best_isa(), "q8_isa": nk.best_q8_isa(),
+                        "isas": [name for name in nk.ISAS if name != "auto" and nk.isa_supported(name)]}
+        except (OSError, AttributeError) as e:  # a stale or foreign build: missing symbols
+            kernels |= {"built": False, "error": f"cannot load: {e}"}
+    ops = nk.library_path().parent / OPS_LIB_NAME
+    return {"kernels": kernels, "executorch_ops": {"path": str(ops), "built": ops.is_file()},
+            "runtime": {"path": str(runtime_path()), "built": runtime_path().is_file()},
+            "build_command": nk.BUILD_COMMAND}
+
+
 def run_doctor(*, measure: bool = False) -> dict:
     """The whole report: machine (bench.machine_info), versions, checks, seconds taken."""
     from edgekit.bench import machine_info
@@ -150,7 +170,7 @@ def run_doctor(*, measure: bool = False) -> dict:
     if measure and measured is None:
         checks[1]["found"] += "; not measured: torch or executorch is not installed"
     machine["known_issues"] = {c["id"]: c["status"] for c in checks}
-    return {"machine": machine, "versions": versions(), "checks": checks,
+    return {"machine": machine, "versions": versions(), "native": native_libraries(), "checks": checks,
             "seconds": round(time.perf_counter() - start, 3)}
 
 
@@ -166,8 +186,22 @@ def format_report(report: dict) -> str:
              "", "versions"]
     width = max(len(k) for k in report["versions"])
     lines += [f"  {k.ljust(width)}  {v.ljust(16)}{PACKAGES.get(k, '')}" for k, v in report["versions"].items()]
+    lines += ["", "native libraries"] + _native_lines(report["native"])
     for c in report["checks"]:
         lines += ["", f"{c['id']}: {c['status'].upper()}", f"  found:   {c['found']}",
                   f"  affects: {c['affects']}", f"  action:  {c['action']}"]
     lines += ["", f"({report['seconds']:.1f} s)"]
     return "\n".join(lines)
+
+
+def _native_lines(native: dict) -> list[str]:
+    def built(lib: dict, what: str) -> str:
+        return f"{lib['path']}: {what}" if lib["built"] else \
+            f"NOT BUILT ({lib.get('error') or lib['path']}): run `{native['build_command']}`"
+
+    k = native["kernels"]
+    paths = (f"built; fp32 products on {k['isa']}, int8-activation products on {k['q8_isa']} "
+             f"(paths here: {', '.join(k['isas'])})") if k["built"] else ""
+    return [f"  kernels         {built(k, paths)}",
+            f"  executorch ops  {built(native['executorch_ops'], 'built; .pte files with edgekit:: ops run')}",
+            f"  runtime (C)     {built(native['runtime'], 'built; apps link edgekit_runtime')}"]

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,22 @@ def test_report_line_names_the_machine_facts():
                          "known_issues": {"numpy_float16_sort": "affected", "xnnpack_avx2_f32_gemm": "likely affected"}})
     assert line == ("CPU features: avx2 fma; NumPy SIMD: X86_V3; known upstream problems (`edgekit doctor`): "
                     "numpy_float16_sort: affected, xnnpack_avx2_f32_gemm: likely affected")
+
+
+def test_doctor_reports_the_native_libraries_and_the_kernel_paths(tmp_path):
+    """Built here by `make native`: the report names the paths this CPU takes; a missing build is named
+    with the command that builds it (nothing raised)."""
+    from edgekit.kernels import _native as nk
+
+    report, _ = _doctor_json()
+    k = report["native"]["kernels"]
+    assert k["built"] and k["isa"] == nk.best_isa() and k["q8_isa"] == nk.best_q8_isa()
+    assert "scalar" in k["isas"] and k["isa"] in k["isas"]
+    assert report["native"]["executorch_ops"]["built"] == Path(k["path"]).with_name(
+        "libedgekit_executorch_ops.so").is_file()
+    missing = tmp_path / "libedgekit_kernels.so"
+    report, _ = _doctor_json({"EDGEKIT_KERNELS_LIB": str(missing)})
+    assert report["native"]["kernels"] == {"path": str(missing), "built": False}
+    text = subprocess.run([sys.executable, "-m", "edgekit.cli", "doctor"], capture_output=True, text=True,
+                          env=dict(os.environ, EDGEKIT_KERNELS_LIB=str(missing)), timeout=60, check=True).stdout
+    assert f"kernels         NOT BUILT ({missing}): run `make native`" in text
