@@ -50,7 +50,15 @@ int ek_q8_xbytes(const ek_matrix *w) {
 }
 int ek_q8_ldx(const ek_matrix *w) { return (ek_q8_xbytes(w) + 4 + 63) / 64 * 64; }
 
-static float abs_max(const float *x, int k) {
+/* The activation pass runs once per product and row (a decode GEMV: every call). GCC's clones of these
+ * loops for AVX2 / AVX-512 run the same scalar operations (no FMA: -ffp-contract=off), so the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EK_X86_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define EK_X86_CLONES
+#endif
+
+EK_X86_CLONES static float abs_max(const float *x, int k) {
     float mx[16] = {0};  /* 16 partial maxima: vectorizes (max is exact in any order) */
     int i = 0;
     for (; i + 16 <= k; i += 16)
@@ -70,6 +78,15 @@ static void permute(const int8_t *l, int8_t *q, int bits) {
     }
 }
 
+/* round(x * inv) half to even into lin[0..k); returns the sum of lin */
+EK_X86_CLONES static int32_t round_row(const float *x, int k, float inv, int8_t *lin) {
+    int32_t sum = 0;
+    /* + 1.5 * 2^23 - 1.5 * 2^23: round half to even, the same on every machine */
+    for (int i = 0; i < k; i++) lin[i] = (int8_t)(int)((x[i] * inv + 12582912.0f) - 12582912.0f);
+    for (int i = 0; i < k; i++) sum += lin[i];
+    return sum;
+}
+
 void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx) {
     const int F = w->fields, G = ek_q8_groups(w->bits), ld = ek_q8_ldx(w), k = w->k, kpad = w->kpad;
     int8_t *lin = malloc((size_t)kpad);  /* the row in column order, zero-padded to kpad */
@@ -78,11 +95,8 @@ void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float
         const float *xr = x + (size_t)mi * k;
         const float amax = abs_max(xr, k), inv = amax > 0.0f ? 127.0f / amax : 0.0f;
         sx[mi] = amax / 127.0f;
-        /* + 1.5 * 2^23 - 1.5 * 2^23: round half to even, the same on every machine */
-        for (int i = 0; i < k; i++) lin[i] = (int8_t)(int)((xr[i] * inv + 12582912.0f) - 12582912.0f);
+        const int32_t sum = round_row(xr, k, inv, lin);
         memset(lin + k, 0, (size_t)(kpad - k));
-        int32_t sum = 0;
-        for (int i = 0; i < k; i++) sum += lin[i];
         int8_t *q = xq + (size_t)mi * ld;
         if (w->format == EK_SPARSE24_LUT || ek_lut3(w)) memcpy(q, lin, (size_t)kpad);
         else
