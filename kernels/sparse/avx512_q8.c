@@ -23,7 +23,9 @@
 AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, const int MT, const int bits,
              const int shared, int32_t *y, int ldy) {
     if (bits != 4) { ek_sparse_q8_rows_ref(w, xq, MT, ldx, b, b + G, y, ldy); return; }
-    const int chunk_words = 1 + w->code_words, chunks = w->kpad / 32, TG = shared ? 1 : G;
+    /* 4-bit codes: 1 position word + 2 code words a chunk (w->code_words == 2), as a constant so
+     * that the prefetches and addresses unroll (measured ~1-2% faster than the loaded count) */
+    const int chunk_words = 3, chunks = w->kpad / 32, TG = shared ? 1 : G;
     __m512i acc[8], T[8];
     const uint32_t *p[8];
     EK_TILE_STREAMS(p, w, b, G);
