@@ -11,7 +11,18 @@
  *   activations: vpermb gathers them from the chunk's 32 bytes of xq + 128 (broadcast to 64);
  *   products:    vpdpbusd(activations unsigned, weights signed): 64 multiply-adds.
  * sum (xq + 128) tq = S + 128 sum(kept tq): the per-row q8_corr is subtracted at the end.
- * GEMV runs 8 blocks at once; GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference. */
+ * GEMV runs 4 blocks at once; GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference.
+ * A chunk is 3 words (1 position + 2 code words at 4 bits): a compile-time count, so the software
+ * prefetch (3 lines per block a chunk, EK_PF word rows ahead) and the word addresses unroll into
+ * straight code, not a loop over w->code_words per chunk (~1-2% faster, interleaved A/B).
+ * The GEMV is bound by the weight stream (L3), not by the ALU ports: with the arithmetic removed
+ * (the same loads and prefetches) it ran 0-4% faster. Measured, no better (interleaved A/B):
+ * 2, 3 or 8 blocks a tile, 1 block with two accumulators, prefetch 8-96 word rows ahead, no
+ * software prefetch, prefetcht1 / prefetcht2 (worse) or prefetchnta (3x slower), an extra
+ * L2 prefetch 64-128 rows ahead, prefetches per block next to its loads, 2 chunks an iteration,
+ * prefetching the next tile's streams (not this tile's next block) past the end of a block,
+ * and 64-entry activation tables per code word (index 16 j + the group's position nibble: one
+ * vpternlogd and no 16-bit shift per code word, 4 vpermb a chunk shared by the tile's blocks). */
 #include <immintrin.h>
 
 #include "../src/driver.h"
