@@ -14,9 +14,12 @@
  * GEMV runs 4 blocks at once; GEMM 2 blocks x 4 rows of x. Integer sums: equal to the reference.
  * A chunk is 3 words (1 position + 2 code words at 4 bits): a compile-time count, so the software
  * prefetch (3 lines per block a chunk, EK_PF word rows ahead) and the word addresses unroll into
- * straight code, not a loop over w->code_words per chunk (~1-2% faster, interleaved A/B).
- * The GEMV is bound by the weight stream (L3), not by the ALU ports: with the arithmetic removed
- * (the same loads and prefetches) it ran 0-4% faster. Measured, no better (interleaved A/B):
+ * straight code, not a loop over w->code_words per chunk (0-1% faster: within the noise).
+ * Ports (measured on the development CPU): vpermb and vpmultishiftqb port 5 only, shifts port 0, vpdpbusd and
+ * vpternlogd either: 11 cycles of 16 rows x 32 columns, ~40% of the time the weight stream takes.
+ * The GEMV is bound by that stream (L3), not by the ports: with the arithmetic removed (the same
+ * loads and prefetches) it ran 2-3% faster, with the index and gather steps removed 1.5%.
+ * Measured, no better (interleaved A/B):
  * 2, 3 or 8 blocks a tile, 1 block with two accumulators, prefetch 8-96 word rows ahead, no
  * software prefetch, prefetcht1 / prefetcht2 (worse) or prefetchnta (3x slower), an extra
  * L2 prefetch 64-128 rows ahead, prefetches per block next to its loads, 2 chunks an iteration,
