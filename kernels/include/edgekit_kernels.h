@@ -86,8 +86,9 @@ EK_API size_t ek_matrix_bytes(const ek_matrix *w);
 EK_API int ek_decode(const ek_matrix *w, float *out);
 
 /* y (m x n, row-major) = x (m x k, row-major) W^T (+ bias). m = 1 is the decode GEMV; any m >= 1
- * works (small GEMM for m <= 64 is the tuned range). Output rows are split over `threads` workers
- * (a persistent pthread pool). isa: EK_ISA_AUTO or a specific path (EK_EISA if unsupported). */
+ * works (small GEMM for m <= 64 is the tuned range). Output rows are split into `threads` parts that the
+ * caller and a persistent pthread pool claim one at a time (0: ek_set_default_threads). isa: EK_ISA_AUTO or
+ * a specific path (EK_EISA if unsupported). */
 EK_API int ek_linear(const ek_matrix *w, const float *x, int m, const float *bias, float *y,
                      int threads, int isa);
 
@@ -102,8 +103,9 @@ EK_API int ek_q8_isa_supported(int isa);
 
 /* ek_linear (q8 = 0) or ek_linear_q8 (q8 = 1) with the output rows split into `parts` run by the caller's
  * thread pool: run(ctx, fn, arg, parts) must call fn(arg, i) once for every i in [0, parts), on any threads,
- * and return when all are done. The ExecuTorch ops pass ExecuTorch's threadpool (the one XNNPACK uses), so
- * a decode step never wakes a second pool. run = NULL: edgekit's own pool, as ek_linear. */
+ * and return when all are done (the ExecuTorch ops can pass ExecuTorch's threadpool, the one XNNPACK uses;
+ * by default they use edgekit's, whose workers spin between a decode step's GEMVs). run = NULL: edgekit's
+ * own pool, as ek_linear. */
 typedef void (*ek_runner)(void *ctx, void (*fn)(void *arg, int part), void *arg, int parts);
 EK_API int ek_linear_on(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int parts, int isa,
                         int q8, ek_runner run, void *ctx);
