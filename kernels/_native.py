@@ -59,7 +59,7 @@ def lib() -> ctypes.CDLL:
         "ek_matrix_copy": (None, [vp, ctypes.c_void_p, _f32p, _f32p]),
         "ek_matrix_wrap": (vp, [i, i, i, i, i, ctypes.c_void_p, _f32p, _f32p]),
         "ek_packed_words": (ctypes.c_int64, [i, i, i, i]),
-        "ek_set_default_threads": (None, [i]), "ek_default_threads": (i, []), "ek_set_pool_spin_us": (None, [i]),
+        "ek_set_default_threads": (None, [i]), "ek_default_threads": (i, []), "ek_set_pool_spin_us": (None, [i]), "ek_pool_spin_us": (i, []),
         "ek_stream_sum": (ctypes.c_float, [_f32p, sz, i, i]),
         "ek_fma_peak": (ctypes.c_double, [ctypes.c_long, i, i]),
         "ek_attention": (i, [_f32p, _f32p, _f32p, i, i, i, i, i, i, _f32p, i]),
@@ -258,8 +258,13 @@ def set_default_threads(threads: int) -> None:
 
 
 def set_pool_spin_us(us: int) -> None:
-    """How long idle pool workers spin for the next product before they sleep (default 200 us)."""
+    """How long idle pool workers spin for the next product before they sleep (default 200 us; the
+    EDGEKIT_POOL_SPIN_US environment variable sets it when the pool's first worker starts)."""
     lib().ek_set_pool_spin_us(int(us))
+
+
+def pool_spin_us() -> int:
+    return int(lib().ek_pool_spin_us())
 
 
 ACTIVATIONS = ("fp32", "q8")

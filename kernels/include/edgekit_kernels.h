@@ -125,9 +125,11 @@ EK_API void ek_set_default_threads(int threads);
 EK_API int ek_default_threads(void);
 
 /* How long edgekit's pool workers spin for the next job (and a caller for its workers) before they
- * sleep, in microseconds (default 200; 0: sleep at once). Decode calls the pool every 10-100 us and a
- * sleeping worker takes about that long to wake. */
+ * sleep, in microseconds (default 200; 0: sleep at once, trading decode speed for the energy of
+ * spinning). Decode calls the pool every 10-100 us, and a sleeping worker takes about that long to wake. */
 EK_API void ek_set_pool_spin_us(int us);
+/* The current spin time; EDGEKIT_POOL_SPIN_US sets it when the pool's first worker starts. */
+EK_API int ek_pool_spin_us(void);
 
 /* Machine probes for the roofline, same threads and ISA choice as ek_linear:
  * sum of n floats (streaming read), and `iters` rounds of independent FMAs (returns FLOPs done). */

@@ -148,6 +148,7 @@ static int default_threads = 1;
 void ek_set_default_threads(int threads) { default_threads = threads > 0 ? threads : 1; }
 int ek_default_threads(void) { return default_threads; }
 void ek_set_pool_spin_us(int us) { ek_pool_set_spin(us < 0 ? 0 : (long)us * 1000); }
+int ek_pool_spin_us(void) { return (int)(ek_pool_spin() / 1000); }
 
 /* the parts of a product: on the caller's runner when given, else on edgekit's pool */
 static void run_parts(ek_runner run, void *ctx, void (*fn)(void *, int), void *arg, int parts) {

@@ -1,6 +1,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "pool.h"
@@ -31,6 +33,21 @@ static void (*fn_now)(void *, int);
 static void *arg_now;
 
 void ek_pool_set_spin(long ns) { atomic_store_explicit(&spin_ns, ns < 0 ? 0 : ns, memory_order_relaxed); }
+long ek_pool_spin(void) { return atomic_load_explicit(&spin_ns, memory_order_relaxed); }
+
+/* EDGEKIT_POOL_SPIN_US (read when the first worker starts): e.g. 0 for apps that would rather save the
+ * energy of spinning than the wake-ups; a value that is not a number >= 0 is reported and ignored */
+static void spin_from_env(void) {
+    const char *v = getenv("EDGEKIT_POOL_SPIN_US");
+    if (!v || !*v) return;
+    char *end;
+    const long us = strtol(v, &end, 10);
+    if (*end || us < 0 || us > 1000000)
+        fprintf(stderr, "edgekit kernels: EDGEKIT_POOL_SPIN_US=%s is not a number of microseconds in "
+                        "0..1000000; keeping %ld us\n", v, ek_pool_spin() / 1000);
+    else
+        ek_pool_set_spin(us * 1000);
+}
 
 static long now_ns(void) {
     struct timespec t;
@@ -99,6 +116,7 @@ void ek_pool_run(void (*fn)(void *, int), void *arg, int parts) {
     if (parts > EK_MAX_PARTS) parts = EK_MAX_PARTS;
     if (parts <= 1) { fn(arg, 0); return; }
     pthread_mutex_lock(&run_lock);
+    if (nworkers == 0) spin_from_env();
     const int want = parts - 1 < EK_MAX_WORKERS ? parts - 1 : EK_MAX_WORKERS;
     while (nworkers < want) {
         pthread_t t;

@@ -5,4 +5,5 @@
 void ek_pool_run(void (*fn)(void *, int), void *arg, int parts);
 /* how long idle workers (and a caller waiting for them) spin before they sleep, in ns (default 200 us) */
 void ek_pool_set_spin(long ns);
+long ek_pool_spin(void);
 #endif

@@ -6,8 +6,10 @@ callers at once (ctypes releases the GIL, so two Python threads really call the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -79,3 +81,19 @@ def test_pool_under_thread_sanitizer(tmp_path):
         run = build_and_run([])  # no libtsan here, or it cannot start: the exactly-once check alone
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), (run.stdout[-2000:], run.stderr[-4000:])
     assert "ThreadSanitizer" not in run.stderr, run.stderr[-4000:]
+
+
+def test_spin_time_from_the_environment(nk):
+    """EDGEKIT_POOL_SPIN_US sets the spin time when the first worker starts; garbage is reported and
+    ignored (the default stays), in a fresh process each."""
+    code = ("import numpy as np; from edgekit.kernels import _native as nk; "
+            "w = nk.pack_lut(np.zeros((64, 32), np.uint8), np.ones((1, 16), np.float32), 4); "
+            "nk.linear(w, np.ones(32, np.float32), threads=2); print(nk.pool_spin_us())")
+
+    def spin(value: str):
+        env = dict(os.environ, EDGEKIT_POOL_SPIN_US=value)
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+
+    assert spin("0").stdout.strip() == "0" and spin("35").stdout.strip() == "35"
+    bad = spin("fast")
+    assert bad.stdout.strip() == "200" and "EDGEKIT_POOL_SPIN_US=fast is not a number" in bad.stderr
