@@ -1,6 +1,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -24,10 +25,10 @@ static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;  /* one job at a ti
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_start = PTHREAD_COND_INITIALIZER, cv_done = PTHREAD_COND_INITIALIZER;
 static int nworkers;
-static atomic_ulong job_now;  /* job number, bumped (release) after the fields below are set */
+static _Atomic uint64_t job_now;  /* job number, bumped (release) after the fields below are set */
 /* (job number << 32) | (parts << 16) | next unclaimed part: one word, so that a claim (a CAS on it) is
  * always checked against its own job's part count, never the next job's (being set up meanwhile) */
-static atomic_ulong ticket;
+static _Atomic uint64_t ticket;
 static atomic_int done;       /* parts finished */
 static void (*fn_now)(void *, int);
 static void *arg_now;
@@ -35,8 +36,8 @@ static void *arg_now;
 void ek_pool_set_spin(long ns) { atomic_store_explicit(&spin_ns, ns < 0 ? 0 : ns, memory_order_relaxed); }
 long ek_pool_spin(void) { return atomic_load_explicit(&spin_ns, memory_order_relaxed); }
 
-/* EDGEKIT_POOL_SPIN_US (read when the first worker starts): e.g. 0 for apps that would rather save the
- * energy of spinning than the wake-ups; a value that is not a number >= 0 is reported and ignored */
+/* EDGEKIT_POOL_SPIN_US (read when the first worker starts): e.g. 0 where idle workers must not hold a
+ * core; a value that is not a number of microseconds is reported and ignored */
 static void spin_from_env(void) {
     const char *v = getenv("EDGEKIT_POOL_SPIN_US");
     if (!v || !*v) return;
@@ -64,7 +65,7 @@ static inline void cpu_relax(void) {
 }
 
 /* spin (pause, then sched_yield) for at most spin_ns until ready(v) holds; returns whether it did */
-static int spin_until(int (*ready)(unsigned long), unsigned long v) {
+static int spin_until(int (*ready)(uint64_t), uint64_t v) {
     const long start = now_ns(), limit = atomic_load_explicit(&spin_ns, memory_order_relaxed);
     for (int i = 0;; i++) {
         if (ready(v)) return 1;
@@ -76,12 +77,12 @@ static int spin_until(int (*ready)(unsigned long), unsigned long v) {
         cpu_relax();
     }
 }
-static int new_job(unsigned long seen) { return atomic_load_explicit(&job_now, memory_order_acquire) != seen; }
-static int all_done(unsigned long parts) { return (unsigned long)atomic_load_explicit(&done, memory_order_acquire) >= parts; }
+static int new_job(uint64_t seen) { return atomic_load_explicit(&job_now, memory_order_acquire) != seen; }
+static int all_done(uint64_t parts) { return (uint64_t)atomic_load_explicit(&done, memory_order_acquire) >= parts; }
 
 /* claim and run parts of job `job` until none is left (or the job is over) */
-static void run_parts_of(unsigned long job) {
-    unsigned long t = atomic_load_explicit(&ticket, memory_order_acquire);
+static void run_parts_of(uint64_t job) {
+    uint64_t t = atomic_load_explicit(&ticket, memory_order_acquire);
     for (;;) {
         const int part = (int)(t & EK_MAX_PARTS), parts = (int)(t >> 16 & EK_MAX_PARTS);
         if (t >> 32 != job || part >= parts) return;
@@ -99,7 +100,7 @@ static void run_parts_of(unsigned long job) {
 }
 
 static void *worker(void *unused) {
-    unsigned long seen = 0;
+    uint64_t seen = 0;
     for (;;) {
         if (!spin_until(new_job, seen)) {
             pthread_mutex_lock(&mu);
@@ -128,18 +129,18 @@ void ek_pool_run(void (*fn)(void *, int), void *arg, int parts) {
         if (!ok) break;  /* the caller runs what no worker claims */
         nworkers++;
     }
-    const unsigned long job = atomic_load_explicit(&job_now, memory_order_relaxed) + 1;
+    const uint64_t job = atomic_load_explicit(&job_now, memory_order_relaxed) + 1;
     fn_now = fn; arg_now = arg;
     atomic_store_explicit(&done, 0, memory_order_relaxed);
-    atomic_store_explicit(&ticket, job << 32 | (unsigned long)parts << 16, memory_order_release);
+    atomic_store_explicit(&ticket, job << 32 | (uint64_t)parts << 16, memory_order_release);
     pthread_mutex_lock(&mu);  /* under mu: a worker between its last check and cond_wait cannot miss it */
     atomic_store_explicit(&job_now, job, memory_order_release);
     pthread_cond_broadcast(&cv_start);
     pthread_mutex_unlock(&mu);
     run_parts_of(job);
-    if (!spin_until(all_done, (unsigned long)parts)) {  /* parts still running on workers */
+    if (!spin_until(all_done, (uint64_t)parts)) {  /* parts still running on workers */
         pthread_mutex_lock(&mu);
-        while (!all_done((unsigned long)parts)) pthread_cond_wait(&cv_done, &mu);
+        while (!all_done((uint64_t)parts)) pthread_cond_wait(&cv_done, &mu);
         pthread_mutex_unlock(&mu);
     }
     pthread_mutex_unlock(&run_lock);
