@@ -47,6 +47,13 @@ def load_runtime_kernels() -> ctypes.CDLL:
     return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
+def wrap_cache_stats() -> dict[str, int]:
+    """The runtime ops' cache of wrapped weights: {"hits", "misses", "entries"} since the library loaded."""
+    out = (ctypes.c_int64 * 3)()
+    load_runtime_kernels().edgekit_ops_cache_stats(out)
+    return {"hits": out[0], "misses": out[1], "entries": out[2]}
+
+
 def take_op_error() -> str:
     """The message of the last edgekit op that failed in the ExecuTorch runtime ("" if none; cleared)."""
     fn = load_runtime_kernels().edgekit_ops_take_error

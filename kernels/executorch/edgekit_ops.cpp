@@ -19,7 +19,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "edgekit_kernels.h"
 
@@ -81,6 +84,50 @@ void executorch_runner(void* pool, void (*fn)(void*, int), void* arg, int parts)
     pthreadpool_parallelize_1d(static_cast<pthreadpool_t>(pool), pool_task, &t, static_cast<size_t>(parts), 0);
 }
 
+// Wrapped weights, reused across calls: ek_matrix_wrap builds the row and block maps and the int8 tables
+// each time (~3 us for a weight with one table, ~60 us for 5120x768 with a table per 16 rows; a decode
+// step calls 49 ops). Keyed by the constant arrays' addresses and the shape; a hit also compares the
+// table values the entry was built from, so a program loaded later at the same addresses never reuses
+// stale int8 tables (data and row scales are read where they are, not derived). 2:4 weights are not
+// cached: their int8 corrections are computed lazily, a write. Entries are shared_ptr: one evicted
+// while another thread multiplies with it lives until that product ends.
+struct Wrapped {
+    int format, n, k, bits, group_size;
+    const void *data, *tables, *scale;
+    std::vector<float> table_values;
+    std::shared_ptr<ek_matrix> w;
+    uint64_t last_use;
+};
+constexpr size_t kMaxWrapped = 1024;
+std::mutex cache_mu;
+std::vector<Wrapped> cache;
+uint64_t cache_clock = 0, cache_hits = 0, cache_misses = 0;
+
+std::shared_ptr<ek_matrix> wrapped(int format, int n, int k, int bits, int group_size, const uint32_t* data,
+                                   const float* tables, size_t table_floats, const float* scale) {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    for (Wrapped& e : cache)
+        if (e.data == data && e.tables == tables && e.scale == scale && e.format == format && e.n == n &&
+            e.k == k && e.bits == bits && e.group_size == group_size && e.table_values.size() == table_floats &&
+            std::memcmp(e.table_values.data(), tables, table_floats * sizeof(float)) == 0) {
+            e.last_use = ++cache_clock;
+            cache_hits++;
+            return e.w;
+        }
+    cache_misses++;
+    std::shared_ptr<ek_matrix> w(ek_matrix_wrap(format, n, k, bits, group_size, data, tables, scale), ek_matrix_free);
+    if (!w || format == EK_SPARSE24_LUT) return w;
+    if (cache.size() >= kMaxWrapped) {  // evict the least recently used
+        size_t oldest = 0;
+        for (size_t i = 1; i < cache.size(); i++)
+            if (cache[i].last_use < cache[oldest].last_use) oldest = i;
+        cache.erase(cache.begin() + static_cast<std::ptrdiff_t>(oldest));
+    }
+    cache.push_back({format, n, k, bits, group_size, data, tables, scale,
+                     std::vector<float>(tables, tables + table_floats), w, ++cache_clock});
+    return w;
+}
+
 Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, const Tensor& data, const Tensor& tables,
             const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n, int64_t k,
             Tensor& out) {
@@ -102,10 +149,12 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
                         (long long)data.numel(), (long long)bits, (long long)n, (long long)k, (long long)words);
     const float* sc = scale.numel() ? scale.const_data_ptr<float>() : nullptr;
     const float* bi = bias.numel() ? bias.const_data_ptr<float>() : nullptr;
-    ek_matrix* w = ek_matrix_wrap(format, (int)n, (int)k, (int)bits, (int)group_size,
-                                  reinterpret_cast<const uint32_t*>(data.const_data_ptr<int32_t>()),
-                                  tables.const_data_ptr<float>(), sc);
-    EK_CHECK(ctx, w != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
+    const std::shared_ptr<ek_matrix> held =
+        wrapped(format, (int)n, (int)k, (int)bits, (int)group_size,
+                reinterpret_cast<const uint32_t*>(data.const_data_ptr<int32_t>()), tables.const_data_ptr<float>(),
+                static_cast<size_t>(tables.numel()), sc);
+    EK_CHECK(ctx, held != nullptr, InvalidArgument, out, "edgekit linear: %s", ek_kernels_last_error());
+    const ek_matrix* w = held.get();
     const int m = static_cast<int>(x.numel() / k);
     // Decode (m == 1) and prefill both use the kernels' pool by default (threads = 0: the session's count).
     // Its workers spin a while between jobs, so the 49 GEMVs of a llama_100m step each cost no wake-up
@@ -120,7 +169,6 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
         rc = (q8 ? ek_linear_q8 : ek_linear)(w, x.const_data_ptr<float>(), m, bi, out.mutable_data_ptr<float>(),
                                              mode == kCalling ? 1 : 0, EK_ISA_AUTO);
     }
-    ek_matrix_free(w);
     EK_CHECK(ctx, rc == EK_OK, Internal, out, "edgekit linear: %s", ek_kernels_last_error());
     return out;
 }
@@ -167,6 +215,14 @@ Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& 
 // 2 = ExecuTorch's threadpool (its thread count, the session's).
 extern "C" __attribute__((visibility("default"))) void edgekit_ops_set_decode_threads(int mode) {
     decode_mode.store(mode == kCalling || mode == kExecutorchPool ? mode : kEdgekitPool, std::memory_order_relaxed);
+}
+
+// Wrapped-weight cache counters: out[0] hits, out[1] misses, out[2] entries (tests, benchmarks).
+extern "C" __attribute__((visibility("default"))) void edgekit_ops_cache_stats(int64_t out[3]) {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    out[0] = static_cast<int64_t>(cache_hits);
+    out[1] = static_cast<int64_t>(cache_misses);
+    out[2] = static_cast<int64_t>(cache.size());
 }
 
 // The message of the last failed check since the previous call ("" if none), then forgets it.

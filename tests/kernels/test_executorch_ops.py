@@ -61,11 +61,19 @@ def test_edgekit_kernels_pte_runs_compressed(nk, tmp_path):
     pte = (tmp_path / "pte" / "model.pte").read_bytes()
     assert all(f"edgekit::{op}".encode() in pte for op in ("lut_linear", "shift_linear", "sparse_lut_linear"))
 
+    from edgekit.kernels.executorch_ops import wrap_cache_stats
+
     session = runtime.load(tmp_path / "pte")
     xs = np.random.default_rng(1).standard_normal((1, 64)).astype(np.float32)
     y, = session.run([xs])
     ref = model(torch.from_numpy(xs)).detach().numpy()                     # the clustered torch model
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+    # later calls reuse the 3 wrapped LUT / SHIFT weights (2:4 is rewrapped each call), same bits
+    before = wrap_cache_stats()
+    for _ in range(3):
+        assert np.array_equal(session.run([xs])[0], y)
+    after = wrap_cache_stats()
+    assert (after["hits"] - before["hits"], after["misses"] - before["misses"]) == (9, 3), (before, after)
     # the same kernels through ctypes (torch eager of the swapped model): identical bits
     from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
 
