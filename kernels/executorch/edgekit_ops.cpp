@@ -7,8 +7,9 @@
 //    int n, int k, *, Tensor(a!) out)
 //
 // `data`/`tables`/`scale` are the packed arrays of ek_matrix_copy (stored in the .pte at export);
-// the kernel wraps them without copying and calls ek_linear (ek_linear_q8 for the _q8 ops: the same
-// arrays, the int8 tables are derived from them by ek_matrix_wrap). An empty `scale` / `bias` means none.
+// the kernel wraps them without copying (once: wrapped weights are cached, below) and calls ek_linear
+// (ek_linear_q8 for the _q8 ops: the same arrays, the int8 tables are derived from them by
+// ek_matrix_wrap). An empty `scale` / `bias` means none.
 // The AOT definitions (torch.library) are in kernels/executorch_ops.py. Load this library once
 // (ctypes.CDLL) before loading a program that uses the ops; its registry is libexecutorch.so's.
 #include <executorch/extension/kernel_util/make_boxed_from_unboxed_functor.h>
