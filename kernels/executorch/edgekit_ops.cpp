@@ -133,21 +133,21 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
             const Tensor& scale, const Tensor& bias, int64_t bits, int64_t group_size, int64_t n, int64_t k,
             Tensor& out) {
     EK_CHECK(ctx, x.scalar_type() == ScalarType::Float && x.dim() >= 1 && x.size(x.dim() - 1) == k,
-                        InvalidArgument, out, "edgekit linear: x must be float32 with %lld columns", (long long)k);
+             InvalidArgument, out, "edgekit linear: x must be float32 with %lld columns", (long long)k);
     EK_CHECK(ctx, data.scalar_type() == ScalarType::Int && tables.scalar_type() == ScalarType::Float,
-                        InvalidArgument, out, "edgekit linear: data must be int32 and tables float32");
+             InvalidArgument, out, "edgekit linear: data must be int32 and tables float32");
     SizesType sizes[executorch::runtime::kTensorDimensionLimit];
     for (ssize_t d = 0; d + 1 < x.dim(); d++) sizes[d] = x.size(d);
     sizes[x.dim() - 1] = static_cast<SizesType>(n);
     EK_CHECK(ctx, executorch::runtime::resize_tensor(out, {sizes, static_cast<size_t>(x.dim())}) == Error::Ok,
-                        InvalidArgument, out, "edgekit linear: cannot resize the output");
+             InvalidArgument, out, "edgekit linear: cannot resize the output");
     // arrays stored by an edgekit with another packed layout (3-bit before the 3.0-bit one) would be
     // read as garbage: their size differs from this library's (ek_packed_words)
     const int64_t words = ek_packed_words(format, (int)n, (int)k, (int)bits);
     EK_CHECK(ctx, words >= 0 && data.numel() == words, InvalidArgument, out,
-                        "edgekit linear: re-export this .pte with this edgekit: packed data of %lld words, the "
-                        "%lld-bit layout for %lld x %lld has %lld (older 3-bit layout?)",
-                        (long long)data.numel(), (long long)bits, (long long)n, (long long)k, (long long)words);
+             "edgekit linear: re-export this .pte with this edgekit: packed data of %lld words, the "
+             "%lld-bit layout for %lld x %lld has %lld (older 3-bit layout?)",
+             (long long)data.numel(), (long long)bits, (long long)n, (long long)k, (long long)words);
     const float* sc = scale.numel() ? scale.const_data_ptr<float>() : nullptr;
     const float* bi = bias.numel() ? bias.const_data_ptr<float>() : nullptr;
     const std::shared_ptr<ek_matrix> held =
@@ -195,14 +195,14 @@ EK_LINEAR_OP(shift_linear_q8_out, EK_SHIFT, true)
 Tensor& attention_out(KernelRuntimeContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                       const Tensor& start_pos, int64_t t, Tensor& out) {
     EK_CHECK(ctx, q.scalar_type() == ScalarType::Float && k.scalar_type() == ScalarType::Float &&
-                        v.scalar_type() == ScalarType::Float && q.dim() == 3 && k.dim() == 3 && v.dim() == 3 &&
-                        k.size(0) == q.size(0) && k.size(2) == q.size(2) && v.size(0) == k.size(0) &&
-                        v.size(1) == k.size(1) && v.size(2) == k.size(2),
-                        InvalidArgument, out, "edgekit attention: q (kv, rows, hd) and caches (kv, S, hd) float32");
+             v.scalar_type() == ScalarType::Float && q.dim() == 3 && k.dim() == 3 && v.dim() == 3 &&
+             k.size(0) == q.size(0) && k.size(2) == q.size(2) && v.size(0) == k.size(0) &&
+             v.size(1) == k.size(1) && v.size(2) == k.size(2),
+             InvalidArgument, out, "edgekit attention: q (kv, rows, hd) and caches (kv, S, hd) float32");
     EK_CHECK(ctx, start_pos.scalar_type() == ScalarType::Long && start_pos.numel() == 1, InvalidArgument,
-                        out, "edgekit attention: start_pos must be one int64");
+             out, "edgekit attention: start_pos must be one int64");
     EK_CHECK(ctx, executorch::runtime::resize_tensor(out, q.sizes()) == Error::Ok, InvalidArgument, out,
-                        "edgekit attention: cannot resize the output");
+             "edgekit attention: cannot resize the output");
     int rc = ek_attention(q.const_data_ptr<float>(), k.const_data_ptr<float>(), v.const_data_ptr<float>(),
                           (int)q.size(0), (int)q.size(1), (int)t, (int)k.size(1), (int)q.size(2),
                           (int)start_pos.const_data_ptr<int64_t>()[0], out.mutable_data_ptr<float>(), EK_ISA_AUTO);
