@@ -239,7 +239,7 @@ def wrap(fmt: int, n: int, k: int, bits: int, group_size: int, data: np.ndarray,
             "packed_layout_mismatch",
             f"packed {name} data of {data.size} words does not match this kernel library's {bits}-bit layout "
             f"for {n} x {k} ({words} words): it was packed by an edgekit with another layout (3-bit weights "
-            "before 3.0 bits a weight, 32 columns in 3 words)" if words > 0 else
+            "before 3.0 bits a weight, 32 columns in 3 words; 2:4 weights before 3-bit position codes)" if words > 0 else
             f"format {fmt}, bits {bits}, shape {n} x {k} is not a packed weight this library runs",
             fix="re-export the artifact (or repack the weight) with this edgekit",
             details={"words": int(data.size), "expected_words": words, "format": name, "bits": int(bits),
@@ -248,6 +248,10 @@ def wrap(fmt: int, n: int, k: int, bits: int, group_size: int, data: np.ndarray,
     scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=np.float32)
     h = lib().ek_matrix_wrap(int(fmt), int(n), int(k), int(bits), int(group_size), data.ctypes.data,
                              _ptr(tables, ctypes.c_float), _ptr(scale, ctypes.c_float))
+    if not h and "re-export" in _error(""):  # a size that matches but no layout mark (2:4)
+        raise EdgekitError("packed_layout_mismatch", _error(""),
+                           fix="re-export the artifact (or repack the weight) with this edgekit",
+                           details={"format": FORMATS.get(int(fmt), str(fmt)), "shape": [int(n), int(k)]})
     m = PackedMatrix(h, FORMATS.get(int(fmt), "?"), int(bits))
     m._keep = (data, tables, scale)
     return m

@@ -11,6 +11,7 @@
 #define EK_TDECL __m256 Tlo[8], Thi[8]
 #define EK_TSET(g, t) (Tlo[g] = _mm256_loadu_ps(t), Thi[g] = _mm256_loadu_ps((t) + 8))
 #define EK_LOOKUP(code, g, bits) ek_lookup8(code, Tlo[g], Thi[g], bits)
+#define EK_SPARSE_POSV ek_sparse_pos256
 #define EK_LOADI(p) _mm256_loadu_si256((const __m256i *)(p))
 #define EK_SHR(v, n) _mm256_srli_epi32(v, n)
 #define EK_XGROUP(p) _mm256_broadcast_ps((const __m128 *)(p))

@@ -2,7 +2,7 @@
  * x of its group (4 floats broadcast to the 4 lanes of each 128-bit quarter) permuted by the
  * 2-bit position (vpermilps reads the low 2 bits), table value by the code (vpermps, low 4 bits),
  * one FMA. GEMV runs 8 blocks at once; GEMM shares the decoded weights across 8 rows of x.
- * 4-bit GEMV extracts most codes and positions by byte-offset loads (gemv4_tile). */
+ * 4-bit GEMV extracts most codes by byte-offset loads (gemv4_tile). Positions: src/sparse_pos.h. */
 #include <immintrin.h>
 
 #define EK_V __m512
@@ -12,6 +12,7 @@
 #define EK_TDECL __m512 T[8]
 #define EK_TSET(g, t) (T[g] = _mm512_loadu_ps(t))
 #define EK_LOOKUP(code, g, bits) _mm512_permutexvar_ps(code, T[g])
+#define EK_SPARSE_POSV ek_sparse_pos512
 #define EK_LOADI(p) _mm512_loadu_si512((const void *)(p))
 #define EK_SHR(v, n) _mm512_srli_epi32(v, n)
 #define EK_XGROUP(p) _mm512_broadcast_f32x4(_mm_loadu_ps(p))
@@ -20,13 +21,14 @@
 #define EK_ZERO() _mm512_setzero_ps()
 #define EK_STORE(dst, v) _mm512_storeu_ps(dst, v)
 #include "../src/sparse_tile.h"
+#include "../src/sparse_pos.h"
 
 #define AI EK_AI
 
-/* 4-bit codes, GEMV, G blocks: codes and positions partly extracted by loads. Loading a chunk's
- * position word at byte offset q puts kept weight 4q's position in the low 2 bits (vpermilps'
- * index) and its code word at byte offset b puts code 2b in the low 4 bits (vpermps' index):
- * per 4 kept weights 3 loads and 3 shifts instead of 8 shifts. Same FMA order as the reference. */
+/* 4-bit codes, GEMV, G blocks: codes partly extracted by loads. Loading a chunk's code word at byte
+ * offset b puts code 2b in the low 4 bits (vpermps' index); the position word >> 8q puts kept weight
+ * 4q's position in the low 2 bits (vpermilps' index): per 4 kept weights 2 loads and 4 shifts
+ * instead of 8 shifts. Same FMA order as the reference. */
 AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, float *y) {
     const int chunk_words = 1 + w->code_words, chunks = w->kpad / 32;
     __m512 acc[8], T[8];
@@ -41,7 +43,11 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, float
     /* the last chunk's offset loads would read past the data's end (borrowed arrays: no padding) */
     for (int c = 0; c < chunks - 1; c++) {
         const float *xc = x + (size_t)c * 32;
-        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
+        const size_t at = ek_sparse_chunk_at(w, c), codes = ek_sparse_codes_at(w, c);
+        EK_SPARSE_PREFETCH(p, G, at, chunk_words);
+        __m512i posw[8];
+        #pragma GCC unroll 8
+        for (int g = 0; g < G; g++) posw[g] = ek_sparse_pos512(p[g], c, at, chunk_words);
         #pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
             /* kept 4q .. 4q+3: groups 2q, 2q+1 */
@@ -53,9 +59,8 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, float
             __m512 xa4 = _mm512_permutexvar_ps(div4, xa), xb4 = _mm512_permutexvar_ps(div4, xb);
             #pragma GCC unroll 8
             for (int g = 0; g < G; g++) {
-                const char *cp = (const char *)(p[g] + (size_t)c * chunk_words * EK_LANES);
-                __m512i pos = _mm512_loadu_si512((const void *)(cp + q)), pos2 = _mm512_srli_epi32(pos, 4);
-                const char *code = cp + (size_t)(1 + q / 2) * EK_LANES * 4 + 2 * (q % 2);
+                const __m512i pos = _mm512_srli_epi32(posw[g], 8 * q), pos2 = _mm512_srli_epi32(pos, 4);
+                const char *code = (const char *)(p[g] + (codes + (size_t)(q / 2)) * EK_LANES) + 2 * (q % 2);
                 __m512i ca = _mm512_loadu_si512((const void *)code), cb = _mm512_loadu_si512((const void *)(code + 1));
                 acc[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(ca, T[g]), _mm512_permutevar_ps(xa, pos), acc[g]);
                 acc[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(ca, 4), T[g]),
@@ -71,10 +76,10 @@ AI void gemv4_tile(const ek_matrix *w, const float *x, int b, const int G, float
         const float *xc = x + (size_t)c * 32;
         #pragma GCC unroll 8
         for (int g = 0; g < G; g++) {
-            const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
-            __m512i pos = _mm512_loadu_si512((const void *)cp), code = _mm512_setzero_si512();
+            const uint32_t *cp = p[g] + ek_sparse_codes_at(w, c) * EK_LANES;
+            __m512i pos = ek_sparse_pos512(p[g], c, ek_sparse_chunk_at(w, c), chunk_words), code = _mm512_setzero_si512();
             for (int s = 0; s < 16; s++) {
-                if (s % 8 == 0) code = _mm512_loadu_si512((const void *)(cp + (size_t)(1 + s / 8) * EK_LANES));
+                if (s % 8 == 0) code = _mm512_loadu_si512((const void *)(cp + (size_t)(s / 8) * EK_LANES));
                 __m512 xg = _mm512_broadcast_f32x4(_mm_loadu_ps(xc + 4 * (s / 2)));
                 acc[g] = _mm512_fmadd_ps(_mm512_permutexvar_ps(code, T[g]), _mm512_permutevar_ps(xg, pos), acc[g]);
                 code = _mm512_srli_epi32(code, 4);

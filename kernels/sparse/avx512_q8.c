@@ -30,6 +30,7 @@
 
 #include "../src/driver.h"
 #include "../src/q8.h"
+#include "../src/sparse_pos.h"
 
 #define AI EK_AI
 
@@ -40,6 +41,7 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
     /* 4-bit codes: 1 position word + 2 code words a chunk (w->code_words == 2), as a constant so
      * that the prefetches and addresses unroll (measured ~1-2% faster than the loaded count) */
     const int chunk_words = 3, chunks = w->kpad / 32, TG = shared ? 1 : G;
+    const size_t quad_words = 11;  /* 3 position words + 4 x 2 code words */
     __m512i acc[8], T[8];
     const uint32_t *p[8];
     EK_TILE_STREAMS(p, w, b, G);
@@ -53,18 +55,19 @@ AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int G, 
     #pragma GCC unroll 32
     for (int a = 0; a < G * MT; a++) acc[a] = _mm512_setzero_si512();
     for (int c = 0; c < chunks; c++) {
-        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
+        const size_t at = (size_t)(c / 4) * quad_words + (size_t)(c % 4) * 3, codes = at + (c % 4 < 3);
+        EK_SPARSE_PREFETCH(p, G, at, chunk_words);
         __m512i xa[4];
         #pragma GCC unroll 4
         for (int mm = 0; mm < MT; mm++)
             xa[mm] = _mm512_xor_si512(bias, _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xq + (size_t)mm * ldx + (size_t)c * 32))));
         #pragma GCC unroll 8
         for (int g = 0; g < G; g++) {
-            const uint32_t *cp = p[g] + (size_t)c * chunk_words * EK_LANES;
-            const __m512i pos = _mm512_loadu_si512((const void *)cp);
+            const uint32_t *cp = p[g] + codes * EK_LANES;
+            const __m512i pos = ek_sparse_pos512_vbmi(p[g], c, at, chunk_words);
             #pragma GCC unroll 2
             for (int cw = 0; cw < 2; cw++) {
-                const __m512i code = _mm512_loadu_si512((const void *)(cp + (size_t)(1 + cw) * EK_LANES));
+                const __m512i code = _mm512_loadu_si512((const void *)(cp + (size_t)cw * EK_LANES));
                 const __m512i tab = T[shared ? 0 : g];
                 const __m512i w0 = _mm512_permutexvar_epi8(code, tab), w1 = _mm512_permutexvar_epi8(_mm512_srli_epi32(code, 4), tab);
                 /* byte j: the group's nibble of the position word (first kept at bits 0-1, second at 2-3);

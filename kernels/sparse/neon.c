@@ -11,6 +11,7 @@
 #define EK_TDECL uint8x16x4_t T[8]
 #define EK_TSET(g, t) (T[g] = ek_table16(t))
 #define EK_LOOKUP(code, g, bits) ek_lookup(T[g], code, bits)
+#define EK_SPARSE_POSV ek_sparse_pos128
 #define EK_LOADI(p) vld1q_u32(p)
 #define EK_SHR(v, n) vshrq_n_u32(v, n)
 #define EK_XGROUP(p) vld1q_u8((const uint8_t *)(p))

@@ -17,6 +17,7 @@
 #include "avx2_q8_dot.h"
 #include "driver.h"
 #include "q8.h"
+#include "sparse_pos.h"
 
 /* byte j of each 32-bit lane: nibble 4 cw + j of the lane's position word p, in its low 4 bits */
 EK_AI __m256i pos_nibbles(__m256i p, const int cw) {
@@ -44,7 +45,8 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
     #pragma GCC unroll 32
     for (int a = 0; a < 2 * G * MT; a++) acc[a] = _mm256_setzero_si256();
     for (int c = 0; c < chunks; c++) {
-        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
+        const size_t at = ek_sparse_chunk_at(w, c), codes = ek_sparse_codes_at(w, c);
+        EK_SPARSE_PREFETCH(p, G, at, chunk_words);
         #pragma GCC unroll 2
         for (int cw = 0; cw < 2; cw++) {
             __m256i xa[4];
@@ -53,9 +55,9 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
                 xa[mm] = _mm256_xor_si256(bias, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + (size_t)mm * ldx + (size_t)c * 32 + 16 * cw))));
             #pragma GCC unroll 8
             for (int h = 0; h < 2 * G; h++) {
-                const uint32_t *cp = p[h / 2] + (size_t)c * chunk_words * EK_LANES + 8 * (h % 2);
-                const __m256i code = _mm256_loadu_si256((const __m256i *)(cp + (size_t)(1 + cw) * EK_LANES));
-                const __m256i nib = pos_nibbles(_mm256_loadu_si256((const __m256i *)cp), cw);
+                const uint32_t *bp = p[h / 2] + 8 * (h % 2);
+                const __m256i code = _mm256_loadu_si256((const __m256i *)(bp + (codes + (size_t)cw) * EK_LANES));
+                const __m256i nib = pos_nibbles(ek_sparse_pos256(bp, c, at, chunk_words), cw);
                 const __m256i tab = T[shared ? 0 : h / 2];
                 const __m256i w0 = _mm256_shuffle_epi8(tab, _mm256_and_si256(code, low4));
                 const __m256i w1 = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(code, 4), low4));

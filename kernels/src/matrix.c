@@ -71,7 +71,7 @@ static void ek_layout(ek_matrix *w) {
     if (w->format == EK_SPARSE24_LUT) {
         int chunks = (w->k + 31) / 32;
         w->code_words = (16 + F - 1) / F;
-        w->words = chunks * (1 + w->code_words);
+        w->words = chunks / 4 * (3 + 4 * w->code_words) + chunks % 4 * (1 + w->code_words);
         w->kpad = chunks * 32;
     } else if (ek_lut3(w)) {
         const int units = (w->k + 31) / 32;
@@ -103,12 +103,14 @@ ek_matrix *ek_alloc(int format, int n, int k, int bits, int group_size) {
     w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
     w->owns = 1;
     ek_layout(w);
-    size_t nwords = (size_t)w->nblocks * w->words * EK_LANES;
+    size_t nwords = ek_data_words(w);
     /* 64-byte aligned: one block word row is one cache line */
     if (posix_memalign((void **)&w->data, 64, nwords * 4 + 64)) w->data = NULL;
     w->tables = calloc((size_t)w->ntables * 16, sizeof(float));
     if (!w->data || !w->tables || !ek_maps(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     memset(w->data, 0, nwords * 4);
+    if (format == EK_SPARSE24_LUT)
+        for (int i = 0; i < EK_SPARSE_MARK_WORDS; i++) w->data[(size_t)w->nblocks * w->words * EK_LANES + i] = EK_SPARSE_MARK;
     return w;
 }
 
@@ -130,6 +132,15 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     if (!w) return ek_fail("out of memory");
     w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
     ek_layout(w);
+    if (format == EK_SPARSE24_LUT) {
+        const uint32_t *mark = data + (size_t)w->nblocks * w->words * EK_LANES;
+        for (int i = 0; i < EK_SPARSE_MARK_WORDS; i++)
+            if (mark[i] != EK_SPARSE_MARK) {
+                free(w);
+                return ek_fail("the packed 2:4 data has no layout mark: it was written by an edgekit with the former "
+                               "2:4 layout (2-bit positions); re-export it with this edgekit");
+            }
+    }
     w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
     if (!ek_maps(w) || !ek_set_q8(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     return w;
@@ -140,16 +151,16 @@ int64_t ek_packed_words(int format, int n, int k, int bits) {
     ek_matrix w = {0};
     w.format = format; w.n = n; w.k = k; w.bits = bits;
     ek_layout(&w);
-    return (int64_t)w.nblocks * w.words * EK_LANES;
+    return (int64_t)ek_data_words(&w);
 }
 
 void ek_matrix_info(const ek_matrix *w, int64_t info[8]) {
     info[0] = w->format; info[1] = w->n; info[2] = w->k; info[3] = w->bits; info[4] = w->group_size;
-    info[5] = (int64_t)w->nblocks * w->words * EK_LANES; info[6] = w->ntables; info[7] = w->row_scale != NULL;
+    info[5] = (int64_t)ek_data_words(w); info[6] = w->ntables; info[7] = w->row_scale != NULL;
 }
 
 void ek_matrix_copy(const ek_matrix *w, uint32_t *data, float *tables, float *row_scale) {
-    if (data) memcpy(data, w->data, sizeof(uint32_t) * (size_t)w->nblocks * w->words * EK_LANES);
+    if (data) memcpy(data, w->data, sizeof(uint32_t) * ek_data_words(w));
     if (tables) memcpy(tables, w->tables, sizeof(float) * (size_t)w->ntables * 16);
     if (row_scale && w->row_scale) memcpy(row_scale, w->row_scale, sizeof(float) * w->n);
 }
@@ -181,7 +192,7 @@ int ek_matrix_rows(const ek_matrix *w) { return w->n; }
 int ek_matrix_cols(const ek_matrix *w) { return w->k; }
 
 size_t ek_matrix_bytes(const ek_matrix *w) {
-    return (size_t)w->nblocks * w->words * EK_LANES * 4 + (size_t)w->ntables * (4u << w->bits)
+    return ek_data_words(w) * 4 + (size_t)w->ntables * (4u << w->bits)
            + (w->row_scale ? (size_t)w->n * 4 : 0);
 }
 

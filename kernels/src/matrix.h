@@ -13,9 +13,19 @@
  *   reads 3 bits of a byte (vpermb, pshufb, tbl on a table repeating every 8) takes 4 columns from a
  *   word or the word >> 3 as they are, and vpermps column 8i + 4h + b from the word >> (8b + 3h).
  *   kpad = 32 * units, words = 3 * units; padded indices are 0.
- * SPARSE24_LUT: chunks of 32 columns (8 groups of 4, 2 kept per group = 16 kept per row). A chunk
- *   is 1 position word (kept weight j at bits [2j, 2j+2): its column in group j/2) followed by
- *   cw = ceil(16 / F) code words (kept weight j: word j / F, field j % F). kpad = chunks * 32.
+ * SPARSE24_LUT: chunks of 32 columns (8 groups of 4, 2 kept per group = 16 kept per row); kept
+ *   weight j is the (j % 2)-th kept of group j / 2, code j in word j / F, field j % F of the chunk's
+ *   cw = ceil(16 / F) code words. kpad = chunks * 32. The two positions of a group (p0 < p1) are one
+ *   of 6 pairs, stored as a 3-bit combination code (ek_sparse_combo): a chunk's positions are 24 bits
+ *   (group g at bits [3g, 3g+3)), 0.75 bits a weight instead of 1. Four chunks (a quad, 128 columns)
+ *   share 3 position words P0 P1 P2 = the 96 bits of their 4 fields (chunk i at bits [24i, 24i+24));
+ *   chunk i < 3 of a quad starts with P_i, then its code words; chunk 3 has only its code words:
+ *   [P0 codes0][P1 codes1][P2 codes2][codes3] = 3 + 4 cw words (a last, partial quad of r chunks:
+ *   r (1 + cw)). A kernel reads chunk i's field from its first word and the previous chunk's
+ *   (ek_sparse_field) and expands it to the position word of 16 2-bit positions, kept j at bits
+ *   [2j, 2j+2) (ek_sparse_posword; EK_SPARSE_POS_BYTES: byte b = two codes -> two nibbles).
+ *   After the blocks, one word row (16 words) holds EK_SPARSE_MARK: arrays without it are from an
+ *   edgekit with the former layout (a position word of 2-bit positions per chunk) and are refused.
  *
  * Tables are stored expanded to 16 fp32 entries (entry c holds value c mod 2^bits), so a lookup
  * may use any 4 low bits of a shifted word: the bits above the field only select a copy.
@@ -67,6 +77,10 @@ static inline int ek_lut3(const ek_matrix *w) { return w->bits == 3 && w->format
 static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
     return w->data + (size_t)b * w->words * EK_LANES;
 }
+/* uint32 words of the packed data: the blocks, and the layout mark of SPARSE24_LUT */
+static inline size_t ek_data_words(const ek_matrix *w) {
+    return (size_t)w->nblocks * w->words * EK_LANES + (w->format == EK_SPARSE24_LUT ? EK_LANES : 0);
+}
 /* The 16-entry table of block b (block_table[b] >= 0) and of row r. */
 static inline const float *ek_block_tab(const ek_matrix *w, int b) {
     return w->tables + (size_t)w->block_table[b] * 16;
@@ -75,19 +89,61 @@ static inline const float *ek_row_tab(const ek_matrix *w, int r) {
     return w->tables + (size_t)w->row_table[r] * 16;
 }
 
-/* SPARSE24_LUT: kept weight s (0..15) of chunk c of row `lane` of block blk: its b-bit code and its
- * column (chunk c, group s / 2, the 2-bit position) */
-static inline uint32_t ek_sparse_kept(const ek_matrix *w, const uint32_t *blk, int lane, int c, int s, int *col) {
-    const uint32_t *cw = blk + (size_t)c * (1 + w->code_words) * EK_LANES;
-    *col = c * 32 + 4 * (s / 2) + (int)((cw[lane] >> (2 * s)) & 3);
-    return (cw[(size_t)(1 + s / w->fields) * EK_LANES + lane] >> (w->bits * (s % w->fields))) & ((1u << w->bits) - 1);
+/* SPARSE24_LUT layout mark: the word row after the blocks (16 words of it) */
+#define EK_SPARSE_MARK 0x32344B45u /* "EK42" */
+#define EK_SPARSE_MARK_WORDS EK_LANES
+/* The pair of kept positions p0 < p1 of a group as a combination code 0..5: (0,1) (0,2) (0,3) (1,2)
+ * (1,3) (2,3); and back, as the nibble p0 | p1 << 2 (codes 6 and 7 are never written: (0,1)) */
+static inline uint32_t ek_sparse_combo(int p0, int p1) { return p0 == 0 ? p1 - 1 : p0 == 1 ? p1 + 1 : 5; }
+#define EK_SPARSE_NIBBLES 0x44ED9C84u  /* nibble c: the positions of code c */
+static inline uint32_t ek_sparse_nibble(uint32_t combo) { return (EK_SPARSE_NIBBLES >> (4 * (combo & 7))) & 15; }
+/* the 16 bytes of a 128-bit lookup (pshufb / tbl) from a code in bits 0-2: its nibble (lo) or nibble << 4 (hi) */
+#define EK_SPARSE_NIB_LO 4, 8, 12, 9, 13, 14, 4, 4, 4, 8, 12, 9, 13, 14, 4, 4
+#define EK_SPARSE_NIB_HI 64, (char)128, (char)192, (char)144, (char)208, (char)224, 64, 64, 64, (char)128, (char)192, (char)144, (char)208, (char)224, 64, 64
+
+/* Word row of chunk c's first word and of its first code word, within a block */
+static inline size_t ek_sparse_chunk_at(const ek_matrix *w, int c) {
+    return (size_t)(c / 4) * (3 + 4 * w->code_words) + (size_t)(c % 4) * (1 + w->code_words);
+}
+static inline size_t ek_sparse_codes_at(const ek_matrix *w, int c) { return ek_sparse_chunk_at(w, c) + (c % 4 < 3); }
+/* The 24-bit field of chunk i = c % 4 (bits above 23 undefined) from the first word of the chunk
+ * (`own`, read for i < 3) and of the previous chunk (`prev`, read for i > 0); any ISA's lane ops. */
+#define EK_SPARSE_FIELD(i, prev, own, SHR, SHL, OR)                                                   \
+    ((i) == 0 ? (own) : (i) == 1 ? OR(SHR(prev, 24), SHL(own, 8)) : (i) == 2 ? OR(SHR(prev, 16), SHL(own, 16)) \
+                                 : SHR(prev, 8))
+/* Field -> position word: byte b = codes 2b, 2b+1 (the field's bits [6b, 6b+6)) -> nibbles 2b, 2b+1.
+ * SPREAD puts bits [6b, 6b+6) at bits 0-5 of byte b (higher bits of the byte: anything), LO3 keeps
+ * the low 3 bits of every byte, SHR3 shifts right by 3, LUT_LO / LUT_HI look up a byte's 3 low bits
+ * (tables EK_SPARSE_NIB_LO / _HI), OR. Scalar: ek_sparse_posword. */
+#define EK_SPARSE_POS_BYTES(t, LO3, SHR3, LUT_LO, LUT_HI, OR) OR(LUT_LO(LO3(t)), LUT_HI(LO3(SHR3(t))))
+static inline uint32_t ek_sparse_spread(uint32_t f) {
+    return (f & 0x3Fu) | ((f << 2) & 0x3F00u) | ((f << 4) & 0x3F0000u) | ((f << 6) & 0x3F000000u);
+}
+static inline uint32_t ek_sparse_posword(uint32_t field) {
+    uint32_t pos = 0;
+    for (int g = 0; g < 8; g++) pos |= ek_sparse_nibble(field >> (3 * g)) << (4 * g);
+    return pos;
+}
+/* the position word of chunk c of row `lane` of block blk */
+static inline uint32_t ek_sparse_pos(const ek_matrix *w, const uint32_t *blk, int lane, int c) {
+    const int i = c % 4;
+    const uint32_t own = i < 3 ? blk[ek_sparse_chunk_at(w, c) * EK_LANES + lane] : 0;
+    const uint32_t prev = i > 0 ? blk[ek_sparse_chunk_at(w, c - 1) * EK_LANES + lane] : 0;
+#define EK_SHR_(a, n) ((a) >> (n))
+#define EK_SHL_(a, n) ((a) << (n))
+#define EK_OR_(a, b) ((a) | (b))
+    return ek_sparse_posword(EK_SPARSE_FIELD(i, prev, own, EK_SHR_, EK_SHL_, EK_OR_) & 0xFFFFFFu);
+#undef EK_SHR_
+#undef EK_SHL_
+#undef EK_OR_
 }
 
-/* SPARSE24_LUT tiles: prefetch chunk c's words EK_PF word rows ahead in each of the G block streams p */
-#define EK_SPARSE_PREFETCH(p, G, c, chunk_words)                                                      \
+/* SPARSE24_LUT tiles: prefetch the words of chunk c (at word row `at`, `chunk_words` of them) EK_PF word
+ * rows ahead in each of the G block streams p */
+#define EK_SPARSE_PREFETCH(p, G, at, chunk_words)                                                     \
     _Pragma("GCC unroll 8") for (int g_ = 0; g_ < (G); g_++)                                        \
     _Pragma("GCC unroll 3") for (int j_ = 0; j_ < (chunk_words); j_++)                              \
-        __builtin_prefetch((p)[g_] + ((size_t)(c) * (chunk_words) + EK_PF + j_) * EK_LANES, 0, 3)
+        __builtin_prefetch((p)[g_] + ((size_t)(at) + EK_PF + j_) * EK_LANES, 0, 3)
 
 /* Raw accumulators of blocks [b0, b1) for x rows [0, m) (x: m x ldx, kpad readable columns).
  * acc is written to y[mi * ldy + row] for the rows < n; epilogue (scale, bias) is applied later. */
@@ -183,13 +239,17 @@ static inline void ek_rows_each(const ek_matrix *w, const float *x, int m, int l
 }
 
 /* SPARSE24_LUT: for each kept weight of row `lane` of block blk in order (chunks, then kept 0..15),
- * BODY with `code` and `col` set (ek_sparse_kept) */
+ * BODY with `code` and `col` set */
 #define EK_SPARSE_EACH_KEPT(w, blk, lane, BODY)                                                       \
-    for (int c_ = 0; c_ < (w)->kpad / 32; c_++)                                                      \
+    for (int c_ = 0; c_ < (w)->kpad / 32; c_++) {                                                    \
+        const uint32_t pos_ = ek_sparse_pos(w, blk, lane, c_);                                       \
+        const uint32_t *cw_ = (blk) + ek_sparse_codes_at(w, c_) * EK_LANES + (lane);                 \
         for (int s_ = 0; s_ < 16; s_++) {                                                           \
-            int col;                                                                                \
-            const uint32_t code = ek_sparse_kept(w, blk, lane, c_, s_, &col);                       \
+            const int col = c_ * 32 + 4 * (s_ / 2) + (int)((pos_ >> (2 * s_)) & 3);                  \
+            const uint32_t code = (cw_[(size_t)(s_ / (w)->fields) * EK_LANES] >> ((w)->bits * (s_ % (w)->fields))) \
+                                  & ((1u << (w)->bits) - 1);                                         \
             BODY;                                                                                   \
-        }
+        }                                                                                           \
+    }
 
 #endif

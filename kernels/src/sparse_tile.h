@@ -8,12 +8,14 @@
  * The ISA file defines: EK_V, EK_VI, EK_VX (float, index and x-group vectors), EK_VPB, EK_TDECL (the
  * table registers, for up to 8 blocks), EK_TSET(g, t) (load block g's 16-entry table t),
  * EK_LOOKUP(code, g, bits), EK_LOADI(p), EK_SHR(v, n), EK_XGROUP(p) (4 floats to every lane group),
+ * EK_SPARSE_POSV(p, c, at, cwords) (the position words of chunk c, src/sparse_pos.h),
  * EK_XPERM(xg, pos) (x by the low 2 bits of pos), EK_FMA(acc, a, b) = acc + a * b fused, EK_ZERO(),
  * EK_STORE(dst, v). */
 #ifndef EK_SPARSE_TILE_H
 #define EK_SPARSE_TILE_H
 
 #include "driver.h"
+#include "sparse_pos.h"
 
 /* fixed-size arrays (not VLAs) so the compiler keeps them in registers */
 EK_AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G, const int MT, const int bits,
@@ -28,21 +30,20 @@ EK_AI void tile(const ek_matrix *w, const float *x, int ldx, int b, const int G,
     _Pragma("GCC unroll 32") for (int a = 0; a < H * MT; a++) acc[a] = EK_ZERO();
     for (int c = 0; c < chunks; c++) {
         EK_VI pos[8], code[8];
-        EK_SPARSE_PREFETCH(p, G, c, chunk_words);
+        const size_t at = ek_sparse_chunk_at(w, c), codes = ek_sparse_codes_at(w, c);
+        EK_SPARSE_PREFETCH(p, G, at, chunk_words);
         _Pragma("GCC unroll 32") for (int h = 0; h < H; h++) {
-            const uint32_t *cp = p[h / EK_VPB] + (size_t)c * chunk_words * EK_LANES + VL * (h % EK_VPB);
-            pos[h] = EK_LOADI(cp);
-            code[h] = EK_LOADI(cp + EK_LANES);
+            const uint32_t *bp = p[h / EK_VPB] + VL * (h % EK_VPB);
+            pos[h] = EK_SPARSE_POSV(bp, c, at, chunk_words);
+            code[h] = EK_LOADI(bp + codes * EK_LANES);
         }
         const float *xc = x + (size_t)c * 32;
         _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++) {
             EK_VX xg[8];
             _Pragma("GCC unroll 32") for (int mm = 0; mm < MT; mm++) xg[mm] = EK_XGROUP(xc + (size_t)mm * ldx + 4 * (s / 2));
             _Pragma("GCC unroll 32") for (int h = 0; h < H; h++) {
-                if (s > 0 && s % F == 0) {
-                    const uint32_t *cp = p[h / EK_VPB] + (size_t)c * chunk_words * EK_LANES + VL * (h % EK_VPB);
-                    code[h] = EK_LOADI(cp + (size_t)(1 + s / F) * EK_LANES);
-                }
+                if (s > 0 && s % F == 0)
+                    code[h] = EK_LOADI(p[h / EK_VPB] + VL * (h % EK_VPB) + (codes + (size_t)(s / F)) * EK_LANES);
                 EK_V wv = EK_LOOKUP(code[h], h / EK_VPB, bits);
                 code[h] = EK_SHR(code[h], bits);
                 _Pragma("GCC unroll 32") for (int mm = 0; mm < MT; mm++)

@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     if (!ek_isa_supported(isa)) { printf("skip: %s not supported here\n", names[isa]); return 3; }
     /* K below, at and around the 32-column units of the 3-bit layout; rows and groups splitting blocks */
     const int shapes[][3] = {{1, 1, 0}, {16, 32, 0}, {17, 31, 0}, {37, 53, 0}, {50, 70, 24}, {33, 97, 5},
-                             {64, 128, 16}, {129, 100, 32}, {200, 333, 7}};
+                             {64, 128, 16}, {129, 100, 32}, {200, 333, 7}, {16, 288, 0}};
     const int ms[] = {1, 2, 5, 9};
     const int q8 = ek_q8_isa_supported(isa);
     int cases = 0;
