@@ -125,8 +125,9 @@ class PackedMatrix:
         (+ 2:4: the int32 correction per row)."""
         info = (ctypes.c_int64 * 8)()
         lib().ek_matrix_info(self._h, info)
-        n, sparse = int(info[1]), int(info[0]) == 2
-        return int(info[5]) * 4 + int(info[6]) * 64 + (n * 4 if info[7] else 0) + (-(-n // 16) * 64 if sparse else 0)
+        n, blocks, sparse = int(info[1]), -(-int(info[1]) // 16), int(info[0]) == 2
+        block_words = int(info[5]) - (16 + 16 * blocks if sparse else 0)  # 2:4 data: + layout mark + q8_corr
+        return block_words * 4 + int(info[6]) * 64 + (n * 4 if info[7] else 0) + (blocks * 64 if sparse else 0)
 
     def arrays(self) -> dict:
         """The packed layout as arrays (to store, e.g. in a .pte) + the scalars ``wrap`` needs."""

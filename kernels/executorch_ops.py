@@ -2,8 +2,8 @@
 
 AOT side of ``kernels/executorch/edgekit_ops.cpp``: ``torch.library`` definitions of
 ``edgekit::lut_linear``, ``edgekit::shift_linear`` and ``edgekit::sparse_lut_linear`` (exact, fp32
-activations) and ``edgekit::lut_linear_q8``, ``edgekit::shift_linear_q8`` (opt-in int8 activations, one
-scale per row: ``ek_linear_q8``), each with functional + ``.out`` variants, a Meta implementation for
+activations) and their ``_q8`` forms ``edgekit::lut_linear_q8``, ``shift_linear_q8``, ``sparse_lut_linear_q8``
+(opt-in int8 activations, one scale per row: ``ek_linear_q8``), each with functional + ``.out`` variants, a Meta implementation for
 export and a CPU implementation through the same C kernels via ctypes (so the torch program computes the
 .pte's bits: parity and perplexity compare like with like), and ``EdgekitLinear``: the module that
 replaces a compressed ``nn.Linear``, holding the packed arrays (``PackedMatrix.arrays()``) as buffers so
@@ -23,8 +23,8 @@ import numpy as np
 from edgekit.errors import EdgekitError
 
 OPS = {"lut_linear": 0, "shift_linear": 1, "sparse_lut_linear": 2}  # exact: op -> ek_format
-Q8_SUFFIX = "_q8"  # the int8-activation op of a format: lut_linear_q8, shift_linear_q8 (no 2:4)
-Q8_OPS = {f"{name}{Q8_SUFFIX}": fmt for name, fmt in OPS.items() if name != "sparse_lut_linear"}
+Q8_SUFFIX = "_q8"  # the int8-activation op of a format: lut_linear_q8, shift_linear_q8, sparse_lut_linear_q8
+Q8_OPS = {f"{name}{Q8_SUFFIX}": fmt for name, fmt in OPS.items()}
 OPS_LIB_NAME = "libedgekit_executorch_ops.so"
 _SCHEMA = ("(Tensor x, Tensor data, Tensor tables, Tensor scale, Tensor bias, int bits, int group_size, "
            "int n, int k")

@@ -94,7 +94,7 @@ def _is_conv1x1(module) -> bool:
 def swap_compressed_linears(model, kernels: str = "edgekit") -> tuple[object, dict]:
     """A copy of ``model`` with compressed Linears replaced by edgekit ops; ledger facts per layer.
 
-    ``kernels="edgekit-q8"``: the int8-activation ops; a layer that packs as 2:4 (no q8 kernel) is refused."""
+    ``kernels="edgekit-q8"``: the int8-activation ops (``*_q8``) for every format."""
     from torch import nn
 
     from edgekit.errors import EdgekitError
@@ -113,13 +113,6 @@ def swap_compressed_linears(model, kernels: str = "edgekit") -> tuple[object, di
             continue
         op, packed = found
         q8 = kernels == Q8_KERNELS
-        if q8 and op == "sparse_lut_linear":
-            raise EdgekitError("kernels_unsupported_for_layer", f"layer {name!r} is 2:4 sparse + {rec.bits}-bit "
-                               f"table (edgekit::sparse_lut_linear); --executorch-kernels {kernels} has no int8-"
-                               "activation kernel for 2:4 weights (only LUT and SHIFT)",
-                               fix="export with --executorch-kernels edgekit (exact fp32 activations run 2:4 "
-                                   "weights), or compress this layer without 2:4 sparsity",
-                               details={"layer": name, "op": f"edgekit::{op}", "kernels": kernels})
         op = op + Q8_SUFFIX if q8 else op
         new = edgekit_linear(op, packed.arrays(), module.bias, conv1x1=_is_conv1x1(module))
         parent_name, _, attr = name.rpartition(".")

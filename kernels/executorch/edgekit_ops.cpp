@@ -1,7 +1,8 @@
 // ExecuTorch runtime kernels for edgekit's compressed linear ops (libedgekit_executorch_ops.so).
 //
 //   edgekit::lut_linear.out, edgekit::shift_linear.out, edgekit::sparse_lut_linear.out     (exact, ek_linear)
-//   edgekit::lut_linear_q8.out, edgekit::shift_linear_q8.out       (int8 activations, opt-in, ek_linear_q8)
+//   edgekit::lut_linear_q8.out, edgekit::shift_linear_q8.out, edgekit::sparse_lut_linear_q8.out
+//                                                                   (int8 activations, opt-in, ek_linear_q8)
 //   edgekit::attention.out: causal attention over an in-place KV cache (ek_attention; at the end)
 //   (Tensor x, Tensor data, Tensor tables, Tensor scale, Tensor bias, int bits, int group_size,
 //    int n, int k, *, Tensor(a!) out)
@@ -9,7 +10,7 @@
 // `data`/`tables`/`scale` are the packed arrays of ek_matrix_copy (stored in the .pte at export);
 // the kernel wraps them without copying (once: wrapped weights are cached, below) and calls ek_linear
 // (ek_linear_q8 for the _q8 ops: the same arrays, the int8 tables are derived from them by
-// ek_matrix_wrap). An empty `scale` / `bias` means none.
+// ek_matrix_wrap; 2:4 data also holds the int8 corrections). An empty `scale` / `bias` means none.
 // The AOT definitions (torch.library) are in kernels/executorch_ops.py. Load this library once
 // (ctypes.CDLL) before loading a program that uses the ops; its registry is libexecutorch.so's.
 #include <executorch/extension/kernel_util/make_boxed_from_unboxed_functor.h>
@@ -89,9 +90,9 @@ void executorch_runner(void* pool, void (*fn)(void*, int), void* arg, int parts)
 // each time (~3 us for a weight with one table, ~60 us for 5120x768 with a table per 16 rows; a decode
 // step calls 49 ops). Keyed by the constant arrays' addresses and the shape; a hit also compares the
 // table values the entry was built from, so a program loaded later at the same addresses never reuses
-// stale int8 tables (data and row scales are read where they are, not derived). 2:4 weights are not
-// cached: their int8 corrections are computed lazily, a write. Entries are shared_ptr: one evicted
-// while another thread multiplies with it lives until that product ends.
+// stale int8 tables (data and row scales are read where they are, not derived; so are the 2:4 weights'
+// int8 corrections, stored in their data). Entries are shared_ptr: one evicted while another thread
+// multiplies with it lives until that product ends.
 struct Wrapped {
     int format, n, k, bits, group_size;
     const void *data, *tables, *scale;
@@ -117,7 +118,7 @@ std::shared_ptr<ek_matrix> wrapped(int format, int n, int k, int bits, int group
         }
     cache_misses++;
     std::shared_ptr<ek_matrix> w(ek_matrix_wrap(format, n, k, bits, group_size, data, tables, scale), ek_matrix_free);
-    if (!w || format == EK_SPARSE24_LUT) return w;
+    if (!w) return w;
     if (cache.size() >= kMaxWrapped) {  // evict the least recently used
         size_t oldest = 0;
         for (size_t i = 1; i < cache.size(); i++)
@@ -146,7 +147,7 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
     const int64_t words = ek_packed_words(format, (int)n, (int)k, (int)bits);
     EK_CHECK(ctx, words >= 0 && data.numel() == words, InvalidArgument, out,
              "edgekit linear: re-export this .pte with this edgekit: packed data of %lld words, the "
-             "%lld-bit layout for %lld x %lld has %lld (older 3-bit layout?)",
+             "%lld-bit layout for %lld x %lld has %lld (older 3-bit or 2:4 layout?)",
              (long long)data.numel(), (long long)bits, (long long)n, (long long)k, (long long)words);
     const float* sc = scale.numel() ? scale.const_data_ptr<float>() : nullptr;
     const float* bi = bias.numel() ? bias.const_data_ptr<float>() : nullptr;
@@ -185,9 +186,10 @@ Tensor& run(int format, bool q8, KernelRuntimeContext& ctx, const Tensor& x, con
 EK_LINEAR_OP(lut_linear_out, EK_LUT, false)
 EK_LINEAR_OP(shift_linear_out, EK_SHIFT, false)
 EK_LINEAR_OP(sparse_lut_linear_out, EK_SPARSE24_LUT, false)
-// int8 activations (opt-in, not exact: docs/kernels.md, "int8 activations"); LUT and SHIFT weights only
+// int8 activations (opt-in, not exact: docs/kernels.md, "int8 activations")
 EK_LINEAR_OP(lut_linear_q8_out, EK_LUT, true)
 EK_LINEAR_OP(shift_linear_q8_out, EK_SHIFT, true)
+EK_LINEAR_OP(sparse_lut_linear_q8_out, EK_SPARSE24_LUT, true)
 
 // edgekit::attention.out(Tensor q, Tensor k_cache, Tensor v_cache, Tensor start_pos, int t, *, Tensor(a!) out):
 // causal attention over the in-place KV cache, reading only positions 0 .. start + t - 1 (ek_attention;
@@ -240,4 +242,5 @@ EXECUTORCH_LIBRARY(edgekit, "shift_linear.out", shift_linear_out);
 EXECUTORCH_LIBRARY(edgekit, "sparse_lut_linear.out", sparse_lut_linear_out);
 EXECUTORCH_LIBRARY(edgekit, "lut_linear_q8.out", lut_linear_q8_out);
 EXECUTORCH_LIBRARY(edgekit, "shift_linear_q8.out", shift_linear_q8_out);
+EXECUTORCH_LIBRARY(edgekit, "sparse_lut_linear_q8.out", sparse_lut_linear_q8_out);
 EXECUTORCH_LIBRARY(edgekit, "attention.out", attention_out);

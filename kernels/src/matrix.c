@@ -110,7 +110,7 @@ ek_matrix *ek_alloc(int format, int n, int k, int bits, int group_size) {
     if (!w->data || !w->tables || !ek_maps(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
     memset(w->data, 0, nwords * 4);
     if (format == EK_SPARSE24_LUT)
-        for (int i = 0; i < EK_SPARSE_MARK_WORDS; i++) w->data[(size_t)w->nblocks * w->words * EK_LANES + i] = EK_SPARSE_MARK;
+        for (int i = 0; i < EK_SPARSE_MARK_WORDS; i++) w->data[ek_block_words(w) + i] = EK_SPARSE_MARK;
     return w;
 }
 
@@ -133,7 +133,7 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     w->format = format; w->n = n; w->k = k; w->bits = bits; w->group_size = format == EK_SHIFT ? 0 : group_size;
     ek_layout(w);
     if (format == EK_SPARSE24_LUT) {
-        const uint32_t *mark = data + (size_t)w->nblocks * w->words * EK_LANES;
+        const uint32_t *mark = data + ek_block_words(w);
         for (int i = 0; i < EK_SPARSE_MARK_WORDS; i++)
             if (mark[i] != EK_SPARSE_MARK) {
                 free(w);
@@ -143,6 +143,10 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     }
     w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
     if (!ek_maps(w) || !ek_set_q8(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
+    if (format == EK_SPARSE24_LUT && w->q8_tables) {  /* stored at pack time (src/matrix.h) */
+        w->q8_corr = (int32_t *)(data + ek_block_words(w) + EK_SPARSE_MARK_WORDS);
+        w->corr_borrowed = 1;
+    }
     return w;
 }
 
@@ -184,7 +188,8 @@ int ek_set_tables(ek_matrix *w, const void *tables, int fp16, const float *row_s
 void ek_matrix_free(ek_matrix *w) {
     if (!w) return;
     if (w->owns) { free(w->data); free(w->tables); free(w->row_scale); }
-    free(w->block_table); free(w->row_table); free(w->q8_tables); free(w->q8_scale); free(w->q8_corr);
+    free(w->block_table); free(w->row_table); free(w->q8_tables); free(w->q8_scale);
+    if (!w->corr_borrowed) free(w->q8_corr);
     free(w);
 }
 
@@ -192,7 +197,7 @@ int ek_matrix_rows(const ek_matrix *w) { return w->n; }
 int ek_matrix_cols(const ek_matrix *w) { return w->k; }
 
 size_t ek_matrix_bytes(const ek_matrix *w) {
-    return ek_data_words(w) * 4 + (size_t)w->ntables * (4u << w->bits)
+    return ek_block_words(w) * 4 + (size_t)w->ntables * (4u << w->bits)
            + (w->row_scale ? (size_t)w->n * 4 : 0);
 }
 

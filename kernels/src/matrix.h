@@ -26,6 +26,8 @@
  *   [2j, 2j+2) (ek_sparse_posword; EK_SPARSE_POS_BYTES: byte b = two codes -> two nibbles).
  *   After the blocks, one word row (16 words) holds EK_SPARSE_MARK: arrays without it are from an
  *   edgekit with the former layout (a position word of 2-bit positions per chunk) and are refused.
+ *   Then the int8-activation correction of every row (q8_corr, int32, 16 a block; 0 if the tables
+ *   have no int8 form).
  *
  * Tables are stored expanded to 16 fp32 entries (entry c holds value c mod 2^bits), so a lookup
  * may use any 4 low bits of a shifted word: the bits above the field only select a copy.
@@ -69,6 +71,7 @@ struct ek_matrix {
      * 128 * the sum of the row's kept int8 table values: the kernels multiply xq + 128 (unsigned) by
      * the table values (signed) and subtract it; set at pack time or by the first q8 product */
     int32_t *q8_corr;
+    int corr_borrowed;   /* q8_corr points into borrowed data (ek_matrix_wrap): not ours to free */
 };
 
 static inline int ek_fields(int bits) { return 32 / bits; }
@@ -77,9 +80,11 @@ static inline int ek_lut3(const ek_matrix *w) { return w->bits == 3 && w->format
 static inline const uint32_t *ek_block(const ek_matrix *w, int b) {
     return w->data + (size_t)b * w->words * EK_LANES;
 }
-/* uint32 words of the packed data: the blocks, and the layout mark of SPARSE24_LUT */
+/* uint32 words of the packed data: the blocks; SPARSE24_LUT then its layout mark (16 words) and the
+ * int8-activation corrections q8_corr (16 a block), so that a stored weight (a .pte) never computes them */
+static inline size_t ek_block_words(const ek_matrix *w) { return (size_t)w->nblocks * w->words * EK_LANES; }
 static inline size_t ek_data_words(const ek_matrix *w) {
-    return (size_t)w->nblocks * w->words * EK_LANES + (w->format == EK_SPARSE24_LUT ? EK_LANES : 0);
+    return ek_block_words(w) + (w->format == EK_SPARSE24_LUT ? EK_LANES + (size_t)w->nblocks * EK_LANES : 0);
 }
 /* The 16-entry table of block b (block_table[b] >= 0) and of row r. */
 static inline const float *ek_block_tab(const ek_matrix *w, int b) {

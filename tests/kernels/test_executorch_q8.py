@@ -1,5 +1,5 @@
 """--executorch-kernels edgekit-q8: compressed Linear layers run on the int8-activation kernels
-(edgekit::lut_linear_q8 / shift_linear_q8) in the .pte; the runtime computes the ctypes q8 kernels' bits."""
+(edgekit::lut_linear_q8 / shift_linear_q8 / sparse_lut_linear_q8) in the .pte; the runtime computes the ctypes q8 kernels' bits."""
 
 from __future__ import annotations
 
@@ -139,14 +139,24 @@ def test_q8_aot_op_equals_the_scalar_q8_reference(nk):
 
 
 @needs_export
-def test_q8_kernels_refuse_2_4_layers(nk, tmp_path):
+def test_q8_pte_runs_2_4_layers(nk, tmp_path):
+    """A 2:4 layer becomes edgekit::sparse_lut_linear_q8; its int8 corrections come stored in the data,
+    and the runtime gives the C q8 kernels' bits."""
+    from edgekit import runtime
     from edgekit.exporters.pipeline import export_model
 
     _ops_built()
+    model = _mlp(sparse=True)
     x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
-    with pytest.raises(EdgekitError, match="2:4") as e:
-        export_model(_mlp(sparse=True), (x,), "executorch", tmp_path / "pte", options={"kernels": "edgekit-q8"},
-                     parity_samples=2, show_progress=False)
-    assert e.value.code == "kernels_unsupported_for_layer" and e.value.details["layer"] == "2"
-    assert "--executorch-kernels edgekit" in e.value.fix
-    assert not (tmp_path / "pte").exists()                                          # nothing half-written
+    art = export_model(model, (x,), "executorch", tmp_path / "pte", options={"kernels": "edgekit-q8"},
+                       parity_samples=4, show_progress=False)
+    enc = {r["layer"]: r for r in art.manifest["compression"]["ledger"]}["2"]["encoded"]
+    assert (enc["format"], enc["index_bits"], enc["activations"]) == \
+        ("edgekit::sparse_lut_linear_q8", 4, "int8 per row"), enc
+    assert art.manifest["parity"]["ok"], art.manifest["parity"]
+    assert b"edgekit::sparse_lut_linear_q8" in (tmp_path / "pte" / "model.pte").read_bytes()
+    xs = np.random.default_rng(1).standard_normal((3, 64)).astype(np.float32)
+    session = runtime.load(tmp_path / "pte", threads=2)
+    for row in xs:
+        y, = session.run([row[None]])
+        np.testing.assert_array_equal(y, _q8_reference(model, row[None]))

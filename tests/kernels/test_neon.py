@@ -36,5 +36,5 @@ def test_neon_equals_reference_under_qemu(tmp_path):
         assert run.returncode == 0, run.stdout + run.stderr
         assert run.stdout.startswith("ok ") and flags in run.stdout, run.stdout
         # formats x bits x shapes x batch sizes: 3 fp32 formats + lut, shift and 2:4 with int8 activations
-        assert int(run.stdout.split()[1]) == (3 + 3) * 3 * 9 * 4
+        assert int(run.stdout.split()[1]) == (3 + 3) * 3 * 10 * 4  # 10 shapes (isa_check.c)
         assert ", 5 attention " in run.stdout, run.stdout  # ek_attention: 5 shapes, the reference's bits

@@ -50,14 +50,18 @@ def test_sizes_are_2_75_bits_a_weight_at_4_bits(nk):
     lib = nk.lib()
     for k in (1, 31, 32, 33, 64, 96, 100, 128, 129, 352, 4096, 11008):
         for bits in (2, 3, 4):
-            assert lib.ek_packed_words(2, 16, k, bits) == 16 * _words(k, bits) + 16, (k, bits)  # + the mark
+            assert lib.ek_packed_words(2, 16, k, bits) == 16 * _words(k, bits) + 16 + 16, (k, bits)  # + mark, corr
     idx = np.zeros((4096, 4096), np.uint8)
     idx[:, ::2] = 1  # positions 0 and 2 of every group kept
     w = nk.pack_sparse24_lut(idx, np.array([0] + list(range(1, 16)), np.float32), 4)
-    index_bits = (w.nbytes - 16 * 4 - 16 * 4) * 8  # less one table, less the mark
+    index_bits = (w.nbytes - 16 * 4) * 8  # less one table (nbytes: what an exact product reads)
     assert index_bits / (4096 * 4096) == 2.75  # 2 codes of 4 bits + 3 position bits per 4 weights
     data = w.arrays()["data"]
-    assert (data[-16:] == MARK).all()
+    body = 4096 * _words(4096, 4)
+    assert data.size == body + 16 + 4096 and (data[body:body + 16] == MARK).all()
+    # then the int8-activation correction per row: 128 * the sum of its kept int8 table values
+    tq = np.round(np.arange(16) / (15 / 127)).astype(np.int64)  # the one table quantized to int8
+    assert (data[body + 16:].view(np.int32) == 128 * 2048 * tq[1]).all()  # 2048 kept weights of code 1
 
 
 @pytest.mark.parametrize("n,k,bits", [(16, 128, 4), (37, 53, 4), (50, 333, 3), (20, 200, 2), (3, 7, 4)])
@@ -101,10 +105,11 @@ def test_former_layout_is_refused(nk):
     ok = nk.wrap(2, 16, 64, 4, 0, a["data"], a["tables"])
     assert np.array_equal(ok.dense(), np.arange(16, dtype=np.float32)[idx])
     old = a["data"].copy()
-    old[-16:] = 0
+    old[-32:-16] = 0  # the mark (16 rows: one block, so its 16 corrections follow)
     with pytest.raises(EdgekitError) as e:
         nk.wrap(2, 16, 64, 4, 0, old, a["tables"])
     assert e.value.code == "packed_layout_mismatch" and "re-export" in str(e.value)
     with pytest.raises(EdgekitError) as e:  # the former size: 3 words a chunk, no mark
         nk.wrap(2, 16, 64, 4, 0, np.zeros(16 * 2 * 3, np.uint32), a["tables"])
+    assert a["data"].size == 16 * 2 * 3 + 16 + 16  # this layout: 3 words a chunk here too, + mark + corr
     assert e.value.code == "packed_layout_mismatch"
