@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHAPES = [(4096, 4096), (11008, 4096), (4096, 11008), (16384, 4096)]  # the last: lut4 packed >= 32 MB
 QUICK_SHAPES = [(4096, 4096), (16384, 4096)]
 KERNELS = ["torch_fp32", "lut4", "lut3", "lut2", "shift3", "sparse24_lut4", "lut4_q8", "lut3_q8", "lut2_q8",
-           "sparse24_lut4_q8"]
+           "shift3_q8", "sparse24_lut4_q8"]
 
 
 def weight_bytes(kernel: str, w) -> int:
@@ -257,11 +257,12 @@ def acceptance(res: dict) -> dict:
                 if ratios and None not in ratios:
                     v = float(np.median(ratios))
                     lines[f"{name}_speedup_vs_{base}_t{t}"] = {"value": round(v, 3), "target": target, "pass": v >= target}
-            diffs = [abs(r[ms] / rate("lut3", r["shape"], t, ms) - 1) for r in res["rows"]
-                     if r["kernel"] == "shift3" and r["threads"] == t]
-            if diffs:
-                v = float(np.median(diffs))
-                lines[f"shift3_vs_lut3_t{t}"] = {"value": round(v, 3), "target": "<= 0.10", "pass": v <= 0.10}
+            for shift, lut in (("shift3", "lut3"), ("shift3_q8", "lut3_q8")):
+                diffs = [abs(r[ms] / rate(lut, r["shape"], t, ms) - 1) for r in res["rows"]
+                         if r["kernel"] == shift and r["threads"] == t]
+                if diffs:
+                    v = float(np.median(diffs))
+                    lines[f"{shift}_vs_{lut}_t{t}"] = {"value": round(v, 3), "target": "<= 0.10", "pass": v <= 0.10}
             child = [r for r in res["rows"] if r.get("process") == "pte_child" and r["threads"] == t]
             for r in child:
                 if r["kernel"] != "xnnpack_int4_pte":

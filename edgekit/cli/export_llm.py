@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     el.add_argument("--group-size", type=int, default=32,
                     help="int4: weights per scale (default 32; 0 = one scale per output channel)")
     el.add_argument("--executorch-kernels", default="none", choices=("none", "edgekit", "edgekit-q8"),
-                    help="edgekit: clustered / shift linear layers (eDKM checkpoints, --recipe) stay at their bit "
+                    help="edgekit: clustered, shift and 2:4-sparse linear layers (eDKM checkpoints, --recipe) stay at their bit "
                     "width in the .pte and run on edgekit's native kernels (needs `make native`); edgekit-q8: the "
                     "same with int8 activations (one scale per row): faster decode, not exact (opt-in)")
     el.add_argument("--executorch-attention", default="auto", choices=("auto", "graph", "edgekit"),

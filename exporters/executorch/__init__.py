@@ -22,8 +22,7 @@ class ExecuTorchOptions:
     # "edgekit-q8": the same with int8 activations (opt-in, not exact: parity at the int8 tolerance)
     kernels: str = option("none", "compressed Linear layers in ExecuTorch: none (dense), edgekit (native "
                           "LUT/shift/2:4 kernels at their bit width, exact; needs `make native`) or edgekit-q8 "
-                          "(the same LUT/shift kernels with int8 activations, one scale per row: faster, not "
-                          "exact; no 2:4)")
+                          "(the same kernels with int8 activations, one scale per row: faster, not exact)")
 
     def __post_init__(self):
         from edgekit.exporters.executorch.native_kernels import KERNELS

@@ -47,6 +47,9 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
     for (int c = 0; c < chunks; c++) {
         const size_t at = ek_sparse_chunk_at(w, c), codes = ek_sparse_codes_at(w, c);
         EK_SPARSE_PREFETCH(p, G, at, chunk_words);
+        __m256i pos[8];
+        #pragma GCC unroll 8
+        for (int h = 0; h < 2 * G; h++) pos[h] = ek_sparse_pos256(p[h / 2] + 8 * (h % 2), c, at, chunk_words);
         #pragma GCC unroll 2
         for (int cw = 0; cw < 2; cw++) {
             __m256i xa[4];
@@ -57,7 +60,7 @@ EK_AI void tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const int 
             for (int h = 0; h < 2 * G; h++) {
                 const uint32_t *bp = p[h / 2] + 8 * (h % 2);
                 const __m256i code = _mm256_loadu_si256((const __m256i *)(bp + (codes + (size_t)cw) * EK_LANES));
-                const __m256i nib = pos_nibbles(ek_sparse_pos256(bp, c, at, chunk_words), cw);
+                const __m256i nib = pos_nibbles(pos[h], cw);
                 const __m256i tab = T[shared ? 0 : h / 2];
                 const __m256i w0 = _mm256_shuffle_epi8(tab, _mm256_and_si256(code, low4));
                 const __m256i w1 = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srli_epi16(code, 4), low4));

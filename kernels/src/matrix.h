@@ -62,7 +62,7 @@ struct ek_matrix {
     int32_t *block_table;/* per block: its table, or -1 when its rows use several tables */
     int32_t *row_table;  /* per row */
     float *row_scale;    /* n, or NULL */
-    /* int8 activations (lut/q8.c; LUT and SHIFT only, always ours): each table quantized symmetrically
+    /* int8 activations (lut/q8.c; every format, always ours): each table quantized symmetrically
      * to int8, q8_tables[t * 64 + c] = round(table[t][c % 2^bits] / q8_scale[t]) in [-127, 127]
      * (64 entries: vpermb reads 6 index bits, pshufb / tbl the first 16) */
     int8_t *q8_tables;

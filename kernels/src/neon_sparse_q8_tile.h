@@ -36,13 +36,15 @@ EK_AI void sq8_tile(const ek_matrix *w, const int8_t *xq, int ldx, int b, const 
     for (int c = 0; c < chunks; c++) {
         const size_t at = ek_sparse_chunk_at(w, c), codes = ek_sparse_codes_at(w, c);
         EK_SPARSE_PREFETCH(p, G, at, chunk_words);
+        uint32x4_t pos[8];
+        _Pragma("GCC unroll 8") for (int q = 0; q < 4 * G; q++) pos[q] = ek_sparse_pos128(p[q / 4] + 4 * (q % 4), c, at, chunk_words);
         _Pragma("GCC unroll 2") for (int cw = 0; cw < 2; cw++) {
             int8x16_t xa[4];
             _Pragma("GCC unroll 4") for (int mm = 0; mm < MT; mm++) xa[mm] = vld1q_s8(xq + (size_t)mm * ldx + (size_t)c * 32 + 16 * cw);
             _Pragma("GCC unroll 8") for (int q = 0; q < 4 * G; q++) {
                 const uint32_t *bp = p[q / 4] + 4 * (q % 4);
                 const uint8x16_t code = vreinterpretq_u8_u32(vld1q_u32(bp + (codes + (size_t)cw) * EK_LANES));
-                const uint8x16_t nib = sq8_nibbles(ek_sparse_pos128(bp, c, at, chunk_words), cw);
+                const uint8x16_t nib = sq8_nibbles(pos[q], cw);
                 const int8x16_t tab = T[shared ? 0 : q / 4];
                 const int8x16_t w0 = vqtbl1q_s8(tab, vandq_u8(code, low4)), w1 = vqtbl1q_s8(tab, vshrq_n_u8(code, 4));
                 const uint8x16_t i0 = vorrq_u8(vandq_u8(nib, three), off);

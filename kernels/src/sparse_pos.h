@@ -12,9 +12,12 @@
 
 #include "matrix.h"
 
+/* always inlined: a call per chunk and vector (the tiles unroll them) costs more than the expansion */
+#define EK_SPI static inline __attribute__((always_inline))
+
 #if defined(__AVX512BW__)
 #include <immintrin.h>
-static inline __m512i ek_sparse_field512(const uint32_t *p, int c, size_t at, int cwords) {
+EK_SPI __m512i ek_sparse_field512(const uint32_t *p, int c, size_t at, int cwords) {
     const __m512i own = c % 4 < 3 ? _mm512_loadu_si512((const void *)(p + at * EK_LANES)) : _mm512_setzero_si512();
     const __m512i prev = c % 4 > 0 ? _mm512_loadu_si512((const void *)(p + (at - (size_t)cwords) * EK_LANES))
                                    : _mm512_setzero_si512();
@@ -22,7 +25,7 @@ static inline __m512i ek_sparse_field512(const uint32_t *p, int c, size_t at, in
 }
 
 /* AVX-512BW: byte b of each lane <- field << 2b (its bits [6b, 6b+6) at the byte's bits 0-5) */
-static inline __m512i ek_sparse_pos512(const uint32_t *p, int c, size_t at, int cwords) {
+EK_SPI __m512i ek_sparse_pos512(const uint32_t *p, int c, size_t at, int cwords) {
     const __m512i f = ek_sparse_field512(p, c, at, cwords);
     __m512i t = _mm512_mask_blend_epi8(0x2222222222222222ULL, f, _mm512_slli_epi32(f, 2));
     t = _mm512_mask_blend_epi8(0x4444444444444444ULL, t, _mm512_slli_epi32(f, 4));
@@ -44,7 +47,7 @@ static inline __m512i ek_sparse_pos512(const uint32_t *p, int c, size_t at, int 
 #if defined(__AVX512VBMI__)
 /* VBMI: byte b of each lane <- the field's bits [6b, 6b+8) (vpmultishiftqb: offsets 0 6 12 18 in the
  * low lane of a qword, 32 38 44 50 in the high one); vpermb reads their 6 bits: both codes at once */
-static inline __m512i ek_sparse_pos512_vbmi(const uint32_t *p, int c, size_t at, int cwords) {
+EK_SPI __m512i ek_sparse_pos512_vbmi(const uint32_t *p, int c, size_t at, int cwords) {
     static const uint8_t tab[64] = {
 #define EK_ROW_(h) 4 | (h), 8 | (h), 12 | (h), 9 | (h), 13 | (h), 14 | (h), 4 | (h), 4 | (h)
         EK_ROW_(64), EK_ROW_(128), EK_ROW_(192), EK_ROW_(144), EK_ROW_(208), EK_ROW_(224), EK_ROW_(64), EK_ROW_(64)
@@ -60,7 +63,7 @@ static inline __m512i ek_sparse_pos512_vbmi(const uint32_t *p, int c, size_t at,
 #if defined(__AVX2__)
 #include <immintrin.h>
 /* 8 rows (one ymm of a block) */
-static inline __m256i ek_sparse_pos256(const uint32_t *p, int c, size_t at, int cwords) {
+EK_SPI __m256i ek_sparse_pos256(const uint32_t *p, int c, size_t at, int cwords) {
     const __m256i own = c % 4 < 3 ? _mm256_loadu_si256((const __m256i *)(p + at * EK_LANES)) : _mm256_setzero_si256();
     const __m256i prev = c % 4 > 0 ? _mm256_loadu_si256((const __m256i *)(p + (at - (size_t)cwords) * EK_LANES))
                                    : _mm256_setzero_si256();
@@ -88,7 +91,7 @@ static inline __m256i ek_sparse_pos256(const uint32_t *p, int c, size_t at, int 
 #if defined(__aarch64__)
 #include <arm_neon.h>
 /* 4 rows (one q register of a block) */
-static inline uint32x4_t ek_sparse_pos128(const uint32_t *p, int c, size_t at, int cwords) {
+EK_SPI uint32x4_t ek_sparse_pos128(const uint32_t *p, int c, size_t at, int cwords) {
     const uint32x4_t own = c % 4 < 3 ? vld1q_u32(p + at * EK_LANES) : vdupq_n_u32(0);
     const uint32x4_t prev = c % 4 > 0 ? vld1q_u32(p + (at - (size_t)cwords) * EK_LANES) : vdupq_n_u32(0);
     const uint32x4_t f = EK_SPARSE_FIELD(c % 4, prev, own, vshrq_n_u32, vshlq_n_u32, vorrq_u32);
