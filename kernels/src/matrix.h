@@ -23,7 +23,7 @@
  *   [P0 codes0][P1 codes1][P2 codes2][codes3] = 3 + 4 cw words (a last, partial quad of r chunks:
  *   r (1 + cw)). A kernel reads chunk i's field from its first word and the previous chunk's
  *   (ek_sparse_field) and expands it to the position word of 16 2-bit positions, kept j at bits
- *   [2j, 2j+2) (ek_sparse_posword; EK_SPARSE_POS_BYTES: byte b = two codes -> two nibbles).
+ *   [2j, 2j+2) (ek_sparse_posword; SIMD: src/sparse_pos.h).
  *   After the blocks, one word row (16 words) holds EK_SPARSE_MARK: arrays without it are from an
  *   edgekit with the former layout (a position word of 2-bit positions per chunk) and are refused.
  *   Then the int8-activation correction of every row (q8_corr, int32, 16 a block; 0 if the tables
@@ -116,14 +116,8 @@ static inline size_t ek_sparse_codes_at(const ek_matrix *w, int c) { return ek_s
 #define EK_SPARSE_FIELD(i, prev, own, SHR, SHL, OR)                                                   \
     ((i) == 0 ? (own) : (i) == 1 ? OR(SHR(prev, 24), SHL(own, 8)) : (i) == 2 ? OR(SHR(prev, 16), SHL(own, 16)) \
                                  : SHR(prev, 8))
-/* Field -> position word: byte b = codes 2b, 2b+1 (the field's bits [6b, 6b+6)) -> nibbles 2b, 2b+1.
- * SPREAD puts bits [6b, 6b+6) at bits 0-5 of byte b (higher bits of the byte: anything), LO3 keeps
- * the low 3 bits of every byte, SHR3 shifts right by 3, LUT_LO / LUT_HI look up a byte's 3 low bits
- * (tables EK_SPARSE_NIB_LO / _HI), OR. Scalar: ek_sparse_posword. */
-#define EK_SPARSE_POS_BYTES(t, LO3, SHR3, LUT_LO, LUT_HI, OR) OR(LUT_LO(LO3(t)), LUT_HI(LO3(SHR3(t))))
-static inline uint32_t ek_sparse_spread(uint32_t f) {
-    return (f & 0x3Fu) | ((f << 2) & 0x3F00u) | ((f << 4) & 0x3F0000u) | ((f << 6) & 0x3F000000u);
-}
+/* Field -> position word: byte b = codes 2b, 2b+1 (the field's bits [6b, 6b+6)) -> nibbles 2b, 2b+1
+ * (scalar here; the SIMD forms: src/sparse_pos.h). */
 static inline uint32_t ek_sparse_posword(uint32_t field) {
     uint32_t pos = 0;
     for (int g = 0; g < 8; g++) pos |= ek_sparse_nibble(field >> (3 * g)) << (4 * g);

@@ -5,7 +5,8 @@
  * p: the first word of the rows' block stream (already offset to the vector's first lane); c: the
  * chunk, at its first word row (ek_sparse_chunk_at), cwords = 1 + code words (the previous chunk of
  * a quad is cwords word rows before). Per chunk: its field from 1 or 2 words (EK_SPARSE_FIELD), the field's 4 6-bit pairs of
- * codes spread to 4 bytes, 2 byte lookups (EK_SPARSE_POS_BYTES), about 10 operations per 16 kept
+ * codes spread to 4 bytes (byte b: the field's bits [6b, 6b+6)), 2 lookups of a byte's low 3 bits
+ * (EK_SPARSE_NIB_LO / _HI: its code's nibble, or nibble << 4), about 16 operations per 16 kept
  * weights; on AVX-512 VBMI 2 (vpmultishiftqb spreads, vpermb looks up all 6 bits at once). */
 #ifndef EK_SPARSE_POS_H
 #define EK_SPARSE_POS_H
@@ -33,15 +34,8 @@ EK_SPI __m512i ek_sparse_pos512(const uint32_t *p, int c, size_t at, int cwords)
     const __m512i lo = _mm512_broadcast_i32x4(_mm_setr_epi8(EK_SPARSE_NIB_LO));
     const __m512i hi = _mm512_broadcast_i32x4(_mm_setr_epi8(EK_SPARSE_NIB_HI));
     const __m512i seven = _mm512_set1_epi8(7);
-#define LO3_(v) _mm512_and_si512(v, seven)
-#define SHR3_(v) _mm512_srli_epi32(v, 3)
-#define LUT_LO_(v) _mm512_shuffle_epi8(lo, v)
-#define LUT_HI_(v) _mm512_shuffle_epi8(hi, v)
-    return EK_SPARSE_POS_BYTES(t, LO3_, SHR3_, LUT_LO_, LUT_HI_, _mm512_or_si512);
-#undef LO3_
-#undef SHR3_
-#undef LUT_LO_
-#undef LUT_HI_
+    return _mm512_or_si512(_mm512_shuffle_epi8(lo, _mm512_and_si512(t, seven)),
+                           _mm512_shuffle_epi8(hi, _mm512_and_si512(_mm512_srli_epi32(t, 3), seven)));
 }
 
 #if defined(__AVX512VBMI__)
@@ -76,15 +70,8 @@ EK_SPI __m256i ek_sparse_pos256(const uint32_t *p, int c, size_t at, int cwords)
     const __m256i lo = _mm256_setr_epi8(EK_SPARSE_NIB_LO, EK_SPARSE_NIB_LO);
     const __m256i hi = _mm256_setr_epi8(EK_SPARSE_NIB_HI, EK_SPARSE_NIB_HI);
     const __m256i seven = _mm256_set1_epi8(7);
-#define LO3_(v) _mm256_and_si256(v, seven)
-#define SHR3_(v) _mm256_srli_epi32(v, 3)
-#define LUT_LO_(v) _mm256_shuffle_epi8(lo, v)
-#define LUT_HI_(v) _mm256_shuffle_epi8(hi, v)
-    return EK_SPARSE_POS_BYTES(t, LO3_, SHR3_, LUT_LO_, LUT_HI_, _mm256_or_si256);
-#undef LO3_
-#undef SHR3_
-#undef LUT_LO_
-#undef LUT_HI_
+    return _mm256_or_si256(_mm256_shuffle_epi8(lo, _mm256_and_si256(t, seven)),
+                           _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi32(t, 3), seven)));
 }
 #endif
 
