@@ -40,7 +40,7 @@ int ek_set_q8(ek_matrix *w) {
             w->q8_tables[(size_t)t * 64 + c] = (int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
         }
     }
-    return 1;  /* 2:4: the corrections need the codes (ek_sparse_q8_corr) */
+    return 1;  /* 2:4: the corrections need the codes (ek_sparse_q8_corr, at pack time) */
 }
 
 /* 2:4 sparse: the row in column order (kpad bytes; the kernels gather by position); 3-bit LUT / SHIFT:

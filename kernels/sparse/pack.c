@@ -2,7 +2,6 @@
  * b-bit indices and the pair of their positions as a 3-bit combination code, in 32-column chunks
  * and 128-column quads (src/matrix.h). */
 #include <stdlib.h>
-#include <string.h>
 
 #include "../src/pack.h"
 #include "../src/q8.h"
@@ -60,9 +59,8 @@ ek_matrix *ek_pack_sparse24_lut(int n, int k, int bits, const uint8_t *indices, 
             if (lo % 32 + 24 > 32) dst[ek_sparse_chunk_at(w, c - i + lo / 32 + 1) * EK_LANES] |= field >> (32 - lo % 32);
         }
     }
-    /* now, not at the first q8 call; and into the stored data, so a wrapped copy never computes it */
-    const int32_t *corr = ek_sparse_q8_corr(w);
-    if (!corr && w->q8_tables) { ek_matrix_free(w); return ek_fail("out of memory"); }
-    if (corr) memcpy(w->data + ek_block_words(w) + EK_SPARSE_MARK_WORDS, corr, sizeof(int32_t) * (size_t)w->nblocks * EK_LANES);
+    /* the int8-activation corrections, stored in the data: a wrapped copy (a .pte's) reads them */
+    w->q8_corr = (int32_t *)(w->data + ek_block_words(w) + EK_SPARSE_MARK_WORDS);
+    ek_sparse_q8_corr(w, w->q8_corr);
     return w;
 }

@@ -216,7 +216,7 @@ static int linear_q8(const ek_matrix *w, const float *x, int m, const float *bia
                      ek_runner run, void *ctx) {
     ek_clear_error();
     if (!w || !x || !y || m < 1) { ek_fail("null argument or m < 1"); return EK_EINVAL; }
-    if (!w->q8_tables || (w->format == EK_SPARSE24_LUT && !ek_sparse_q8_corr(w))) {
+    if (!w->q8_tables) {
         ek_fail("out of memory for the weight's int8 tables");
         return EK_ENOMEM;
     }

@@ -143,10 +143,8 @@ ek_matrix *ek_matrix_wrap(int format, int n, int k, int bits, int group_size, co
     }
     w->data = (uint32_t *)data; w->tables = (float *)tables; w->row_scale = (float *)row_scale;
     if (!ek_maps(w) || !ek_set_q8(w)) { ek_matrix_free(w); return ek_fail("out of memory"); }
-    if (format == EK_SPARSE24_LUT && w->q8_tables) {  /* stored at pack time (src/matrix.h) */
+    if (format == EK_SPARSE24_LUT)  /* stored at pack time (src/matrix.h) */
         w->q8_corr = (int32_t *)(data + ek_block_words(w) + EK_SPARSE_MARK_WORDS);
-        w->corr_borrowed = 1;
-    }
     return w;
 }
 
@@ -189,7 +187,6 @@ void ek_matrix_free(ek_matrix *w) {
     if (!w) return;
     if (w->owns) { free(w->data); free(w->tables); free(w->row_scale); }
     free(w->block_table); free(w->row_table); free(w->q8_tables); free(w->q8_scale);
-    if (!w->corr_borrowed) free(w->q8_corr);
     free(w);
 }
 

@@ -26,8 +26,7 @@
  *   [2j, 2j+2) (ek_sparse_posword; SIMD: src/sparse_pos.h).
  *   After the blocks, one word row (16 words) holds EK_SPARSE_MARK: arrays without it are from an
  *   edgekit with the former layout (a position word of 2-bit positions per chunk) and are refused.
- *   Then the int8-activation correction of every row (q8_corr, int32, 16 a block; 0 if the tables
- *   have no int8 form).
+ *   Then the int8-activation correction of every row (q8_corr, int32, 16 a block).
  *
  * Tables are stored expanded to 16 fp32 entries (entry c holds value c mod 2^bits), so a lookup
  * may use any 4 low bits of a shifted word: the bits above the field only select a copy.
@@ -69,9 +68,8 @@ struct ek_matrix {
     float *q8_scale;
     /* SPARSE24_LUT with int8 activations (sparse/q8.c): per row (nblocks * 16, padding rows 0),
      * 128 * the sum of the row's kept int8 table values: the kernels multiply xq + 128 (unsigned) by
-     * the table values (signed) and subtract it; set at pack time or by the first q8 product */
+     * the table values (signed) and subtract it; in the data, after the layout mark */
     int32_t *q8_corr;
-    int corr_borrowed;   /* q8_corr points into borrowed data (ek_matrix_wrap): not ours to free */
 };
 
 static inline int ek_fields(int bits) { return 32 / bits; }

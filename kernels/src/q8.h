@@ -26,9 +26,9 @@ void ek_q8_finish(const ek_matrix *w, float sx, int r0, int r1, float *y);
  * EDGEKIT_KERNELS_NO_AVXVNNI (read once) is unset (lut/avx2_q8.c) */
 int ek_q8_avx_vnni(void);
 
-/* 2:4 sparse (sparse/q8.c): the per-row corrections q8_corr, computed from the packed codes at the
- * first call (thread-safe) and kept with the weight; NULL when out of memory */
-const int32_t *ek_sparse_q8_corr(const ek_matrix *w);
+/* 2:4 sparse (sparse/q8.c): the per-row corrections (nblocks * 16, padding rows 0) from the packed
+ * codes and the int8 tables; the pack stores them in the data (q8_corr points there) */
+void ek_sparse_q8_corr(const ek_matrix *w, int32_t *corr);
 
 /* The q8 references' loop over the rows of blocks [b0, b1) and the rows of xq (int32 sums), where
  * dot(w, blk, lane, tq, xrow) is the format's exact int32 sum for row `lane` of block blk. */
