@@ -40,12 +40,12 @@ pthreadpool_t get_pthreadpool();
 namespace {
 
 // The last failed check's message: ExecuTorch only logs it and returns a generic error code, so the Python
-// runtime reads it here (edgekit_ops_take_error) to raise it with the fix.
-std::mutex error_mu;
-char last_error[512];
+// and C runtimes read it here (edgekit_ops_take_error) to report it with the fix. Per thread: an op's
+// checks run on the thread that executes the method, which takes the message right after, so two
+// sessions failing at once on two threads each get their own.
+thread_local char last_error[512];
 
 void record_error(const char* fmt, ...) {
-    std::lock_guard<std::mutex> lock(error_mu);
     va_list args;
     va_start(args, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, args);
@@ -228,10 +228,9 @@ extern "C" __attribute__((visibility("default"))) void edgekit_ops_cache_stats(i
     out[2] = static_cast<int64_t>(cache.size());
 }
 
-// The message of the last failed check since the previous call ("" if none), then forgets it.
+// The message of this thread's last failed check since its previous call ("" if none), then forgets it.
 extern "C" __attribute__((visibility("default"))) const char* edgekit_ops_take_error() {
     static thread_local char taken[sizeof last_error];
-    std::lock_guard<std::mutex> lock(error_mu);
     std::snprintf(taken, sizeof taken, "%s", last_error);
     last_error[0] = '\0';
     return taken;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -95,11 +96,13 @@ ek_status set_kernel_threads(void *ops_handle, int threads) {
 // registering the same op from a second file would abort.
 // threads > 0 sizes the kernels' own pool (ek_set_default_threads, found through the ops library's
 // dependency on libedgekit_kernels.so), which runs their GEMVs like ExecuTorch's pool runs XNNPACK's.
+// libedgekit_executorch_ops.so once loaded (never closed: its ops stay registered); read by failing runs
+std::atomic<void *> ops_handle{nullptr};
+
 ek_status load_edgekit_ops(const std::string &configured, int threads) {
   static std::mutex mu;
-  static void *handle = nullptr;
   std::lock_guard<std::mutex> lock(mu);
-  if (handle) return set_kernel_threads(handle, threads);
+  if (void *loaded = ops_handle.load()) return set_kernel_threads(loaded, threads);
   std::string path = configured.empty() ? std::string(EK_DEFAULT_OPS_LIB) : configured;
   if (path.empty() || access(path.c_str(), R_OK) != 0)
     return fail(EK_ERR_BACKEND_UNAVAILABLE,
@@ -107,12 +110,22 @@ ek_status load_edgekit_ops(const std::string &configured, int threads) {
                     " is missing (run `make native` in the edgekit checkout, or set EDGEKIT_ET_OPS_LIB)");
   // The kernels library prefixes its own error/free functions (ek_kernels_last_error, ek_matrix_free), so
   // nothing it exports clashes with this library's C API in an app's global symbol scope.
-  handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char *e = dlerror();
     return fail(EK_ERR_BACKEND_UNAVAILABLE, "cannot load " + path + ": " + (e ? e : "unknown error"));
   }
+  ops_handle.store(handle);
   return set_kernel_threads(handle, threads);
+}
+
+// This thread's last failed edgekit:: op check ("" if none, or no edgekit ops loaded), taken (cleared).
+std::string edgekit_op_error() {
+  void *handle = ops_handle.load();
+  if (!handle) return "";
+  auto take = reinterpret_cast<const char *(*)()>(dlsym(handle, "edgekit_ops_take_error"));
+  const char *msg = take ? take() : nullptr;
+  return msg ? msg : "";
 }
 
 // the session's threads: the configured count, else the size of ExecuTorch's pool (its default: all cores)
@@ -194,9 +207,16 @@ class ExecuTorchBackend : public Backend {
       values.emplace_back(executorch::aten::Tensor(impls.back().get()));
     }
     auto result = module_->execute(m.name, values);
-    if (!result.ok())
+    if (!result.ok()) {
+      // a failed edgekit:: op check says why (ExecuTorch only logs it): e.g. arrays packed by an edgekit with
+      // another layout, which only re-exporting fixes (EK_ERR_LOAD: the backend refuses this program)
+      const std::string op = edgekit_op_error();
+      if (!op.empty())
+        return fail(op.find("re-export") != std::string::npos ? EK_ERR_LOAD : EK_ERR_RUN,
+                    "method '" + m.name + "' failed (" + err_str(result.error()) + "): " + op);
       return fail(result.error() == et::Error::InvalidArgument ? EK_ERR_INPUT : EK_ERR_RUN,
                   "method '" + m.name + "' failed (" + err_str(result.error()) + ")");
+    }
     outs_ = std::move(*result);
     if ((size_t)n_outputs > outs_.size())
       return fail(EK_ERR_RUN, "method '" + m.name + "' returned " + std::to_string(outs_.size()) + " outputs");

@@ -120,6 +120,21 @@ def test_conv1x1_runs_as_edgekit_op(nk, tmp_path):
     np.testing.assert_allclose(y, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+def former_layout_module(nk):
+    """(an edgekit::lut_linear module 64 -> 40 whose 3-bit arrays have the former layout's size (10 indices
+    a word, 3.2 bits a weight), an input)"""
+    import torch
+
+    from edgekit.kernels.executorch_ops import edgekit_linear
+
+    n, k = 40, 64
+    rng = np.random.default_rng(4)
+    arrays = nk.pack_lut(rng.integers(0, 8, (n, k), dtype=np.uint8), rng.standard_normal((1, 8)).astype(np.float32),
+                         3).arrays()
+    arrays["data"] = rng.integers(0, 2 ** 32, -(-n // 16) * 16 * -(-k // 10), dtype=np.uint32)  # the former size
+    return edgekit_linear("lut_linear", arrays, None).eval(), torch.from_numpy(rng.standard_normal((1, k)).astype(np.float32))
+
+
 @needs_export
 def test_pte_with_the_former_3bit_layout_is_refused(nk, tmp_path, capfd):
     """A .pte whose 3-bit arrays were packed in the former layout (10 indices a word, 3.2 bits a weight)
@@ -129,17 +144,11 @@ def test_pte_with_the_former_3bit_layout_is_refused(nk, tmp_path, capfd):
     from executorch.runtime import Runtime
 
     from edgekit.errors import EdgekitError
-    from edgekit.kernels.executorch_ops import edgekit_linear, load_runtime_kernels, ops_library_path
+    from edgekit.kernels.executorch_ops import load_runtime_kernels, ops_library_path
 
     if not ops_library_path().is_file():
         pytest.fail(f"{ops_library_path().name} not built although executorch is installed: run `make native`")
-    n, k = 40, 64
-    rng = np.random.default_rng(4)
-    arrays = nk.pack_lut(rng.integers(0, 8, (n, k), dtype=np.uint8), rng.standard_normal((1, 8)).astype(np.float32),
-                         3).arrays()
-    arrays["data"] = rng.integers(0, 2 ** 32, -(-n // 16) * 16 * -(-k // 10), dtype=np.uint32)  # the former size
-    module = edgekit_linear("lut_linear", arrays, None).eval()
-    x = torch.from_numpy(rng.standard_normal((1, k)).astype(np.float32))
+    module, x = former_layout_module(nk)
     with pytest.raises(EdgekitError, match="another layout") as err:  # the AOT op (parity, torch eager)
         module(x)
     assert err.value.code == "packed_layout_mismatch" and "re-export" in err.value.fix

@@ -66,3 +66,41 @@ print(type(s).__name__, pool, err, bool(np.array_equal(y, y_py)), repr(float(y.m
     assert run.returncode == 0, run.stderr[-2000:]
     value = float(re.search(r"top class \d+ \(([-0-9.]+)\)", run.stdout).group(1))
     assert abs(value - float(top)) < 1e-4, (run.stdout, top)
+
+
+@needs_export
+def test_failed_op_check_reaches_the_c_runtime(ops_artifact, native_lib, tmp_path):
+    """A failed edgekit:: op check (3-bit arrays of the former packed layout) comes out of edgekit_runtime
+    with the op's own message and the re-export fix, not only ExecuTorch's bare error code."""
+    import torch
+    from executorch.exir import to_edge
+
+    from edgekit.kernels import _native as nk
+    from tests.kernels.test_executorch_ops import former_layout_module
+
+    art = tmp_path / "art"
+    shutil.copytree(ops_artifact, art)  # the manifest's signature (1 x 64 in) fits the replaced program
+    module, x = former_layout_module(nk)
+    (art / "model.pte").write_bytes(to_edge(torch.export.export(module, (x,))).to_executorch().buffer)
+    code = f"""
+import os, numpy as np
+os.environ["EDGEKIT_PTE_BACKEND"] = "native"
+os.environ["EDGEKIT_VERIFY_CHECKSUMS"] = "0"  # the program was replaced on purpose
+from edgekit import runtime
+from edgekit.errors import EdgekitError
+s = runtime.load({str(art)!r})
+print(type(s).__name__)
+try:
+    s.run([np.zeros((1, 64), np.float32)])
+except EdgekitError as e:
+    print(e.code)
+    print(e.message)
+    print(e.fix)
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name, code_, message, fix = proc.stdout.strip().splitlines()[-4:]
+    assert name == "NativeSession" and code_ == "native_load", proc.stdout
+    assert "re-export this .pte with this edgekit: packed data of 336 words, the 3-bit layout for 40 x 64 has 288" \
+        in message, message
+    assert "re-export" in fix
