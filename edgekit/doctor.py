@@ -149,7 +149,7 @@ def native_libraries() -> dict:
     kernels = {"path": str(nk.library_path()), "built": nk.library_path().is_file()}
     if kernels["built"]:
         try:
-            kernels |= {"isa": nk.best_isa(), "q8_isa": nk.best_q8_isa(),
+            kernels |= {"isa": nk.best_isa(), "q8_isa": nk.best_q8_isa(), "q8_pass": nk.q8_pass(),
                         "isas": [name for name in nk.ISAS if name != "auto" and nk.isa_supported(name)]}
         except (OSError, AttributeError) as e:  # a stale or foreign build: missing symbols
             kernels |= {"built": False, "error": f"cannot load: {e}"}
@@ -201,7 +201,7 @@ def _native_lines(native: dict) -> list[str]:
 
     k = native["kernels"]
     paths = (f"built; fp32 products on {k['isa']}, int8-activation products on {k['q8_isa']} "
-             f"(paths here: {', '.join(k['isas'])})") if k["built"] else ""
+             f"(activation pass {k['q8_pass']}; paths here: {', '.join(k['isas'])})") if k["built"] else ""
     return [f"  kernels         {built(k, paths)}",
             f"  executorch ops  {built(native['executorch_ops'], 'built; .pte files with edgekit:: ops run')}",
             f"  runtime (C)     {built(native['runtime'], 'built; apps link edgekit_runtime')}"]

@@ -54,7 +54,7 @@ def lib() -> ctypes.CDLL:
         # raw addresses (ndarray.ctypes.data): ~1.6 us a call less than POINTER conversions
         "ek_linear": (i, [vp, vp, i, vp, vp, i, i]),
         "ek_linear_q8": (i, [vp, vp, i, vp, vp, i, i]),
-        "ek_q8_isa_supported": (i, [i]), "ek_q8_isa_best": (i, []),
+        "ek_q8_isa_supported": (i, [i]), "ek_q8_isa_best": (i, []), "ek_q8_pass_name": (ctypes.c_char_p, []),
         "ek_matrix_info": (None, [vp, ctypes.POINTER(ctypes.c_int64)]),
         "ek_matrix_copy": (None, [vp, ctypes.c_void_p, _f32p, _f32p]),
         "ek_matrix_wrap": (vp, [i, i, i, i, i, ctypes.c_void_p, _f32p, _f32p]),
@@ -98,6 +98,11 @@ def q8_isa_supported(name: str) -> bool:
 
 def best_q8_isa() -> str:
     return lib().ek_isa_name(lib().ek_q8_isa_best()).decode()
+
+
+def q8_pass() -> str:
+    """The build of the int8 activation pass this process runs: avx512, avx2 or scalar (same bits)."""
+    return lib().ek_q8_pass_name().decode()
 
 
 def _ptr(a: np.ndarray | None, ctype):

@@ -110,6 +110,9 @@ typedef void (*ek_runner)(void *ctx, void (*fn)(void *arg, int part), void *arg,
 EK_API int ek_linear_on(const ek_matrix *w, const float *x, int m, const float *bias, float *y, int parts, int isa,
                         int q8, ek_runner run, void *ctx);
 EK_API int ek_q8_isa_best(void);
+/* The build of the int8 activation pass (quantize + sum) this process runs: "avx512", "avx2" or "scalar"
+ * (the widest the CPU has; EDGEKIT_KERNELS_Q8_PASS, read once, forces one it has). Same bits from each. */
+EK_API const char *ek_q8_pass_name(void);
 
 /* Causal attention of t new tokens over a KV cache, reading only the positions in use (decode and prefill
  * of a Llama's grouped-query attention, folded per kv head; the calling thread):

@@ -50,23 +50,68 @@ int ek_q8_xbytes(const ek_matrix *w) {
 }
 int ek_q8_ldx(const ek_matrix *w) { return (ek_q8_xbytes(w) + 4 + 63) / 64 * 64; }
 
-/* The activation pass runs once per product and row (a decode GEMV: every call). GCC's clones of these
- * loops for AVX2 / AVX-512 run the same scalar operations (no FMA: -ffp-contract=off), so the same bits. */
+/* The activation pass runs once per product and row (a decode GEMV: every call). Its loops are built
+ * three times (lut/q8_pass.h): for AVX-512, for AVX2 and for the baseline; GCC vectorizes each for its
+ * ISA from the same scalar operations (no FMA: -ffp-contract=off), so all give the same bits. The one
+ * this CPU runs is chosen at the first call; EDGEKIT_KERNELS_Q8_PASS=avx512|avx2|scalar (read once)
+ * forces one the CPU has, so the tests run each here (ek_q8_pass_name says which ran). */
+#define EK_PASS(name) name##_scalar
+#include "q8_pass.h"
+#undef EK_PASS
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define EK_X86_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define EK_X86_CLONES
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define EK_PASS(name) name##_avx2
+#include "q8_pass.h"
+#undef EK_PASS
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4")
+#define EK_PASS(name) name##_avx512
+#include "q8_pass.h"
+#undef EK_PASS
+#pragma GCC pop_options
 #endif
 
-EK_X86_CLONES static float abs_max(const float *x, int k) {
-    float mx[16] = {0};  /* 16 partial maxima: vectorizes (max is exact in any order) */
-    int i = 0;
-    for (; i + 16 <= k; i += 16)
-        for (int j = 0; j < 16; j++) { float a = fabsf(x[i + j]); mx[j] = a > mx[j] ? a : mx[j]; }
-    for (; i < k; i++) { float a = fabsf(x[i]); mx[0] = a > mx[0] ? a : mx[0]; }
-    for (int j = 1; j < 16; j++) mx[0] = mx[j] > mx[0] ? mx[j] : mx[0];
-    return mx[0];
+typedef struct {
+    const char *name;
+    float (*abs_max)(const float *, int);
+    int32_t (*round_row)(const float *, int, float, int8_t *);
+} q8_pass;
+
+static const q8_pass PASSES[] = {
+    {"scalar", abs_max_scalar, round_row_scalar},
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    {"avx2", abs_max_avx2, round_row_avx2},
+    {"avx512", abs_max_avx512, round_row_avx512},
+#endif
+};
+
+static int pass_runs_here(const char *name) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2");
+#endif
+    return !strcmp(name, "scalar");
 }
+
+static const q8_pass *pass_chosen(void) {
+    static const q8_pass *chosen;  /* every thread picks the same: a benign race */
+    const q8_pass *p = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (p) return p;
+    const char *force = getenv("EDGEKIT_KERNELS_Q8_PASS");
+    const int n = (int)(sizeof PASSES / sizeof PASSES[0]);
+    p = &PASSES[0];
+    for (int i = n - 1; i >= 0; i--)  /* the widest this CPU runs, or the one forced (when it runs here) */
+        if (pass_runs_here(PASSES[i].name) && (!force || !*force || !strcmp(force, PASSES[i].name))) { p = &PASSES[i]; break; }
+    __atomic_store_n(&chosen, p, __ATOMIC_RELEASE);
+    return p;
+}
+
+const char *ek_q8_pass_name(void) { return pass_chosen()->name; }
 
 /* one word's F activations (column order) to its groups' bytes (ek_q8_column), fixed patterns */
 static void permute(const int8_t *l, int8_t *q, int bits) {
@@ -78,24 +123,16 @@ static void permute(const int8_t *l, int8_t *q, int bits) {
     }
 }
 
-/* round(x * inv) half to even into lin[0..k); returns the sum of lin */
-EK_X86_CLONES static int32_t round_row(const float *x, int k, float inv, int8_t *lin) {
-    int32_t sum = 0;
-    /* + 1.5 * 2^23 - 1.5 * 2^23: round half to even, the same on every machine */
-    for (int i = 0; i < k; i++) lin[i] = (int8_t)(int)((x[i] * inv + 12582912.0f) - 12582912.0f);
-    for (int i = 0; i < k; i++) sum += lin[i];
-    return sum;
-}
-
 void ek_q8_quantize(const ek_matrix *w, const float *x, int m, int8_t *xq, float *sx) {
     const int F = w->fields, G = ek_q8_groups(w->bits), ld = ek_q8_ldx(w), k = w->k, kpad = w->kpad;
+    const q8_pass *pass = pass_chosen();
     int8_t *lin = malloc((size_t)kpad);  /* the row in column order, zero-padded to kpad */
     if (!lin) { memset(xq, 0, (size_t)m * ld); memset(sx, 0, sizeof(float) * m); return; }
     for (int mi = 0; mi < m; mi++) {
         const float *xr = x + (size_t)mi * k;
-        const float amax = abs_max(xr, k), inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        const float amax = pass->abs_max(xr, k), inv = amax > 0.0f ? 127.0f / amax : 0.0f;
         sx[mi] = amax / 127.0f;
-        const int32_t sum = round_row(xr, k, inv, lin);
+        const int32_t sum = pass->round_row(xr, k, inv, lin);
         memset(lin + k, 0, (size_t)(kpad - k));
         int8_t *q = xq + (size_t)mi * ld;
         if (w->format == EK_SPARSE24_LUT || ek_lut3(w)) memcpy(q, lin, (size_t)kpad);

@@ -208,3 +208,48 @@ def test_q8_avx2_without_avx_vnni_equals_reference(nk):
     _skip_unless_q8(nk, "avx2")
     out = run_without_avx_vnni("from tests.kernels.test_q8 import lut_avx2_cases; print('ok', lut_avx2_cases())")
     assert out == ["ok", str(3 * len(SHAPES) * 2)]
+
+
+def q8_pass_digest() -> str:
+    """The pass this process runs and a digest of q8 products over row lengths with every tail."""
+    import hashlib
+
+    from edgekit.kernels import _native as nk
+
+    rng = np.random.default_rng(11)
+    h = hashlib.sha256()
+    for k in (1, 15, 16, 17, 33, 100, 4099):
+        w = nk.pack_lut(rng.integers(0, 16, (20, k), np.uint8), rng.standard_normal((1, 16)).astype(F32), 4)
+        x = (rng.standard_normal((3, k)) * rng.choice([1e-3, 1.0, 50.0], (3, 1))).astype(F32)
+        x[0] = np.clip(x[0], -100, 100)
+        x[0, 0] = 127.0  # row 0: max |x| = 127, so x is its own int8 value before rounding ...
+        if k > 1:
+            x[0, k // 2] = 2.5  # ... and this one is half-way: rounded to even
+        h.update(nk.linear(w, x, isa="scalar", activations="q8").tobytes())
+    return f"{nk.q8_pass()} {h.hexdigest()}"
+
+
+@pytest.mark.parametrize("name", ["scalar", "avx2", "avx512"])
+def test_activation_pass_builds_give_the_same_bits(nk, name):
+    """The AVX-512, AVX2 and baseline builds of the activation pass (quantize + sum), each forced in a
+    child process with EDGEKIT_KERNELS_Q8_PASS, give the same products: a CPU with less than AVX-512
+    (CI may be one) runs the bits this one checks."""
+    import os
+    import subprocess
+    import sys
+
+    supported = {"scalar": True, "avx2": nk.isa_supported("avx2"), "avx512": nk.isa_supported("avx512")}
+    if not supported[name]:
+        pytest.skip(f"this CPU lacks {name} (best here: {nk.best_isa()})")
+    root = Path(__file__).resolve().parents[2]
+    code = "from tests.kernels.test_q8 import q8_pass_digest; print(q8_pass_digest())"
+    out = {}
+    for forced in (name, ""):
+        env = dict(os.environ, EDGEKIT_KERNELS_Q8_PASS=forced, PYTHONPATH=str(root))
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out[forced] = done.stdout.split()
+    assert out[name][0] == name                      # the forced build ran
+    assert out[""][0] == nk.q8_pass()                # unforced: the widest this CPU runs
+    assert out[name][1] == out[""][1]                # and the same bits
