@@ -196,8 +196,9 @@ def llm_compression_section(model, encodings: dict | None = None, *, target: str
     """The manifest's compression section for an LLM whose weights carry LUT records (eDKM checkpoints, --recipe).
 
     ``encodings`` (Core ML, edgekit kernels) says per layer how the artifact stores it: lookup tables, native.
-    Without it the target stored the layer ``decompressed: dense fp32``. ``expected_bytes`` is the clustered
-    size (indices packed at their bit width + fp16 tables). As for classifiers (compression.ledger), layers
+    Without it the target stored the layer ``decompressed: dense fp32``. ``expected_bytes`` is what the
+    layer's record needs (``WeightRecord.expected_bytes``: indices at their bit width + fp16 tables, + a 2:4
+    mask; fp16 values + mask for sparsity alone). As for classifiers (compression.ledger), layers
     stored in no fewer bytes than dense fail the export (``compression_lost``, naming ``target``) unless
     ``allow_decompressed``; wider tables than asked fail it always (``compression_widened``).
     """
@@ -205,19 +206,18 @@ def llm_compression_section(model, encodings: dict | None = None, *, target: str
     from edgekit.exporters.compression.ledger import CompressionWidened, raise_if_lost, widening
     from edgekit.exporters.compression.provenance import get_provenance
     from edgekit.exporters.compression.record import compressed_layers
-    from edgekit.exporters.llm_compress import layer_bytes
-
     rows = []
     for name, (module, rec) in compressed_layers(model).items():
         shape = tuple(module.weight.shape)
-        b = layer_bytes(shape, rec.bits)
+        # what the record needs (tables, indices, a 2:4 mask or 2:4 values alone: any recipe), against fp32
+        b = {"expected": rec.expected_bytes(shape), "fp32": int(np.prod(shape)) * 4}
         enc = (encodings or {}).get(name)
         if enc and enc["ops"] != ["const"]:
             edgekit = enc["ops"][0].startswith("edgekit::")  # fp32 dense on ExecuTorch, fp16 on Core ML
             rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": NATIVE,
                          "encoded": {"kind": NATIVE, "format": "+".join(enc["ops"]), "index_bits": enc["index_bits"]}
                          | {k: enc[k] for k in ("bytes_from", "activations", "fused_into") if k in enc},
-                         "expected_bytes": b["indices"] + b["table"],
+                         "expected_bytes": b["expected"],
                          "dense_bytes": b["fp32"] if edgekit else b["fp32"] // 2,
                          "bytes_written": enc["bytes"]})
             if wide := widening(rec.bits, enc):
@@ -225,11 +225,12 @@ def llm_compression_section(model, encodings: dict | None = None, *, target: str
             continue
         rows.append({"layer": name, "shape": list(shape), "requested": rec.to_json(), "capability": DECOMPRESSED,
                      "encoded": {"kind": DECOMPRESSED, "format": "dense fp32"},
-                     "expected_bytes": b["indices"] + b["table"], "dense_bytes": b["fp32"],
+                     "expected_bytes": b["expected"], "dense_bytes": b["fp32"],
                      "bytes_written": b["fp32"]})
     if widened := [r for r in rows if "widened" in r]:  # never silent, even with allow_decompressed
         raise CompressionWidened(target or "coreml", widened)
-    raise_if_lost(target or "this target", rows, allow_decompressed, fix=LLM_LOST_FIX)
+    tableless = any(r["requested"]["bits"] is None for r in rows if r["capability"] == DECOMPRESSED)
+    raise_if_lost(target or "this target", rows, allow_decompressed, fix=LLM_SPARSE_LOST_FIX if tableless else LLM_LOST_FIX)
     written = sum(r["bytes_written"] for r in rows)
     dense = sum(r["dense_bytes"] for r in rows)
     prov = get_provenance(model)  # export-llm --recipe
@@ -242,6 +243,10 @@ def llm_compression_section(model, encodings: dict | None = None, *, target: str
                 "allowed_decompressed": allow_decompressed}}
 
 
+# Sparsity alone (no table): no edgekit kernel or Core ML lookup table stores it (compression_lost's fix).
+LLM_SPARSE_LOST_FIX = ("2:4 sparsity alone has no table for edgekit's kernels or Core ML: compress with a table too, "
+                       "--recipe sparse24_palettize4 (2:4 + 4-bit tables: edgekit::sparse_lut_linear with "
+                       "--executorch-kernels edgekit), or pass --allow-decompressed to keep a dense fp32 artifact")
 # What keeps a clustered LLM's tables (compression_lost's fix for LLM exports).
 LLM_LOST_FIX = ("keep the tables: --executorch-kernels edgekit (ExecuTorch on edgekit's kernels, needs `make native`) "
                 "or --target coreml (constexpr_lut_to_dense); or pass --allow-decompressed "

@@ -130,6 +130,34 @@ def test_clustered_checkpoint_round_trips(bits, tmp_path):
         load_hf_checkpoint(tmp_path / "c")
 
 
+def test_sparse_recipes_in_the_llm_ledger(tmp_path):
+    """2:4 alone (no table) is ledgered with its own expected bytes and lost with the fix that names the
+    recipe adding a table; 2:4 + 4-bit tables pack as edgekit::sparse_lut_linear (2.75 bits a weight)."""
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.compression.recipe import compress
+    from edgekit.exporters.executorch.native_kernels import swap_compressed_linears
+    from edgekit.exporters.llm import llm_compression_section
+
+    torch.set_num_threads(1)
+    model = _tiny_checkpoint(tmp_path / "src")
+    sparse, _ = compress(model, "sparse24", exclude="lm_head")
+    with pytest.raises(EdgekitError) as lost:
+        llm_compression_section(sparse, target="executorch")
+    assert lost.value.code == "compression_lost" and "sparse24_palettize4" in lost.value.fix
+    rows = llm_compression_section(sparse, target="executorch", allow_decompressed=True)["ledger"]
+    q = next(r for r in rows if r["layer"].endswith("layers.0.self_attn.q_proj"))
+    numel = int(np.prod(q["shape"]))
+    assert q["expected_bytes"] == numel // 8 + numel // 2 * 2      # a bit mask + fp16 kept values
+    both, _ = compress(model, "sparse24_palettize4", exclude="lm_head")
+    _, weights = swap_compressed_linears(both, "edgekit")
+    fmt = {w["ops"][0] for w in weights.values()}
+    assert fmt == {"edgekit::sparse_lut_linear"}, fmt
+    w = next(v for k, v in weights.items() if k.endswith("layers.0.self_attn.q_proj"))
+    # 128 x 128: 11 words a row per 128 columns (2.75 bits a weight) + the layout mark + a correction a row
+    # + the 16-entry fp32 table
+    assert w["index_bits"] == 4 and w["bytes"] == 128 * 11 * 4 + 64 + 128 * 4 + 16 * 4, w
+
+
 @pytest.mark.slow
 def test_compress_llm_cli_on_two_ranks_then_export_llm(tmp_path):
     """The CLI end to end: 2 gloo ranks x 2 steps on pydoc text, then an ONNX artifact of the clustered model."""

@@ -35,7 +35,8 @@ def add_parser(sub) -> None:
                     "else graph")
     el.add_argument("--recipe", default=None,
                     help="post-training compression of every linear layer before export: palettize2/3/4 (k-means "
-                    "tables), palettize4_grouped, shift3/4, sparse24, or a recipe .json/.yaml")
+                    "tables), palettize4_grouped, shift3/4, sparse24 (2:4 alone: stored dense), sparse24_palettize4 "
+                    "(2:4 + 4-bit tables, on edgekit's kernels), or a recipe .json/.yaml")
     el.add_argument("--allow-decompressed", action="store_true",
                     help="keep artifacts that store a clustered checkpoint's (or --recipe's) tables dense fp32 "
                     "(onnx, tflite, executorch without --executorch-kernels edgekit); else compression_lost")

@@ -39,6 +39,9 @@ PRESETS: dict[str, Recipe] = {r.name: r for r in (
     # the stem conv of a 3-channel 3x3 input has 27 weights per row, not a multiple of 4
     Recipe("sparse24", (Step(default=SparsityConfig(structure="n:m", n=2, m=4), by_name={r"stem\..*": None}),)),
     Recipe("sparse50_palettize4", (Step(default=_GRADUAL50), Step(default=PalettizeConfig(bits=4)))),
+    # 2:4 + a 4-bit table: what edgekit's sparse_lut_linear(_q8) kernels run (2.75 bits a weight)
+    Recipe("sparse24_palettize4", (Step(default=SparsityConfig(structure="n:m", n=2, m=4), by_name={r"stem\..*": None}),
+                                   Step(default=PalettizeConfig(bits=4)))),
     Recipe("sparse50_shift3", (Step(default=SparsityConfig(sparsity=0.5)), Step(default=ShiftQuantConfig(bits=3)))),
     # post-training int8 (int8.py): calibrated static activations; dynamic for Linear-heavy models
     Recipe("int8", (Step(default=Int8Config()),)),
