@@ -4,10 +4,11 @@
  *
  * p: the first word of the rows' block stream (already offset to the vector's first lane); c: the
  * chunk, at its first word row (ek_sparse_chunk_at), cwords = 1 + code words (the previous chunk of
- * a quad is cwords word rows before). Per chunk: its field from 1 or 2 words (EK_SPARSE_FIELD), the field's 4 6-bit pairs of
- * codes spread to 4 bytes (byte b: the field's bits [6b, 6b+6)), 2 lookups of a byte's low 3 bits
- * (EK_SPARSE_NIB_LO / _HI: its code's nibble, or nibble << 4), about 16 operations per 16 kept
- * weights; on AVX-512 VBMI 2 (vpmultishiftqb spreads, vpermb looks up all 6 bits at once). */
+ * a quad is cwords word rows before). Per chunk: its field from 1 or 2 words (EK_SPARSE_FIELD), the
+ * field's 4 6-bit pairs of codes spread to 4 bytes (byte b: the field's bits [6b, 6b+6)), 2 lookups
+ * of a byte's low 3 bits (EK_SPARSE_NIB_LO / _HI: its code's nibble, or nibble << 4), about 16
+ * operations per 16 kept weights; on AVX-512 VBMI 2 (vpmultishiftqb spreads, vpermb looks up all 6
+ * bits at once). */
 #ifndef EK_SPARSE_POS_H
 #define EK_SPARSE_POS_H
 
